@@ -1,0 +1,26 @@
+/**
+ * What a replay sample hands to the agent. Images are uint8 NHWC with the
+ * frame stack on the channel axis, frame-major and oldest first: channel
+ * c = 3 * f + rgb for frame f of k (f = k - 1 is the newest). The agent
+ * converts to float and scales by 1/255 on the device, so only bytes travel.
+ */
+export interface Batch {
+  readonly batchSize: number;
+  /** Side of the cropped square images. */
+  readonly size: number;
+  /** Channels per image: 3 x frame stack. */
+  readonly channels: number;
+  readonly actionDim: number;
+  /** Anchor view of obs (random crop); used by the critic, the actor and as CURL query. */
+  readonly obs: Uint8Array;
+  /** Positive view of the same obs with an independent crop offset (CURL key); absent when not requested. */
+  readonly obsPositive?: Uint8Array;
+  /** next_obs with its own crop offset. */
+  readonly nextObs: Uint8Array;
+  /** [B, actionDim] */
+  readonly action: Float32Array;
+  /** [B] */
+  readonly reward: Float32Array;
+  /** [B]: 0 where the transition ended in a true terminal (terminated), else 1 (truncation bootstraps). */
+  readonly notDone: Float32Array;
+}

@@ -1,0 +1,98 @@
+import { z } from 'zod';
+
+/**
+ * The one source of truth for a run's configuration. Defaults are the CURL
+ * reference hyperparameters for DMControl (Srinivas, Laskin & Abbeel 2020;
+ * see shared/DESIGN.md); per-task presets in experiments/presets/ override
+ * the task-specific ones (action repeat, learning rate).
+ *
+ * Step counts named `*Steps`/`*Every` are ENVIRONMENT steps (physics-control
+ * steps, i.e. agent steps x action repeat) unless the name says `agent`.
+ */
+const positiveInt = z.number().int().positive();
+const nonNegativeInt = z.number().int().nonnegative();
+const probability = z.number().min(0).max(1);
+
+export const backendNames = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export const auxNames = ['curl', 'none'] as const;
+
+export const configSchema = z
+  .object({
+    // --- run -----------------------------------------------------------
+    env: z.string().min(1).default('cartpole-swingup').describe('environment id (see `curl-rl envs`)'),
+    aux: z.enum(auxNames).default('curl').describe('auxiliary loss: curl (CURL) or none (pixel SAC)'),
+    seed: nonNegativeInt.default(1).describe('seed for env, replay sampling, network init and exploration'),
+    backend: z.enum(backendNames).default('auto').describe('tfjs compute backend'),
+    steps: positiveInt.default(100_000).describe('environment steps to train for'),
+    runsDir: z.string().min(1).default('runs').describe('folder that holds run directories'),
+    // --- environment ---------------------------------------------------
+    actionRepeat: z.number().int().min(1).max(100).default(4).describe('physics-control steps per agent step'),
+    imageSize: z.number().int().min(8).max(512).default(100).describe('rendered frame size (pixels, square)'),
+    cropSize: z.number().int().min(8).max(512).default(84).describe('network input size after random/center crop'),
+    frameStack: z.number().int().min(1).max(16).default(3).describe('frames stacked on the channel axis'),
+    remoteCmd: z.string().optional().describe('command line of a remote env process (with --env remote)'),
+    remoteTimeoutMs: positiveInt.default(30_000).describe('remote env: ms to wait for an answer before failing'),
+    // --- replay --------------------------------------------------------
+    replayCapacity: positiveInt.default(100_000).describe('transitions kept in the replay buffer'),
+    initSteps: nonNegativeInt.default(1000).describe('AGENT steps of uniform random actions before updates start'),
+    batchSize: z.number().int().min(2).max(4096).default(512).describe('transitions per update'),
+    // --- networks ------------------------------------------------------
+    hiddenDim: positiveInt.default(1024).describe('width of the actor and critic MLPs'),
+    latentDim: positiveInt.default(50).describe('encoder output features'),
+    numConvLayers: z.number().int().min(1).max(8).default(4),
+    numFilters: positiveInt.default(32),
+    actorLogStdMin: z.number().default(-10),
+    actorLogStdMax: z.number().default(2),
+    // --- optimisation --------------------------------------------------
+    lr: z.number().positive().max(1).default(1e-3).describe('Adam learning rate of critic, actor, encoder and W'),
+    beta1: z.number().min(0).lt(1).default(0.9).describe('Adam beta1 of critic, actor, encoder and W'),
+    alphaLr: z.number().positive().max(1).default(1e-4).describe('Adam learning rate of the temperature'),
+    alphaBeta1: z.number().min(0).lt(1).default(0.5),
+    initTemperature: z.number().positive().default(0.1),
+    discount: probability.default(0.99),
+    criticTau: probability.default(0.01).describe('EMA rate of the target Q networks'),
+    encoderTau: probability.default(0.05).describe('EMA rate of the target (momentum) encoder'),
+    actorUpdateFreq: positiveInt.default(2).describe('update actor and temperature every N updates'),
+    criticTargetUpdateFreq: positiveInt.default(2).describe('update target networks every N updates'),
+    microBatch: positiveInt.default(128).describe('largest chunk of a batch run through the encoder with gradients at once (bounds wasm memory)'),
+    // --- evaluation, logging, checkpoints --------------------------------
+    evalEvery: positiveInt.default(10_000).describe('environment steps between evaluations'),
+    evalEpisodes: positiveInt.default(10),
+    logEvery: positiveInt.default(1_000).describe('environment steps between train metric records'),
+    checkpointEvery: positiveInt.default(10_000).describe('environment steps between checkpoints'),
+    keepCheckpoints: positiveInt.default(2).describe('how many recent checkpoints to keep'),
+    saveReplay: z.boolean().default(true).describe('include the replay buffer in checkpoints (needed for exact resume)'),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.cropSize > c.imageSize) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['cropSize'],
+        message: `cropSize (${c.cropSize}) must not exceed imageSize (${c.imageSize})`,
+      });
+    }
+    if (c.actorLogStdMin >= c.actorLogStdMax) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['actorLogStdMin'],
+        message: `actorLogStdMin (${c.actorLogStdMin}) must be below actorLogStdMax (${c.actorLogStdMax})`,
+      });
+    }
+    if (c.env === 'remote' && !c.remoteCmd) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['remoteCmd'],
+        message: '--env remote needs --remote-cmd "<command that serves the env protocol>"',
+      });
+    }
+  });
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+export type BackendName = (typeof backendNames)[number];
+export type AuxName = (typeof auxNames)[number];
+
+export function defaultConfig(): Config {
+  return configSchema.parse({});
+}

@@ -1,0 +1,65 @@
+import seedrandom from 'seedrandom';
+
+/**
+ * A seeded random number generator whose full state can be saved in a
+ * checkpoint and restored, so a resumed run draws the same numbers as one
+ * that never stopped.
+ */
+export type RngState = { readonly i: number; readonly j: number; readonly S: number[] };
+
+export class Rng {
+  private prng: seedrandom.PRNG;
+  private spareNormal: number | null = null;
+
+  constructor(seed: number | string, state?: RngState) {
+    this.prng = state
+      ? seedrandom('', { state: state as unknown as seedrandom.State })
+      : seedrandom(String(seed), { state: true });
+  }
+
+  /** Uniform in [0, 1). */
+  uniform(): number {
+    return this.prng.double();
+  }
+
+  /** Uniform integer in [0, n). */
+  int(n: number): number {
+    if (!Number.isInteger(n) || n <= 0) throw new RangeError(`Rng.int: n must be a positive integer, got ${n}`);
+    return Math.floor(this.prng.double() * n);
+  }
+
+  /** Uniform integer in [lo, hi] inclusive. */
+  intBetween(lo: number, hi: number): number {
+    return lo + this.int(hi - lo + 1);
+  }
+
+  /** Standard normal (Box-Muller; the spare value is part of the state). */
+  normal(): number {
+    if (this.spareNormal !== null) {
+      const v = this.spareNormal;
+      this.spareNormal = null;
+      return v;
+    }
+    let u = 0;
+    while (u === 0) u = this.prng.double();
+    const v = this.prng.double();
+    const r = Math.sqrt(-2 * Math.log(u));
+    this.spareNormal = r * Math.sin(2 * Math.PI * v);
+    return r * Math.cos(2 * Math.PI * v);
+  }
+
+  /** A 31-bit integer suitable for seeding another generator or tfjs op. */
+  nextSeed(): number {
+    return this.prng.int32() >>> 1;
+  }
+
+  getState(): { prng: RngState; spareNormal: number | null } {
+    return { prng: this.prng.state() as unknown as RngState, spareNormal: this.spareNormal };
+  }
+
+  static fromState(state: { prng: RngState; spareNormal: number | null }): Rng {
+    const rng = new Rng(0, state.prng);
+    rng.spareNormal = state.spareNormal;
+    return rng;
+  }
+}
