@@ -5,15 +5,15 @@ import seedrandom from 'seedrandom';
  * checkpoint and restored, so a resumed run draws the same numbers as one
  * that never stopped.
  */
-export type RngState = { readonly i: number; readonly j: number; readonly S: number[] };
+export type RngState = seedrandom.State.Arc4;
 
 export class Rng {
-  private prng: seedrandom.PRNG;
+  private prng: seedrandom.StatefulPRNG<RngState>;
   private spareNormal: number | null = null;
 
   constructor(seed: number | string, state?: RngState) {
     this.prng = state
-      ? seedrandom('', { state: state as unknown as seedrandom.State })
+      ? seedrandom('', { state: { i: state.i, j: state.j, S: [...state.S] } })
       : seedrandom(String(seed), { state: true });
   }
 
@@ -54,7 +54,7 @@ export class Rng {
   }
 
   getState(): { prng: RngState; spareNormal: number | null } {
-    return { prng: this.prng.state() as unknown as RngState, spareNormal: this.spareNormal };
+    return { prng: this.prng.state(), spareNormal: this.spareNormal };
   }
 
   static fromState(state: { prng: RngState; spareNormal: number | null }): Rng {

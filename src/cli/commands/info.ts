@@ -1,0 +1,38 @@
+import os from 'node:os';
+import type { Command } from 'commander';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend, probeBackends } from '../../backend.js';
+import { backendNames, type BackendName } from '../../config/schema.js';
+import { ConfigError } from '../../errors.js';
+
+export function register(program: Command): void {
+  program
+    .command('info')
+    .description('show the compute backends available here and the one that would be used')
+    .option('--backend <name>', `backend to try (${backendNames.join('|')})`, 'auto')
+    .option('--json', 'print one JSON object')
+    .action(async (opts: { backend: string; json?: boolean }) => {
+      if (!(backendNames as readonly string[]).includes(opts.backend)) {
+        throw new ConfigError(`--backend = ${JSON.stringify(opts.backend)} is invalid; allowed: one of ${backendNames.join(', ')}`);
+      }
+      const probes = probeBackends();
+      const choice = await initBackend(opts.backend as BackendName, { probes });
+      const info = {
+        backend: choice.name,
+        requested: choice.requested,
+        backends: probes.map((p) => ({ name: p.name, available: p.available, reason: p.reason })),
+        wasm: choice.name === 'wasm' ? { simd: choice.flags.WASM_HAS_SIMD_SUPPORT, threads: choice.flags.WASM_HAS_MULTITHREAD_SUPPORT } : undefined,
+        tfjsVersion: tf.version.tfjs,
+        nodeVersion: process.version,
+        cpus: os.cpus().length,
+        totalMemoryBytes: os.totalmem(),
+      };
+      if (opts.json) {
+        console.log(JSON.stringify(info));
+        return;
+      }
+      console.log(`backend: ${info.backend} (requested ${info.requested})`);
+      for (const b of info.backends) console.log(`  ${b.available ? '✓' : '✗'} ${b.name.padEnd(15)} ${b.reason}`);
+      console.log(`tfjs ${info.tfjsVersion}, node ${info.nodeVersion}, ${info.cpus} CPUs`);
+    });
+}

@@ -1,0 +1,71 @@
+import { Option, type Command } from 'commander';
+import { z } from 'zod';
+import { ConfigError } from '../errors.js';
+import { configSchema, type Config } from '../config/schema.js';
+import { describeAllowed, kebab, type PartialConfig } from '../config/resolve.js';
+
+/**
+ * Every config field becomes a kebab-case flag (`batchSize` -> `--batch-size`),
+ * derived from the one schema so flags can never drift from the config.
+ * Values are parsed here only as far as their type; ranges are the schema's job.
+ */
+type FieldKind = 'int' | 'number' | 'boolean' | 'string' | 'enum';
+
+function fieldKind(field: keyof Config): FieldKind {
+  let type: z.ZodTypeAny = configSchema.innerType().shape[field];
+  while (type instanceof z.ZodDefault || type instanceof z.ZodOptional) type = type._def.innerType;
+  if (type instanceof z.ZodNumber) return type.isInt ? 'int' : 'number';
+  if (type instanceof z.ZodBoolean) return 'boolean';
+  if (type instanceof z.ZodEnum) return 'enum';
+  return 'string';
+}
+
+function description(field: keyof Config): string {
+  const text = configSchema.innerType().shape[field].description;
+  return text ? `${text} [${describeAllowed(field)}]` : describeAllowed(field);
+}
+
+function parseValue(field: keyof Config, raw: string): unknown {
+  const kind = fieldKind(field);
+  const flag = `--${kebab(field)}`;
+  if (kind === 'int' || kind === 'number') {
+    const value = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(value)) {
+      throw new ConfigError(`${flag} (${field}) = ${JSON.stringify(raw)} is not a number; allowed: ${describeAllowed(field)}`);
+    }
+    return value;
+  }
+  if (kind === 'boolean') {
+    if (raw === 'true' || raw === '1') return true;
+    if (raw === 'false' || raw === '0') return false;
+    throw new ConfigError(`${flag} (${field}) = ${JSON.stringify(raw)} is not a boolean; allowed: true or false`);
+  }
+  return raw;
+}
+
+export const configFields = Object.keys(configSchema.innerType().shape) as (keyof Config)[];
+
+export function addConfigOptions(command: Command, options: { exclude?: readonly (keyof Config)[] } = {}): Command {
+  for (const field of configFields) {
+    if (options.exclude?.includes(field)) continue;
+    const flag = `--${kebab(field)}`;
+    if (fieldKind(field) === 'boolean') {
+      command.addOption(new Option(`${flag} [bool]`, description(field)));
+      command.addOption(new Option(`--no-${kebab(field)}`, `disable ${field}`).hideHelp());
+    } else {
+      command.addOption(new Option(`${flag} <value>`, description(field)));
+    }
+  }
+  return command;
+}
+
+/** Config fields the user set on the command line, type-parsed (commander's camelCase keys match the schema). */
+export function configFlags(opts: Record<string, unknown>): PartialConfig {
+  const flags: PartialConfig = {};
+  for (const field of configFields) {
+    const raw = opts[field];
+    if (raw === undefined) continue;
+    flags[field] = typeof raw === 'string' ? parseValue(field, raw) : raw;
+  }
+  return flags;
+}

@@ -1,0 +1,39 @@
+import { Command, CommanderError } from 'commander';
+import { CurlRlError } from '../errors.js';
+import { packageVersion } from '../version.js';
+import * as bench from './commands/bench.js';
+import * as config from './commands/config.js';
+import * as info from './commands/info.js';
+
+const commands: Array<{ register(program: Command): void }> = [info, config, bench];
+
+export function buildProgram(): Command {
+  const program = new Command('curl-rl')
+    .description('CURL and pixel SAC on TensorFlow.js, with built-in MuJoCo pixel control tasks')
+    .version(packageVersion)
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  for (const command of commands) command.register(program);
+  for (const sub of program.commands) sub.exitOverride();
+  return program;
+}
+
+/** Runs the CLI and returns the process exit code (2 for usage and config errors). */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version end through here too, with exit code 0.
+      return error.exitCode === 0 ? 0 : 2;
+    }
+    if (error instanceof CurlRlError) {
+      console.error(`curl-rl: ${error.message}`);
+      return error.exitCode;
+    }
+    console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+    return 1;
+  }
+}

@@ -1,0 +1,112 @@
+import { appendFileSync, existsSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic } from './fs-atomic.js';
+
+/**
+ * Typed records of metrics.jsonl. Every record carries both counters:
+ * `agentStep` (decisions of the agent) and `envStep` (physics-control steps,
+ * agentStep x actionRepeat), the unit the CURL paper reports. `wallTime` is
+ * seconds of training since the run began, summed over resumes.
+ */
+interface StepStamp {
+  agentStep: number;
+  envStep: number;
+  wallTime: number;
+}
+
+export interface TrainRecord extends StepStamp {
+  type: 'train';
+  updates: number;
+  envStepsPerSec: number;
+  updatesPerSec: number;
+  [metric: string]: number | string;
+}
+
+export interface EpisodeRecord extends StepStamp {
+  type: 'episode';
+  episode: number;
+  return: number;
+  /** Agent steps in the episode. */
+  length: number;
+}
+
+export interface EvalRecord extends StepStamp {
+  type: 'eval';
+  mean: number;
+  std: number;
+  returns: number[];
+}
+
+export interface CheckpointRecord extends StepStamp {
+  type: 'checkpoint';
+  path: string;
+  reason: string;
+}
+
+export interface RestartRecord extends StepStamp {
+  type: 'restart';
+  error: string;
+  restarts: number;
+}
+
+export interface ResumeRecord extends StepStamp {
+  type: 'resume';
+  checkpoint: string;
+}
+
+export type MetricsRecord = TrainRecord | EpisodeRecord | EvalRecord | CheckpointRecord | RestartRecord | ResumeRecord;
+
+export class MetricsLog {
+  readonly path: string;
+  readonly evalCsvPath: string;
+  private bytes: number;
+
+  constructor(runDir: string) {
+    this.path = join(runDir, 'metrics.jsonl');
+    this.evalCsvPath = join(runDir, 'eval.csv');
+    if (!existsSync(this.path)) writeFileSync(this.path, '');
+    this.bytes = statSync(this.path).size;
+  }
+
+  /** Byte length of the log: a checkpoint stores it so a resume can drop records written after it. */
+  offset(): number {
+    return this.bytes;
+  }
+
+  /** Synchronous so that a record is on disk before the checkpoint that counts it. */
+  append(record: MetricsRecord): void {
+    const line = `${JSON.stringify(record)}\n`;
+    appendFileSync(this.path, line);
+    this.bytes += Buffer.byteLength(line);
+    if (record.type === 'eval') this.writeEvalCsv();
+  }
+
+  /** Drops records written after a checkpoint, which the resumed run will write again. */
+  truncateTo(offset: number): void {
+    if (offset > this.bytes) {
+      throw new Error(`${this.path} is shorter (${this.bytes} bytes) than the checkpoint says (${offset}); the log was edited or lost.`);
+    }
+    truncateSync(this.path, offset);
+    this.bytes = offset;
+    this.writeEvalCsv();
+  }
+
+  records(): MetricsRecord[] {
+    return readMetrics(this.path);
+  }
+
+  private writeEvalCsv(): void {
+    const rows = this.records()
+      .filter((r): r is EvalRecord => r.type === 'eval')
+      .map((r) => `${r.envStep},${r.agentStep},${r.mean},${r.std},${r.wallTime}`);
+    writeFileAtomic(this.evalCsvPath, ['envStep,agentStep,mean,std,wallTime', ...rows].join('\n') + '\n');
+  }
+}
+
+export function readMetrics(path: string): MetricsRecord[] {
+  if (!existsSync(path)) return [];
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as MetricsRecord);
+}
