@@ -77,3 +77,24 @@ export function discreteSpace(n: number): DiscreteSpace {
 export function spaceSize(space: BoxSpace): number {
   return space.shape.reduce((a, b) => a * b, 1);
 }
+
+/**
+ * Envs that can save and restore their exact state (physics, RNG, step
+ * counters) let a run resume mid-episode with the same numbers as a run that
+ * never stopped. The snapshot must survive a msgpack round trip.
+ */
+export interface SnapshotCapable {
+  getSnapshot(): EnvSnapshot;
+  restoreSnapshot(snapshot: EnvSnapshot): void;
+}
+
+export type EnvSnapshot = { readonly [key: string]: unknown };
+
+export function isSnapshotCapable(env: unknown): env is SnapshotCapable {
+  return (
+    typeof env === 'object' &&
+    env !== null &&
+    typeof (env as Partial<SnapshotCapable>).getSnapshot === 'function' &&
+    typeof (env as Partial<SnapshotCapable>).restoreSnapshot === 'function'
+  );
+}

@@ -3,9 +3,11 @@ import { CurlRlError } from '../errors.js';
 import { packageVersion } from '../version.js';
 import * as bench from './commands/bench.js';
 import * as config from './commands/config.js';
+import * as evaluate from './commands/eval.js';
 import * as info from './commands/info.js';
+import * as train from './commands/train.js';
 
-const commands: Array<{ register(program: Command): void }> = [info, config, bench];
+const commands: Array<{ register(program: Command): void }> = [train, evaluate, info, config, bench];
 
 export function buildProgram(): Command {
   const program = new Command('curl-rl')
@@ -23,7 +25,8 @@ export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return 0;
+    // Commands that finish with a status (train: 130 after Ctrl-C) set process.exitCode.
+    return Number(process.exitCode ?? 0);
   } catch (error) {
     if (error instanceof CommanderError) {
       // Help and version end through here too, with exit code 0.

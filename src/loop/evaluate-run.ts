@@ -1,0 +1,57 @@
+import { join } from 'node:path';
+import { createAgent, type AgentState } from '../../agents/index.js';
+import { makeEnv } from '../../envs/registry.js';
+import { initBackend } from '../backend.js';
+import { backendNames, type BackendName } from '../config/schema.js';
+import { ConfigError } from '../errors.js';
+import { readRunConfig } from '../run/run-dir.js';
+import { writeGif } from '../run/video.js';
+import { checkpointFiles, latestCheckpoint, readMsgpackFile } from './checkpoint.js';
+import { evaluatePolicy } from './evaluate.js';
+
+export interface RunEvaluation {
+  runDir: string;
+  checkpoint: string;
+  env: string;
+  episodes: number;
+  mean: number;
+  std: number;
+  returns: number[];
+  video?: string;
+}
+
+/** Loads the last checkpoint of a run and evaluates its deterministic policy on fresh episodes. */
+export async function evaluateRun(
+  runDir: string,
+  options: { episodes: number; seed: number; video?: string; backend?: string },
+): Promise<RunEvaluation> {
+  const { config } = readRunConfig(runDir);
+  const checkpoint = latestCheckpoint(runDir);
+  if (!checkpoint) throw new ConfigError(`${runDir} has no checkpoint yet to evaluate.`);
+  const backend = options.backend ?? config.backend;
+  if (!(backendNames as readonly string[]).includes(backend)) throw new ConfigError(`--backend must be one of ${backendNames.join(', ')}, got ${JSON.stringify(backend)}`);
+  await initBackend(backend as BackendName);
+  const env = await makeEnv(config.env, {
+    imageSize: config.imageSize,
+    actionRepeat: config.actionRepeat,
+    seed: options.seed,
+    remoteCmd: config.remoteCmd,
+    remoteTimeoutMs: config.remoteTimeoutMs,
+  });
+  const space = env.actionSpace;
+  const actionDim = space.kind === 'box' ? space.shape.reduce((a: number, b: number) => a * b, 1) : 0;
+  const agent = createAgent(config, { obsShape: [config.cropSize, config.cropSize, 3 * config.frameStack], actionDim }, config.seed);
+  try {
+    agent.setState(readMsgpackFile<AgentState>(join(checkpoint, checkpointFiles.agent)));
+    const frames: Uint8Array[] = [];
+    const seeds = Array.from({ length: options.episodes }, (_, i) => options.seed + i);
+    const result = await evaluatePolicy(env, agent, config, seeds, options.video ? (frame, episode) => {
+      if (episode === 0) frames.push(frame.slice());
+    } : undefined);
+    if (options.video) writeGif(options.video, frames, config.imageSize, config.imageSize, 25);
+    return { runDir, checkpoint, env: config.env, episodes: options.episodes, ...result, ...(options.video ? { video: options.video } : {}) };
+  } finally {
+    agent.dispose();
+    await env.close();
+  }
+}

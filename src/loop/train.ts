@@ -1,0 +1,167 @@
+import { EMPTY, defer, expand, from, lastValueFrom, share, takeUntil, type Observable } from 'rxjs';
+import { initBackend } from '../backend.js';
+import type { Config } from '../config/schema.js';
+import { ConfigError, CurlRlError } from '../errors.js';
+import { createRunDir, readRunConfig, writeStatus, type RunState } from '../run/run-dir.js';
+import { MetricsLog, type EvalRecord, type MetricsRecord } from '../run/metrics.js';
+import { latestCheckpoint } from './checkpoint.js';
+import { attachProgress } from './progress.js';
+import { Shutdown, type StopReason } from './shutdown.js';
+import { NonFiniteLossError, buildTrainer, type LoopEvent, type Trainer } from './trainer.js';
+
+export interface TrainOptions {
+  /** A new run with this config... */
+  config?: Config;
+  /** ...in this directory (default runs/<env>-<aux>-s<seed>-<time>). */
+  runDir?: string;
+  /** Or continue the run in this directory from its last checkpoint. */
+  resume?: string;
+  /** Config fields given on the command line with --resume (only those that keep the run's meaning are allowed). */
+  resumeOverrides?: Partial<Config>;
+  /** Listen to SIGINT/SIGTERM (the CLI does; tests drive stops themselves). */
+  signals?: boolean;
+  progress?: 'auto' | 'tty' | 'plain' | 'none';
+  log?: (line: string) => void;
+  /** Test hook: called with the trainer and the shutdown controller before the loop starts. */
+  onStart?: (trainer: Trainer, shutdown: Shutdown) => void;
+}
+
+export interface TrainOutcome {
+  runDir: string;
+  state: RunState;
+  exitCode: number;
+  reason?: string;
+  agentStep: number;
+  envStep: number;
+  lastEval?: EvalRecord;
+}
+
+/** Fields that may change on resume: they affect bookkeeping or speed, not the numbers a run produces. */
+export const resumableFields = ['steps', 'evalEvery', 'evalEpisodes', 'logEvery', 'checkpointEvery', 'keepCheckpoints', 'backend', 'remoteTimeoutMs', 'runsDir'] as const;
+
+export function applyResumeOverrides(stored: Config, overrides: Partial<Config>): Config {
+  const refused = Object.entries(overrides).filter(
+    ([key, value]) => !(resumableFields as readonly string[]).includes(key) && JSON.stringify(stored[key as keyof Config]) !== JSON.stringify(value),
+  );
+  if (refused.length > 0) {
+    const list = refused.map(([key, value]) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} ${JSON.stringify(value)} (run has ${JSON.stringify(stored[key as keyof Config])})`);
+    throw new ConfigError(
+      `Cannot change ${list.join(', ')} when resuming: it would change what the run means. ` +
+        `Only ${resumableFields.join(', ')} may change on --resume; start a new run for anything else.`,
+    );
+  }
+  return { ...stored, ...overrides };
+}
+
+/** Logs every record-carrying event to metrics.jsonl, synchronously. */
+function attachMetricsLog(events$: Observable<LoopEvent>, log: MetricsLog) {
+  return events$.subscribe((event) => {
+    if (event.type !== 'transition' && event.type !== 'update') log.append(event.record as MetricsRecord);
+  });
+}
+
+function exitCodeFor(reason: StopReason): number {
+  if (reason.kind === 'finished') return 0;
+  if (reason.kind === 'signal') return reason.signal === 'SIGINT' ? 130 : 143;
+  return reason.error instanceof CurlRlError ? reason.error.exitCode : 1;
+}
+
+/**
+ * The training loop: one agent step at a time, in order (`expand` starts the
+ * next step only when the previous one has finished), until the step limit, a
+ * signal or a fatal error. Every way out writes a final checkpoint except a
+ * non-finite loss, whose weights are not worth keeping (the last periodic
+ * checkpoint predates it).
+ */
+export async function train(options: TrainOptions): Promise<TrainOutcome> {
+  const say = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  let config: Config;
+  let runDir: string;
+  if (options.resume) {
+    const stored = readRunConfig(options.resume);
+    config = applyResumeOverrides(stored.config, options.resumeOverrides ?? {});
+    runDir = options.resume;
+  } else {
+    if (!options.config) throw new ConfigError('train() needs a config or a run directory to resume.');
+    config = options.config;
+    runDir = '';
+  }
+  const backend = await initBackend(config.backend, { log: say });
+  if (!options.resume) runDir = createRunDir(config, backend.name, options.runDir);
+  say(`run directory: ${runDir}`);
+
+  const log = new MetricsLog(runDir);
+  const trainer = await buildTrainer(config, runDir, log);
+  const events$ = trainer.events.pipe(share());
+  const logSubscription = attachMetricsLog(events$, log);
+  const checkpoint = options.resume ? latestCheckpoint(runDir) : null;
+  if (checkpoint) {
+    await trainer.restore(checkpoint);
+    log.append({ type: 'resume', agentStep: trainer.agentStep, envStep: trainer.envStep, wallTime: trainer.wallTime(), checkpoint });
+    say(`resumed from ${checkpoint} at env step ${trainer.envStep} (agent step ${trainer.agentStep})`);
+  } else if (options.resume) {
+    say(`no checkpoint in ${runDir}: starting the run from the beginning`);
+    log.truncateTo(0);
+  }
+
+  const shutdown = new Shutdown({ signals: options.signals ?? false, log: say });
+  const mode = options.progress === 'auto' || options.progress === undefined ? (process.stdout.isTTY ? 'tty' : 'plain') : options.progress;
+  const progressSubscription = attachProgress(events$, { totalEnvSteps: config.steps, startEnvStep: trainer.envStep, mode });
+  writeStatus(runDir, { state: 'running', agentStep: trainer.agentStep, envStep: trainer.envStep, wallClockSeconds: trainer.wallTime() });
+  options.onStart?.(trainer, shutdown);
+
+  let inFlight: Promise<void> = Promise.resolve();
+  const runStep = (): Observable<void> =>
+    defer(() => {
+      inFlight = trainer.stepOnce();
+      return from(inFlight);
+    });
+  const next = (): Observable<void> => {
+    if (trainer.finished) shutdown.request({ kind: 'finished' });
+    return shutdown.requested ? EMPTY : runStep();
+  };
+  try {
+    if (!checkpoint && trainer.envStep === 0 && !trainer.finished) await trainer.evaluate();
+    await lastValueFrom(next().pipe(expand(next), takeUntil(shutdown.shutdown$)), { defaultValue: undefined });
+  } catch (error) {
+    shutdown.request({ kind: 'error', error: error instanceof Error ? error : new Error(String(error)) });
+  }
+  // takeUntil lets go of a step still running when a signal arrives: let it finish before checkpointing.
+  try {
+    await inFlight;
+  } catch (error) {
+    if (!shutdown.reason || shutdown.reason.kind !== 'error') {
+      shutdown.reason = { kind: 'error', error: error instanceof Error ? error : new Error(String(error)) };
+    }
+  }
+  if (trainer.finished && !shutdown.reason) shutdown.request({ kind: 'finished' });
+  const reason: StopReason = shutdown.reason ?? { kind: 'finished' };
+
+  let lastEval: EvalRecord | undefined;
+  for (const record of log.records()) if (record.type === 'eval') lastEval = record;
+  let reasonText: string | undefined;
+  if (reason.kind === 'error') reasonText = reason.error.message;
+  if (reason.kind === 'signal') reasonText = `stopped by ${reason.signal}`;
+  const keepWeights = !(reason.kind === 'error' && reason.error instanceof NonFiniteLossError);
+  if (keepWeights) {
+    try {
+      const path = await trainer.checkpoint(reason.kind === 'finished' ? 'final' : reason.kind === 'signal' ? reason.signal : 'error');
+      say(`checkpoint: ${path}`);
+    } catch (error) {
+      say(`curl-rl: the final checkpoint could not be written: ${(error as Error).message}`);
+    }
+  }
+  const state: RunState = reason.kind === 'finished' ? 'finished' : reason.kind === 'signal' ? 'interrupted' : 'failed';
+  writeStatus(runDir, { state, agentStep: trainer.agentStep, envStep: trainer.envStep, reason: reasonText, wallClockSeconds: trainer.wallTime() });
+  progressSubscription.unsubscribe();
+  logSubscription.unsubscribe();
+  await trainer.close().catch(() => undefined);
+  trainer.agent.dispose();
+  shutdown.dispose();
+  if (lastEval && reason.kind === 'finished') {
+    say(`final eval at env step ${lastEval.envStep}: return ${lastEval.mean.toFixed(1)} ± ${lastEval.std.toFixed(1)} over ${lastEval.returns.length} episodes`);
+  }
+  if (reason.kind === 'error') say(`curl-rl: run failed: ${reason.error.message}`);
+  if (reason.kind === 'signal') say(`run interrupted; continue it with: npx curl-rl train --resume ${runDir}`);
+  return { runDir, state, exitCode: exitCodeFor(reason), reason: reasonText, agentStep: trainer.agentStep, envStep: trainer.envStep, lastEval };
+}
