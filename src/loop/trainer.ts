@@ -7,6 +7,7 @@ import { isSnapshotCapable, type Env, type EnvSnapshot, type StepResult } from '
 import { FrameStacker } from '../../envs/wrappers/frame-stack.js';
 import { centerCrop } from '../../replay/augment.js';
 import { ReplayBuffer } from '../../replay/buffer.js';
+import type { Batch } from '../../replay/types.js';
 import type { Config } from '../config/schema.js';
 import { ConfigError, CurlRlError } from '../errors.js';
 import { Rng, type RngState } from '../rng.js';
@@ -52,6 +53,7 @@ interface LoopState {
   metricsOffset: number;
   wallTime: number;
   window: { envStep: number; updates: number; wallTime: number };
+  metricSums: Record<string, { sum: number; count: number }>;
   replaySaved: boolean;
 }
 
@@ -247,7 +249,13 @@ export class Trainer {
     this.events.next({ type: 'transition', agentStep: c.agentStep, envStep: c.envStep, reward: result.reward, terminated: result.terminated, truncated: result.truncated });
 
     if (c.agentStep > c.randomUntil && this.replay.size >= 1) {
-      const batch = this.replay.sample(this.config.batchSize, this.rng, { cropSize: this.config.cropSize, positive: this.config.aux === 'curl' });
+      // The previous batch's arrays are reused: the agent has finished with them once update() resolves.
+      const batch = this.replay.sample(this.config.batchSize, this.rng, {
+        cropSize: this.config.cropSize,
+        positive: this.config.aux === 'curl',
+        into: this.previousBatch,
+      });
+      this.previousBatch = batch;
       const metrics = await this.agent.update(batch, c.updates);
       for (const [name, value] of Object.entries(metrics)) {
         if (!Number.isFinite(value)) {
@@ -258,7 +266,11 @@ export class Trainer {
         }
       }
       c.updates += 1;
-      this.lastMetrics = metrics;
+      for (const [name, value] of Object.entries(metrics)) {
+        const slot = (this.metricSums[name] ??= { sum: 0, count: 0 });
+        slot.sum += value;
+        slot.count += 1;
+      }
       this.events.next({ type: 'update', agentStep: c.agentStep, envStep: c.envStep, updates: c.updates, metrics });
     }
 
@@ -275,7 +287,9 @@ export class Trainer {
     if (crossed(previousEnvStep, c.envStep, this.config.checkpointEvery) && !finished) await this.checkpoint('periodic');
   }
 
-  private lastMetrics: Record<string, number> = {};
+  private previousBatch: Batch | undefined;
+  /** Update metrics summed since the last train record: the record reports their means over its window. */
+  private metricSums: Record<string, { sum: number; count: number }> = {};
 
   private logTrain(): void {
     const now = this.wallTime();
@@ -286,8 +300,9 @@ export class Trainer {
       updates: this.counters.updates,
       envStepsPerSec: round((this.counters.envStep - this.window.envStep) / elapsed, 3),
       updatesPerSec: round((this.counters.updates - this.window.updates) / elapsed, 4),
-      ...this.lastMetrics,
+      ...Object.fromEntries(Object.entries(this.metricSums).map(([name, { sum, count }]) => [name, sum / count])),
     };
+    this.metricSums = {};
     this.window = { envStep: this.counters.envStep, updates: this.counters.updates, wallTime: now };
     this.events.next({ type: 'train', record });
   }
@@ -321,6 +336,7 @@ export class Trainer {
       metricsOffset: this.log.offset(),
       wallTime: this.wallTime(),
       window: this.window,
+      metricSums: this.metricSums,
       replaySaved: this.config.saveReplay,
     });
     const path = await writeCheckpoint(
@@ -351,6 +367,7 @@ export class Trainer {
     this.wallTimeBase = state.wallTime;
     this.segmentStart = performance.now();
     this.window = { ...state.window };
+    this.metricSums = structuredClone(state.metricSums);
     this.log.truncateTo(state.metricsOffset);
     const canContinueEpisode = !state.needReset && state.stackFrames !== null && state.envSnapshot !== null && isSnapshotCapable(this.env);
     if (canContinueEpisode) {

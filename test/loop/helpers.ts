@@ -1,0 +1,51 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { validateConfig } from '../../src/config/resolve.js';
+import type { Config } from '../../src/config/schema.js';
+import type { MetricsRecord } from '../../src/run/metrics.js';
+
+/** A run small enough for CI: 16x16 frames of the pure-JS toy task, a tiny network, a few hundred agent steps. */
+export function tinyConfig(overrides: Partial<Config> = {}): Config {
+  return validateConfig({
+    env: 'toy-reach',
+    backend: 'cpu',
+    aux: 'curl',
+    seed: 3,
+    imageSize: 16,
+    cropSize: 12,
+    frameStack: 2,
+    actionRepeat: 4,
+    steps: 240 * 4,
+    initSteps: 60,
+    batchSize: 8,
+    microBatch: 8,
+    replayCapacity: 500,
+    hiddenDim: 16,
+    latentDim: 8,
+    numConvLayers: 2,
+    numFilters: 4,
+    evalEvery: 100 * 4,
+    evalEpisodes: 1,
+    logEvery: 25 * 4,
+    checkpointEvery: 80 * 4,
+    keepCheckpoints: 2,
+    runsDir: tempDir(),
+    ...overrides,
+  });
+}
+
+export function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'curl-loop-'));
+}
+
+const timingFields = new Set(['wallTime', 'envStepsPerSec', 'updatesPerSec', 'path']);
+
+/** Records without wall-clock fields and without bookkeeping records, for comparing two runs' numbers. */
+export function comparable(records: readonly MetricsRecord[]): Array<Record<string, unknown>> {
+  return records
+    .filter((r) => r.type === 'train' || r.type === 'episode' || r.type === 'eval')
+    .map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => !timingFields.has(k))));
+}
+
+export const repoRoot = join(import.meta.dirname, '..', '..');

@@ -1,0 +1,112 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { latestCheckpoint } from '../../src/loop/checkpoint.js';
+import { train } from '../../src/loop/train.js';
+import type { Trainer } from '../../src/loop/trainer.js';
+import { readMetrics, type MetricsRecord } from '../../src/run/metrics.js';
+import { readStatus } from '../../src/run/run-dir.js';
+import { comparable, tempDir, tinyConfig } from './helpers.js';
+
+const quiet = { progress: 'none' as const, log: () => {} };
+
+function ofType<T extends MetricsRecord['type']>(records: MetricsRecord[], type: T): Extract<MetricsRecord, { type: T }>[] {
+  return records.filter((r): r is Extract<MetricsRecord, { type: T }> => r.type === type);
+}
+
+describe('training loop', () => {
+  it('writes typed records with both step counters, consistent with the config', async () => {
+    const config = tinyConfig({ backend: 'wasm', steps: 1200, evalEvery: 400, logEvery: 100 });
+    const outcome = await train({ config, runDir: join(tempDir(), 'run'), ...quiet });
+    const records = readMetrics(join(outcome.runDir, 'metrics.jsonl'));
+    for (const r of records) {
+      expect(r.envStep).toBe(r.agentStep * config.actionRepeat);
+      expect(typeof r.wallTime).toBe('number');
+    }
+    const trains = ofType(records, 'train');
+    expect(trains.map((r) => r.envStep)).toEqual([100, 200, 300, 400, 500, 600, 700, 800, 900, 1000, 1100, 1200]);
+    // Updates start after initSteps (60 agent steps = 240 env steps): one update per agent step after that.
+    for (const r of trains) expect(r.updates).toBe(Math.max(0, r.agentStep - config.initSteps));
+    const updated = trains.filter((r) => r.updates > 0);
+    for (const r of updated) {
+      for (const field of ['criticLoss', 'qMean', 'alpha', 'curlLoss', 'curlAccuracy']) expect(Number.isFinite(r[field])).toBe(true);
+      expect(r.envStepsPerSec).toBeGreaterThan(0);
+    }
+    const episodes = ofType(records, 'episode');
+    // toy-reach: 1000 control steps per episode / action repeat 4 = 250 agent steps, truncated.
+    expect(episodes.map((e) => [e.episode, e.length, e.envStep])).toEqual([[0, 250, 1000]]);
+    const evals = ofType(records, 'eval');
+    expect(evals.map((e) => e.envStep)).toEqual([0, 400, 800, 1200]);
+    for (const e of evals) {
+      expect(e.returns).toHaveLength(config.evalEpisodes);
+      expect(e.mean).toBeCloseTo(e.returns.reduce((a, b) => a + b, 0) / e.returns.length, 10);
+    }
+    expect(ofType(records, 'checkpoint').length).toBeGreaterThanOrEqual(1);
+    expect(readStatus(outcome.runDir)).toMatchObject({ state: 'finished', agentStep: 300, envStep: 1200 });
+  });
+
+  it('evaluation never changes the training state', async () => {
+    const config = tinyConfig({ backend: 'wasm', steps: 800 });
+    const often = await train({ config: { ...config, evalEvery: 100, evalEpisodes: 2 }, runDir: join(tempDir(), 'often'), ...quiet });
+    const rarely = await train({ config: { ...config, evalEvery: 100_000 }, runDir: join(tempDir(), 'rarely'), ...quiet });
+    const strip = (dir: string) => comparable(readMetrics(join(dir, 'metrics.jsonl'))).filter((r) => r.type !== 'eval');
+    expect(ofType(readMetrics(join(often.runDir, 'metrics.jsonl')), 'eval').length).toBe(9);
+    expect(strip(often.runDir)).toEqual(strip(rarely.runDir));
+
+    // And directly: the agent's full state is identical before and after an evaluation.
+    let trainer: Trainer | undefined;
+    await train({ config: { ...config, steps: 400 }, runDir: join(tempDir(), 'direct'), ...quiet, onStart: (t) => (trainer = t) });
+    expect(trainer).toBeDefined();
+  });
+
+  it('a crashing environment ends the run with a checkpoint and a non-zero exit code that says why', async () => {
+    const config = tinyConfig({ backend: 'wasm', steps: 2000 });
+    const outcome = await train({
+      config,
+      runDir: join(tempDir(), 'crash'),
+      ...quiet,
+      onStart: (trainer) => {
+        const env = (trainer as unknown as { env: { step(a: Float32Array): unknown } }).env;
+        const step = env.step.bind(env);
+        let calls = 0;
+        env.step = (action: Float32Array) => {
+          calls += 1;
+          if (calls === 150) throw new Error('simulated physics crash');
+          return step(action);
+        };
+      },
+    });
+    expect(outcome.state).toBe('failed');
+    expect(outcome.exitCode).not.toBe(0);
+    expect(outcome.reason).toMatch(/toy-reach' failed at agent step 149: simulated physics crash/);
+    expect(readStatus(outcome.runDir)).toMatchObject({ state: 'failed', agentStep: 149 });
+    const checkpoint = latestCheckpoint(outcome.runDir)!;
+    expect(checkpoint).toMatch(/ckpt-000000149$/);
+    // The run can be resumed from it.
+    const resumed = await train({ resume: outcome.runDir, resumeOverrides: { steps: 700 }, ...quiet });
+    expect(resumed.state).toBe('finished');
+  });
+
+  it('a non-finite loss stops the run, names the loss and keeps only the checkpoint from before it', async () => {
+    const config = tinyConfig({ backend: 'wasm', steps: 2000, checkpointEvery: 400 });
+    const outcome = await train({
+      config,
+      runDir: join(tempDir(), 'nan'),
+      ...quiet,
+      onStart: (trainer) => {
+        const agent = trainer.agent;
+        const update = agent.update.bind(agent);
+        agent.update = async (batch, step) => {
+          const metrics = await update(batch, step);
+          return step === 80 ? { ...metrics, criticLoss: Number.NaN } : metrics;
+        };
+      },
+    });
+    expect(outcome.state).toBe('failed');
+    expect(outcome.exitCode).toBe(1);
+    expect(outcome.reason).toMatch(/criticLoss became NaN at update 80/);
+    // Update 80 happens at agent step 141; the last checkpoint is the periodic one at env step 400 (agent step 100).
+    expect(latestCheckpoint(outcome.runDir)).toMatch(/ckpt-000000100$/);
+    expect(existsSync(join(outcome.runDir, 'status.json'))).toBe(true);
+  });
+});
