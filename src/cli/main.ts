@@ -3,11 +3,15 @@ import { CurlRlError } from '../errors.js';
 import { packageVersion } from '../version.js';
 import * as bench from './commands/bench.js';
 import * as config from './commands/config.js';
+import * as envs from './commands/envs.js';
 import * as evaluate from './commands/eval.js';
 import * as info from './commands/info.js';
+import * as render from './commands/render.js';
+import * as report from './commands/report.js';
+import * as sweep from './commands/sweep.js';
 import * as train from './commands/train.js';
 
-const commands: Array<{ register(program: Command): void }> = [train, evaluate, info, config, bench];
+const commands: Array<{ register(program: Command): void }> = [train, evaluate, envs, render, sweep, report, config, info, bench];
 
 export function buildProgram(): Command {
   const program = new Command('curl-rl')

@@ -1,11 +1,11 @@
 import { join } from 'node:path';
 import { createAgent, type AgentState } from '../../agents/index.js';
+import { writeGif } from '../../envs/image.js';
 import { makeEnv } from '../../envs/registry.js';
 import { initBackend } from '../backend.js';
 import { backendNames, type BackendName } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
 import { readRunConfig } from '../run/run-dir.js';
-import { writeGif } from '../run/video.js';
 import { checkpointFiles, latestCheckpoint, readMsgpackFile } from './checkpoint.js';
 import { evaluatePolicy } from './evaluate.js';
 
@@ -48,7 +48,7 @@ export async function evaluateRun(
     const result = await evaluatePolicy(env, agent, config, seeds, options.video ? (frame, episode) => {
       if (episode === 0) frames.push(frame.slice());
     } : undefined);
-    if (options.video) writeGif(options.video, frames, config.imageSize, config.imageSize, 25);
+    if (options.video) await writeGif(options.video, frames, config.imageSize, config.imageSize, 25);
     return { runDir, checkpoint, env: config.env, episodes: options.episodes, ...result, ...(options.video ? { video: options.video } : {}) };
   } finally {
     agent.dispose();
