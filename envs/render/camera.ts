@@ -67,7 +67,7 @@ export function freeCameraPose(model: MjModel): CameraPose {
   let rx = fy, ry = -fx;
   const rl = Math.hypot(rx, ry);
   if (rl < 1e-9) { rx = 1; ry = 0; } else { rx /= rl; ry /= rl; }
-  const ux = -fz * ry, uy = fz * rx, uz = rx * fy - ry * fx; // up = right x forward
+  const ux = ry * fz, uy = -rx * fz, uz = rx * fy - ry * fx; // up = right x forward
   const mat = new Float64Array([rx, ux, -fx, ry, uy, -fy, 0, uz, -fz]);
   return { pos, mat, fovy: Number(g.fovy) };
 }

@@ -10,29 +10,28 @@ const TEXROLE_RGB = 1;
 const TEXTURE_2D = 0;
 
 /**
- * Index into `rgba` of the colour MuJoCo draws: an explicit geom/tendon rgba
- * overrides its material, and the default (0.5, 0.5, 0.5, 1) means "unset",
- * so the material colour shows. Returns [array, offset].
+ * Where the colour MuJoCo draws lives: an explicit geom/tendon rgba overrides
+ * its material, and the default (0.5, 0.5, 0.5, 1) means "unset", so the
+ * material colour shows. Returns the offset into ownRgba (>= 0), or
+ * -1 - offset into the material rgba; a number, so per-frame use allocates nothing.
  */
-export function pickRgba(
-  ownRgba: Float32Array, i: number, matid: number, matRgba: Float32Array,
-): { rgba: Float32Array; off: number } {
+export function pickRgba(ownRgba: Float32Array, i: number, matid: number): number {
   const o = 4 * i;
   if (
     matid >= 0 &&
     ownRgba[o] === 0.5 && ownRgba[o + 1] === 0.5 && ownRgba[o + 2] === 0.5 && ownRgba[o + 3] === 1
   ) {
-    return { rgba: matRgba, off: 4 * matid };
+    return -1 - 4 * matid;
   }
-  return { rgba: ownRgba, off: o };
+  return o;
 }
 
 /** An RGB texture copied out of wasm memory (textures never change at run time). */
 export interface Texture {
   readonly width: number;
   readonly height: number;
-  /** RGB, row-major, 3 bytes per texel. */
-  readonly rgb: Uint8Array;
+  /** RGB in 0..1, row-major, 3 values per texel (pre-scaled for shading). */
+  readonly rgb: Float32Array;
   /** Texture repeats per metre (texuniform) or across the plane (otherwise). */
   readonly repeatX: number;
   readonly repeatY: number;
@@ -52,7 +51,7 @@ export function loadMaterialTextures(model: MjModel): (Texture | null)[] {
   const texH = field(model, 'tex_height', Int32Array);
   const texC = field(model, 'tex_nchannel', Int32Array);
   const texAdr = field(model, 'tex_adr', Int32Array);
-  const cache = new Map<number, Uint8Array>();
+  const cache = new Map<number, Float32Array>();
   for (let m = 0; m < nmat; m++) {
     const t = texid[m * roles + TEXROLE_RGB] ?? -1;
     if (t < 0 || texType[t] !== TEXTURE_2D) continue;
@@ -63,11 +62,11 @@ export function loadMaterialTextures(model: MjModel): (Texture | null)[] {
       // Re-read tex_data per texture: it is large and a view may go stale.
       const data = field(model, 'tex_data', Uint8Array);
       const adr = texAdr[t] ?? 0;
-      rgb = new Uint8Array(w * h * 3);
+      rgb = new Float32Array(w * h * 3);
       for (let p = 0; p < w * h; p++) {
-        rgb[3 * p] = data[adr + nc * p] ?? 0;
-        rgb[3 * p + 1] = data[adr + nc * p + 1] ?? 0;
-        rgb[3 * p + 2] = data[adr + nc * p + 2] ?? 0;
+        rgb[3 * p] = (data[adr + nc * p] ?? 0) / 255;
+        rgb[3 * p + 1] = (data[adr + nc * p + 1] ?? 0) / 255;
+        rgb[3 * p + 2] = (data[adr + nc * p + 2] ?? 0) / 255;
       }
       cache.set(t, rgb);
     }

@@ -11,7 +11,7 @@ import { loadMaterialTextures, pickRgba, type Texture } from './materials.js';
 import { field, type MjData, type MjModel, type MujocoModule } from './mujoco.js';
 import {
   P_CHECK, P_COLOR, P_FL, P_GEOM, P_I0, P_I1, P_J0, P_J1, P_LL, P_MAT, P_OL, P_POS, P_RAD, P_RL, P_SIZE, P_TEX,
-  P_TYPE, P_UL, PrimitiveTable, STRIDE, boundingRadius, prepareForCamera, writeSegment, type FrameCamera,
+  P_TEXSX, P_TEXSY, P_TYPE, P_UL, PrimitiveTable, STRIDE, boundingRadius, prepareForCamera, writeSegment, type FrameCamera,
 } from './scene.js';
 
 export interface RenderOptions {
@@ -49,6 +49,8 @@ export class Renderer {
   private readonly uCol: Float64Array;
   private readonly vRow: Float64Array;
   private readonly tanHalf: number;
+  /** 1 / |ray direction| per pixel: sqrt(u^2 + v^2 + 1), as the camera basis is orthonormal. */
+  private readonly invLen: Float64Array;
   private readonly freePose: CameraPose | null;
   private readonly headAmbient: number;
   private readonly headDiffuse: number;
@@ -89,6 +91,13 @@ export class Renderer {
     this.uCol = px.uCol;
     this.vRow = px.vRow;
     this.tanHalf = px.tanHalf;
+    this.invLen = new Float64Array(width * height);
+    for (let i = 0; i < height; i++) {
+      for (let j = 0; j < width; j++) {
+        const u = this.uCol[j]!, v = this.vRow[i]!;
+        this.invLen[i * width + j] = 1 / Math.sqrt(u * u + v * v + 1);
+      }
+    }
 
     this.geomType = field(model, 'geom_type', Int32Array).slice();
     const unsupported: number[] = [];
@@ -203,7 +212,7 @@ export class Renderer {
         }
         if (img !== null) {
           if (bestB < 0) { img[o] = sky[o]!; img[o + 1] = sky[o + 1]!; img[o + 2] = sky[o + 2]!; }
-          else this.shade(img, o, bestB, best, u, v, ambient);
+          else this.shade(img, o, bestB, best, u, v, ambient, this.invLen[o / 3]!);
         } else {
           this.recordDepth(depth, ids, o / 3, bestB, best, u, v);
         }
@@ -296,7 +305,8 @@ export class Renderer {
       const grp = group[g]!;
       if (grp < 0 || grp >= FIRST_HIDDEN_GROUP) continue;
       const mid = matid[g]!;
-      const { rgba, off } = pickRgba(rgbaAll, g, mid, matRgba);
+      const pick = pickRgba(rgbaAll, g, mid);
+      const rgba = pick >= 0 ? rgbaAll : matRgba, off = pick >= 0 ? pick : -1 - pick;
       if (rgba[off + 3] === 0) continue;
       const b = table.push();
       const P = table.data;
@@ -309,7 +319,13 @@ export class Renderer {
       P[b + P_COLOR] = rgba[off]!; P[b + P_COLOR + 1] = rgba[off + 1]!; P[b + P_COLOR + 2] = rgba[off + 2]!;
       P[b + P_RAD] = boundingRadius(type, s0, s1, s2);
       const isPlane = type === GEOM_PLANE;
-      P[b + P_TEX] = isPlane && mid >= 0 && this.textures[mid] != null ? mid : -1;
+      const tex = isPlane && mid >= 0 ? this.textures[mid] ?? null : null;
+      P[b + P_TEX] = tex !== null ? mid : -1;
+      if (tex !== null) {
+        // texuniform: repeats per metre; otherwise across the (finite) plane.
+        P[b + P_TEXSX] = tex.uniform || s0 <= 0 ? tex.repeatX : tex.repeatX / (2 * s0);
+        P[b + P_TEXSY] = tex.uniform || s1 <= 0 ? tex.repeatY : tex.repeatY / (2 * s1);
+      }
       // Planes without a texture get a checker whose cells are the plane's grid spacing.
       P[b + P_CHECK] = isPlane && P[b + P_TEX] === -1 ? (s2 > 0 ? s2 : 0.5) : 0;
     }
@@ -332,7 +348,8 @@ export class Renderer {
     for (let t = 0; t < this.nTendons; t++) {
       const grp = group[t]!;
       if (grp < 0 || grp >= FIRST_HIDDEN_GROUP) continue;
-      const { rgba, off } = pickRgba(rgbaAll, t, matid[t]!, matRgba);
+      const pick = pickRgba(rgbaAll, t, matid[t]!);
+      const rgba = pick >= 0 ? rgbaAll : matRgba, off = pick >= 0 ? pick : -1 - pick;
       if (rgba[off + 3] === 0) continue;
       const radius = width[t]!;
       if (!(radius > 0)) continue;
@@ -416,7 +433,9 @@ export class Renderer {
     }
   }
 
-  private shade(img: Uint8Array, o: number, b: number, t: number, u: number, v: number, ambient: number): void {
+  private shade(
+    img: Uint8Array, o: number, b: number, t: number, u: number, v: number, ambient: number, invLen: number,
+  ): void {
     const P = this.table.data;
     const c = this.cam;
     const type = P[b + P_TYPE]!;
@@ -425,12 +444,18 @@ export class Renderer {
     const lx = P[b + P_OL]! + t * (u * P[b + P_RL]! + v * P[b + P_UL]! + P[b + P_FL]!);
     const ly = P[b + P_OL + 1]! + t * (u * P[b + P_RL + 1]! + v * P[b + P_UL + 1]! + P[b + P_FL + 1]!);
     const lz = P[b + P_OL + 2]! + t * (u * P[b + P_RL + 2]! + v * P[b + P_UL + 2]! + P[b + P_FL + 2]!);
-    const nrm = this.normal;
-    localNormal(type, s0, s1, s2, lx, ly, lz, nrm);
     const m = b + P_MAT;
-    let nx = P[m]! * nrm[0]! + P[m + 1]! * nrm[1]! + P[m + 2]! * nrm[2]!;
-    let ny = P[m + 3]! * nrm[0]! + P[m + 4]! * nrm[1]! + P[m + 5]! * nrm[2]!;
-    let nz = P[m + 6]! * nrm[0]! + P[m + 7]! * nrm[1]! + P[m + 8]! * nrm[2]!;
+    let nx: number, ny: number, nz: number;
+    if (type === GEOM_PLANE) {
+      // A plane's normal is its local z axis: the third column of its rotation.
+      nx = P[m + 2]!; ny = P[m + 5]!; nz = P[m + 8]!;
+    } else {
+      const nrm = this.normal;
+      localNormal(type, s0, s1, s2, lx, ly, lz, nrm);
+      nx = P[m]! * nrm[0]! + P[m + 1]! * nrm[1]! + P[m + 2]! * nrm[2]!;
+      ny = P[m + 3]! * nrm[0]! + P[m + 4]! * nrm[1]! + P[m + 5]! * nrm[2]!;
+      nz = P[m + 6]! * nrm[0]! + P[m + 7]! * nrm[1]! + P[m + 8]! * nrm[2]!;
+    }
     const dx = u * c.rx + v * c.ux + c.fx, dy = u * c.ry + v * c.uy + c.fy, dz = u * c.rz + v * c.uz + c.fz;
     let ndv = nx * dx + ny * dy + nz * dz;
     // Seen from inside (camera within a geom): light the face we look at.
@@ -441,13 +466,14 @@ export class Renderer {
     if (tex >= 0) {
       const tx = this.textures[tex];
       if (tx != null) {
-        const sx = tx.uniform || s0 <= 0 ? tx.repeatX : tx.repeatX / (2 * s0);
-        const sy = tx.uniform || s1 <= 0 ? tx.repeatY : tx.repeatY / (2 * s1);
-        const fu = lx * sx, fv = ly * sy;
-        const col = Math.min(tx.width - 1, Math.floor((fu - Math.floor(fu)) * tx.width));
-        const row = Math.min(tx.height - 1, Math.floor((fv - Math.floor(fv)) * tx.height));
-        const p = 3 * (row * tx.width + col);
-        cr *= tx.rgb[p]! / 255; cg *= tx.rgb[p + 1]! / 255; cb *= tx.rgb[p + 2]! / 255;
+        const fu = lx * P[b + P_TEXSX]!, fv = ly * P[b + P_TEXSY]!;
+        const tw = tx.width, th = tx.height;
+        let col = Math.floor((fu - Math.floor(fu)) * tw), row = Math.floor((fv - Math.floor(fv)) * th);
+        if (col >= tw) col = tw - 1;
+        if (row >= th) row = th - 1;
+        const p = 3 * (row * tw + col);
+        const rgb = tx.rgb;
+        cr *= rgb[p]!; cg *= rgb[p + 1]!; cb *= rgb[p + 2]!;
       }
     } else {
       const cell = P[b + P_CHECK]!;
@@ -456,8 +482,7 @@ export class Renderer {
       }
     }
 
-    const dlen = Math.sqrt(dx * dx + dy * dy + dz * dz);
-    const head = (this.headDiffuse * -ndv) / dlen;
+    const head = this.headDiffuse * -ndv * invLen;
     let lr = ambient + head, lg = lr, lb = lr;
     const L = this.lightDir, D = this.lightDiffuse;
     const nl = this.nLights;

@@ -37,7 +37,10 @@ export const P_I0 = 39;
 export const P_I1 = 40;
 /** Source geom id, or -1 for a tendon segment. */
 export const P_GEOM = 41;
-export const STRIDE = 42;
+/** Texture coordinates per local metre along x and y (textured planes). */
+export const P_TEXSX = 42;
+export const P_TEXSY = 43;
+export const STRIDE = 44;
 
 export class PrimitiveTable {
   data: Float64Array;

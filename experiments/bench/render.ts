@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Renderer } from '../../envs/render/index.js';
 import type { MjData, MjModel, MujocoModule } from '../../envs/render/index.js';
@@ -65,17 +66,24 @@ export async function main(argv: string[]): Promise<void> {
         const r = new Renderer(mj, model, { width: size, height: size, camera: scene.camera, shadows });
         const out = new Uint8Array(size * size * 3);
         for (let k = 0; k < 30; k++) r.render(data, out); // JIT warm-up
-        let elapsed = 0;
+        // Wall time and this process's CPU time: on a shared machine the
+        // latter is closer to what one free core would give.
+        let elapsed = 0, cpuMicros = 0;
         for (let k = 0; k < frames; k++) {
           if (k % 10 === 0) stepRandom(mj, model, data, k, 5);
+          const c0 = process.cpuUsage();
           const t0 = performance.now();
           r.render(data, out);
           elapsed += performance.now() - t0;
+          const c1 = process.cpuUsage(c0);
+          cpuMicros += c1.user + c1.system;
         }
         r.dispose();
         console.log(JSON.stringify({
           bench: 'render', task: scene.id, width: size, height: size, shadows, frames,
           framesPerSec: Math.round((frames / elapsed) * 1000), msPerFrame: +(elapsed / frames).toFixed(3),
+          cpuFramesPerSec: Math.round((frames / cpuMicros) * 1e6),
+          loadAvg1: +osLoad().toFixed(2),
           ngeom: model.ngeom,
         }));
       }
@@ -99,4 +107,8 @@ function stepRandom(mj: MujocoModule, model: MjModel, data: MjData, phase: numbe
     mj.mj_step(model, data);
   }
   mj.mj_forward(model, data);
+}
+
+function osLoad(): number {
+  return loadavg()[0] ?? 0;
 }
