@@ -26,6 +26,16 @@ export abstract class Wrapper<O = Observation, A = Action, IO = O, IA = A> imple
     return this.env.close();
   }
 
+  /**
+   * Restarts the innermost env (a remote process) after a failure. Every layer
+   * starts afresh at the reset() that must follow, so no wrapper state survives.
+   */
+  async restart(): Promise<void> {
+    const inner = this.env as Env<IO, IA> & { restart?: () => Promise<void> };
+    if (typeof inner.restart !== 'function') throw new EnvError(`${this.id}: ${this.env.constructor.name} cannot be restarted`);
+    await inner.restart();
+  }
+
   /** This layer's own state (counters, stacked frames); override when there is any. */
   protected ownState(): EnvSnapshot {
     return {};

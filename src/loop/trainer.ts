@@ -318,7 +318,20 @@ export class Trainer {
       remoteTimeoutMs: config.remoteTimeoutMs,
     }));
     const seeds = Array.from({ length: config.evalEpisodes }, (_, i) => episodeSeed(config.seed + 100_000, this.counters.envStep * 31 + i));
-    const { mean, std, returns } = await evaluatePolicy(env, this.agent, config, seeds);
+    let result: Awaited<ReturnType<typeof evaluatePolicy>> | undefined;
+    // A remote eval env that fails is restarted and the evaluation redone: its episodes are seeded, so the result is the same.
+    for (let attempt = 0; result === undefined; attempt++) {
+      try {
+        result = await evaluatePolicy(env, this.agent, config, seeds);
+      } catch (error) {
+        const restartable = isRemoteFailure(error) && typeof (env as { restart?: unknown }).restart === 'function';
+        if (!restartable || attempt >= maxEnvRestarts) {
+          throw new EnvFailedError(`The evaluation environment '${config.env}' failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+        }
+        await (env as unknown as { restart(): Promise<void> }).restart();
+      }
+    }
+    const { mean, std, returns } = result;
     const record: EvalRecord = { type: 'eval', ...this.stamp(), mean, std, returns };
     this.events.next({ type: 'eval', record });
     return record;

@@ -110,3 +110,46 @@ describe('training loop', () => {
     expect(existsSync(join(outcome.runDir, 'status.json'))).toBe(true);
   });
 });
+
+describe('training on a remote env', () => {
+  it('restarts a crashed remote process, records it, and finishes the run', async () => {
+    const { testServerCommand } = await import('../../envs/remote/index.js');
+    const config = tinyConfig({
+      backend: 'wasm',
+      env: 'remote',
+      remoteCmd: testServerCommand(['--size', '16', '--crash-after', '100', '--episode-length', '60']),
+      actionRepeat: 1,
+      steps: 250,
+      evalEvery: 100_000,
+      checkpointEvery: 100_000,
+      logEvery: 50,
+    });
+    const outcome = await train({ config, runDir: join(tempDir(), 'remote'), ...quiet });
+    expect(outcome.state).toBe('finished');
+    const records = readMetrics(join(outcome.runDir, 'metrics.jsonl'));
+    const restarts = ofType(records, 'restart');
+    expect(restarts.map((r) => [r.agentStep, r.restarts])).toEqual([[100, 1], [200, 2]]);
+    expect(restarts[0]!.error).toMatch(/exit|crash/i);
+    // The crash cut an episode short: no transition was made up for it, the next episode starts fresh.
+    const episodes = ofType(records, 'episode');
+    expect(episodes.every((e) => e.length <= 60)).toBe(true);
+    expect(outcome.agentStep).toBe(250);
+  });
+
+  it('gives up after repeated crashes with a checkpoint and a non-zero exit code', async () => {
+    const { testServerCommand } = await import('../../envs/remote/index.js');
+    const config = tinyConfig({
+      backend: 'wasm',
+      env: 'remote',
+      remoteCmd: testServerCommand(['--size', '16', '--crash-after', '20', '--episode-length', '15']),
+      actionRepeat: 1,
+      steps: 1000,
+      evalEvery: 100_000,
+    });
+    const outcome = await train({ config, runDir: join(tempDir(), 'remote-fail'), ...quiet });
+    expect(outcome.state).toBe('failed');
+    expect(outcome.exitCode).not.toBe(0);
+    expect(outcome.reason).toMatch(/gave up after 3 restarts/);
+    expect(latestCheckpoint(outcome.runDir)).not.toBeNull();
+  });
+});

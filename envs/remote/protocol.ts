@@ -1,0 +1,93 @@
+import type { BoxSpace, DType, DiscreteSpace, Observation, Space } from '../types.js';
+import { RemoteProtocolError } from './errors.js';
+
+/** Bumped on any incompatible change to PROTOCOL.md; both sides must agree exactly. */
+export const PROTOCOL_VERSION = 1;
+
+/** An n-d array on the wire: raw little-endian C-order bytes plus dtype and shape. */
+export interface WireArray {
+  dtype: DType;
+  shape: number[];
+  data: Buffer;
+}
+
+const BYTES_PER: Record<DType, number> = { uint8: 1, int32: 4, float32: 4, float64: 8 };
+
+export function isDType(value: unknown): value is DType {
+  return typeof value === 'string' && Object.hasOwn(BYTES_PER, value);
+}
+
+export function encodeArray(array: Observation, shape: readonly number[]): WireArray {
+  const dtype: DType =
+    array instanceof Uint8Array ? 'uint8' : array instanceof Float32Array ? 'float32' : array instanceof Float64Array ? 'float64' : 'int32';
+  return { dtype, shape: [...shape], data: Buffer.from(array.buffer, array.byteOffset, array.byteLength) };
+}
+
+/**
+ * Decodes a wire array into a fresh, aligned typed array (the decoded bytes
+ * may sit at any offset inside a larger receive buffer, and the env must own
+ * its observation). Byte order is little-endian, as on every platform we run.
+ */
+export function decodeArray(value: unknown, what: string): { array: Observation; dtype: DType; shape: number[] } {
+  if (typeof value !== 'object' || value === null) throw new RemoteProtocolError(`${what}: expected an array map {dtype, shape, data}, got ${describe(value)}`);
+  const { dtype, shape, data } = value as { dtype?: unknown; shape?: unknown; data?: unknown };
+  if (!isDType(dtype)) throw new RemoteProtocolError(`${what}: dtype must be one of ${Object.keys(BYTES_PER).join(', ')}, got ${describe(dtype)}`);
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && (d as number) >= 0)) {
+    throw new RemoteProtocolError(`${what}: shape must be a list of non-negative integers, got ${describe(shape)}`);
+  }
+  if (!(data instanceof Uint8Array)) throw new RemoteProtocolError(`${what}: data must be msgpack bin (raw bytes), got ${describe(data)}`);
+  const count = (shape as number[]).reduce((a, b) => a * b, 1);
+  const bytes = count * BYTES_PER[dtype];
+  if (data.byteLength !== bytes) {
+    throw new RemoteProtocolError(`${what}: ${dtype} array of shape [${shape.join(', ')}] needs ${bytes} bytes, got ${data.byteLength}`);
+  }
+  const copy = new Uint8Array(bytes);
+  copy.set(data);
+  const array: Observation =
+    dtype === 'uint8' ? copy : dtype === 'float32' ? new Float32Array(copy.buffer) : dtype === 'float64' ? new Float64Array(copy.buffer) : new Int32Array(copy.buffer);
+  return { array, dtype, shape: shape as number[] };
+}
+
+function bound(value: unknown, what: string, size: number): number | Float64Array {
+  if (typeof value === 'number') return value;
+  const { array } = decodeArray(value, what);
+  if (array.length !== size) throw new RemoteProtocolError(`${what}: expected ${size} bounds (one per element), got ${array.length}`);
+  return Float64Array.from(array);
+}
+
+/** Parses a space from the `spec` message into the env contract's types. */
+export function parseSpace(value: unknown, what: string): Space {
+  if (typeof value !== 'object' || value === null) throw new RemoteProtocolError(`${what}: expected a space map, got ${describe(value)}`);
+  const v = value as Record<string, unknown>;
+  if (v.kind === 'discrete') {
+    if (!Number.isInteger(v.n) || (v.n as number) < 1) throw new RemoteProtocolError(`${what}: discrete n must be an integer >= 1, got ${describe(v.n)}`);
+    return { kind: 'discrete', n: v.n as number } satisfies DiscreteSpace;
+  }
+  if (v.kind === 'box') {
+    if (!isDType(v.dtype)) throw new RemoteProtocolError(`${what}: box dtype must be one of ${Object.keys(BYTES_PER).join(', ')}, got ${describe(v.dtype)}`);
+    if (!Array.isArray(v.shape) || !v.shape.every((d) => Number.isInteger(d) && (d as number) >= 1)) {
+      throw new RemoteProtocolError(`${what}: box shape must be a list of positive integers, got ${describe(v.shape)}`);
+    }
+    const shape = v.shape as number[];
+    const size = shape.reduce((a, b) => a * b, 1);
+    return { kind: 'box', shape, dtype: v.dtype, low: bound(v.low, `${what}.low`, size), high: bound(v.high, `${what}.high`, size) } satisfies BoxSpace;
+  }
+  throw new RemoteProtocolError(`${what}: kind must be 'box' or 'discrete', got ${describe(v.kind)}`);
+}
+
+/** A space as plain JSON (for `curl-rl envs --remote-cmd ... --json`). */
+export function spaceToJson(space: Space): Record<string, unknown> {
+  if (space.kind === 'discrete') return { kind: 'discrete', n: space.n };
+  const b = (x: number | Float64Array): number | number[] => (typeof x === 'number' ? x : Array.from(x));
+  return { kind: 'box', shape: [...space.shape], dtype: space.dtype, low: b(space.low), high: b(space.high) };
+}
+
+export function describe(value: unknown): string {
+  if (value instanceof Uint8Array) return `<${value.byteLength} bytes>`;
+  try {
+    const s = JSON.stringify(value);
+    return s === undefined ? String(value) : s.length > 120 ? `${s.slice(0, 120)}…` : s;
+  } catch {
+    return String(value);
+  }
+}

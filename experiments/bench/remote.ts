@@ -1,0 +1,137 @@
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { BRIDGE_PATH, createRemoteEnv, joinCommand, testServerCommand, type RemoteEnvOptions } from '../../envs/remote/index.js';
+import { patternFrame, patternReward } from '../../envs/remote/test-pattern.js';
+
+/**
+ * Remote env throughput: steps/s of the Node test server's pixel task through
+ * RemoteEnv (pty + msgpack frames), next to the same task stepped in-process;
+ * the difference per step is what the channel costs. One JSON line.
+ * Flags: --size 100 (frame side)  --steps 3000  --warmup 200
+ *        --python /usr/bin/python3 (optional: also time the bridge with a trivial numpy pixel env).
+ */
+export async function main(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      size: { type: 'string', default: '100' },
+      steps: { type: 'string', default: '3000' },
+      warmup: { type: 'string', default: '200' },
+      python: { type: 'string' },
+    },
+  });
+  const size = Number(values.size);
+  const steps = Number(values.steps);
+  const warmup = Number(values.warmup);
+  if (!(size >= 1 && steps >= 1 && warmup >= 0)) throw new Error('bench remote: --size and --steps must be >= 1, --warmup >= 0');
+
+  const action = new Float32Array([0.5, -0.25]);
+  // In-process: the same frame generation and reward, with a fresh frame per step as an env returns.
+  let sink = 0;
+  const inProcess = (n: number): number => {
+    const t0 = performance.now();
+    for (let t = 0; t < n; t++) {
+      const frame = patternFrame(1, t, size);
+      sink += frame[t % frame.length]! + patternReward(action, t);
+    }
+    return performance.now() - t0;
+  };
+  inProcess(warmup);
+  const localMs = inProcess(steps);
+
+  const remoteMs = await timeRemote({ command: testServerCommand(['--size', String(size), '--episode-length', String(steps + warmup + 1)]) }, steps, warmup, action);
+  const floorMs = await ptyFloor(size * size * 3, steps, warmup);
+  const result: Record<string, unknown> = {
+    bench: 'remote',
+    frame: [size, size, 3],
+    steps,
+    inProcessStepsPerSec: Math.round((steps / localMs) * 1000),
+    remoteStepsPerSec: Math.round((steps / remoteMs) * 1000),
+    inProcessMsPerStep: round(localMs / steps),
+    remoteMsPerStep: round(remoteMs / steps),
+    channelOverheadMsPerStep: round((remoteMs - localMs) / steps),
+    targetOverheadMs: 0.2,
+    // The same bytes through a bare pty (1 byte out, a frame's worth back), no protocol: what the pty itself costs.
+    ptyFloorMsPerStep: round(floorMs / steps),
+    // What framing, msgpack and validation add on top of the bare pty round trip.
+    protocolMsPerStep: round((remoteMs - localMs - floorMs) / steps),
+  };
+  if (values.python) {
+    result.pythonBridgeMsPerStep = round((await timeRemote(await pythonEnv(values.python, size), steps, warmup, action)) / steps);
+  }
+  result.loadavg1 = Number((os.loadavg()[0] ?? 0).toFixed(2));
+  result.cpus = os.cpus().length;
+  if (sink === Infinity) console.error('unreachable');
+  console.log(JSON.stringify(result));
+}
+
+async function timeRemote(options: RemoteEnvOptions, steps: number, warmup: number, action: Float32Array): Promise<number> {
+  const env = await createRemoteEnv({ timeoutMs: 30_000, ...options });
+  try {
+    await env.reset({ seed: 1 });
+    for (let t = 0; t < warmup; t++) await env.step(action);
+    const t0 = performance.now();
+    for (let t = 0; t < steps; t++) await env.step(action);
+    return performance.now() - t0;
+  } finally {
+    await env.close();
+  }
+}
+
+/** Round trips of `bytes` through a raw pty to a minimal Node child, without framing or msgpack. */
+async function ptyFloor(bytes: number, steps: number, warmup: number): Promise<number> {
+  const { spawn } = await import('node-pty');
+  const child = `process.stdin.setRawMode(true); const b = Buffer.alloc(${bytes}, 7); process.stdin.on('data', (d) => { for (let i = 0; i < d.length; i++) process.stdout.write(b); });`;
+  const pty = spawn('/bin/sh', ['-c', 'stty raw -echo; exec "$@"', 'sh', process.execPath, '-e', child], { encoding: null, cols: 80, rows: 24 });
+  try {
+    return await new Promise<number>((resolve, reject) => {
+      let got = 0;
+      let rounds = 0;
+      let t0 = 0;
+      const timer = setTimeout(() => reject(new Error('bench remote: pty floor measurement stalled')), 120_000);
+      pty.onData((d) => {
+        got += (d as unknown as Buffer).length;
+        if (got < bytes) return;
+        got -= bytes;
+        rounds++;
+        if (rounds === warmup) t0 = performance.now();
+        if (rounds === warmup + steps) {
+          clearTimeout(timer);
+          resolve(performance.now() - t0);
+        } else pty.write(Buffer.from([1]));
+      });
+      // The child sets raw mode itself; give it a moment before the first byte.
+      setTimeout(() => pty.write(Buffer.from([1])), 300);
+    });
+  } finally {
+    pty.kill('SIGKILL');
+  }
+}
+
+/** A throwaway module with a constant-frame numpy env, so the figure is the bridge's own cost. */
+async function pythonEnv(python: string, size: number): Promise<RemoteEnvOptions> {
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(os.tmpdir(), 'curl-rl-bench-'));
+  writeFileSync(
+    join(dir, 'benchenv.py'),
+    [
+      'import numpy as np',
+      'class B:',
+      '    def __init__(s, lo, hi, shape, dt): s.low, s.high, s.shape, s.dtype = lo, hi, shape, np.dtype(dt)',
+      'class E:',
+      `    observation_space = B(0, 255, (${size}, ${size}, 3), np.uint8)`,
+      '    action_space = B(-1.0, 1.0, (2,), np.float32)',
+      `    frame = (np.arange(${size * size * 3}) % 251).astype(np.uint8).reshape(${size}, ${size}, 3)`,
+      '    def reset(s, seed=None, options=None): return s.frame, {}',
+      '    def step(s, a): return s.frame, float(a[0]), False, False, {}',
+      'def make(): return E()',
+      '',
+    ].join('\n'),
+  );
+  return { command: joinCommand([python, BRIDGE_PATH, '--env', 'benchenv:make']), env: { PYTHONPATH: dir } };
+}
+
+function round(x: number): number {
+  return Number(x.toFixed(4));
+}
