@@ -1,0 +1,103 @@
+import * as tf from '@tensorflow/tfjs';
+import { variableFrom } from './params.js';
+
+/**
+ * Adam with PyTorch's update rule (the reference's optimiser): bias-corrected
+ * moments, eps added to sqrt(v_hat) after the correction. Written here rather
+ * than using tf.train.adam so that every slot and the step count are plain,
+ * named state that a checkpoint can save and restore exactly.
+ */
+export interface AdamOptions {
+  readonly lr: number;
+  readonly beta1: number;
+  readonly beta2?: number;
+  readonly eps?: number;
+}
+
+export interface AdamState {
+  t: number;
+  m: Record<string, Float32Array>;
+  v: Record<string, Float32Array>;
+}
+
+export class Adam {
+  readonly lr: number;
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  /** Number of steps taken (PyTorch's per-parameter `step`, shared here). */
+  t = 0;
+  private readonly m = new Map<string, tf.Variable>();
+  private readonly v = new Map<string, tf.Variable>();
+
+  constructor(
+    private readonly params: ReadonlyMap<string, tf.Variable>,
+    readonly names: readonly string[],
+    options: AdamOptions,
+  ) {
+    this.lr = options.lr;
+    this.beta1 = options.beta1;
+    this.beta2 = options.beta2 ?? 0.999;
+    this.eps = options.eps ?? 1e-8;
+    for (const name of names) {
+      const p = params.get(name);
+      if (!p) throw new Error(`Adam: unknown parameter "${name}"`);
+      this.m.set(name, variableFrom(tf.zerosLike(p), false));
+      this.v.set(name, variableFrom(tf.zerosLike(p), false));
+    }
+  }
+
+  /** One step; `grads` must hold a gradient for every parameter this optimiser owns. */
+  step(grads: ReadonlyMap<string, tf.Tensor>): void {
+    this.t += 1;
+    const bc1 = 1 - this.beta1 ** this.t;
+    const bc2 = 1 - this.beta2 ** this.t;
+    const stepSize = this.lr / bc1;
+    const sqrtBc2 = Math.sqrt(bc2);
+    tf.tidy(() => {
+      for (const name of this.names) {
+        const g = grads.get(name);
+        if (!g) throw new Error(`Adam.step: missing gradient for "${name}"`);
+        const p = this.params.get(name)!;
+        const m = this.m.get(name)!;
+        const v = this.v.get(name)!;
+        if (g.size !== p.size) throw new Error(`Adam.step: gradient of "${name}" has shape [${g.shape}], expected [${p.shape}]`);
+        const mNew = tf.add(tf.mul(m, this.beta1), tf.mul(g, 1 - this.beta1));
+        const vNew = tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
+        const denom = tf.add(tf.div(tf.sqrt(vNew), sqrtBc2), this.eps);
+        p.assign(tf.sub(p, tf.mul(tf.div(mNew, denom), stepSize)));
+        m.assign(mNew);
+        v.assign(vNew);
+      }
+    });
+  }
+
+  async getState(): Promise<AdamState> {
+    const m: Record<string, Float32Array> = {};
+    const v: Record<string, Float32Array> = {};
+    for (const name of this.names) {
+      m[name] = (await this.m.get(name)!.data()) as Float32Array;
+      v[name] = (await this.v.get(name)!.data()) as Float32Array;
+    }
+    return { t: this.t, m, v };
+  }
+
+  setState(state: AdamState, label: string): void {
+    if (!Number.isInteger(state.t) || state.t < 0) throw new Error(`${label}: step count must be a non-negative integer, got ${state.t}`);
+    for (const name of this.names) {
+      for (const [slot, vars] of [['m', this.m], ['v', this.v]] as const) {
+        const data = state[slot][name];
+        const target = vars.get(name)!;
+        if (!data) throw new Error(`${label}: missing ${slot} slot for "${name}"`);
+        if (data.length !== target.size) throw new Error(`${label}: ${slot} slot of "${name}" has ${data.length} values, expected ${target.size}`);
+        tf.tidy(() => target.assign(tf.tensor(data, target.shape, 'float32')));
+      }
+    }
+    this.t = state.t;
+  }
+
+  dispose(): void {
+    for (const t of this.m.values()) t.dispose();
+    for (const t of this.v.values()) t.dispose();
+  }
+}

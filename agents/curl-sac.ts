@@ -1,0 +1,516 @@
+import * as tf from '@tensorflow/tfjs';
+import type { Batch } from '../replay/types.js';
+import { Rng } from '../src/rng.js';
+import { Adam } from './adam.js';
+import type { AdamState } from './adam.js';
+import * as L from './losses.js';
+import { actorForward, convBackward, convForward, headForward, qForward } from './networks.js';
+import type { ConvParams } from './networks.js';
+import {
+  convNames, convParams, createParams, featureDim, headNames, headParams, mlpNames, mlpParams,
+} from './params.js';
+import type { ParamMap } from './params.js';
+import type { AgentConfig, AgentSpec, AgentState, UpdateMetrics } from './types.js';
+import { AgentError } from './types.js';
+
+type TensorMap = ReadonlyMap<string, tf.Tensor>;
+
+/** Rows [start, end) of the batch that go through the conv stack together. */
+function chunkRanges(n: number, size: number): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (let s = 0; s < n; s += size) out.push([s, Math.min(n, s + size)]);
+  return out;
+}
+
+/** tf.tidy for a computation that returns named tensors (a Map is not a TensorContainer). */
+function tidyMap(fn: () => Map<string, tf.Tensor>): Map<string, tf.Tensor> {
+  let names: string[] = [];
+  const tensors = tf.tidy(() => {
+    const m = fn();
+    names = [...m.keys()];
+    return [...m.values()];
+  });
+  return new Map(names.map((n, i) => [n, tensors[i]!]));
+}
+
+function globalNorm(grads: Iterable<tf.Tensor>): tf.Scalar {
+  return tf.tidy(() => tf.sqrt(tf.addN([...grads].map((g) => tf.sum(tf.square(g))))) as tf.Scalar);
+}
+
+/** A conv pass over a batch on the device, one micro-batch at a time. */
+interface AnchorPass {
+  readonly h: tf.Tensor2D;
+  readonly chunks: Array<{ x: tf.Tensor4D; acts: tf.Tensor4D[]; range: [number, number]; transposed?: Array<tf.Tensor4D | undefined> }>;
+}
+
+/**
+ * SAC with the CURL auxiliary loss (Srinivas, Laskin & Abbeel 2020), after
+ * the authors' curl_sac.py, with these deliberate differences:
+ *
+ * 1. One Adam step per loss on the encoder. The reference steps the encoder
+ *    three times per update: critic_optimizer with the critic loss, then BOTH
+ *    encoder_optimizer and cpc_optimizer with the same CURL gradient (two Adam
+ *    instances over the same encoder, so the CURL loss effectively gets twice
+ *    the step). That is an accident of its optimiser bookkeeping, not part of
+ *    the method in the paper, so we keep one optimiser per loss: the critic's
+ *    Adam (critic loss) and CURL's Adam (CURL loss; encoder + W).
+ * 2. Why not one Adam on the SUMMED gradient, which one backward pass would
+ *    give: Adam normalises each coordinate by its own gradient history, so
+ *    Adam(g_critic + g_curl) != Adam(g_critic) + Adam(g_curl). The former lets
+ *    whichever loss has the larger gradient drown the other and halves the
+ *    combined step; the reference's semantics are the latter (each loss its own
+ *    moments, its own lr-sized step). So we keep two gradients and two Adams.
+ * 3. The anchor crop is encoded ONCE: the critic and CURL gradients are both
+ *    taken at the parameters from the start of the update (the reference runs
+ *    CURL after the critic step, i.e. at parameters one critic step later).
+ *    Everything else keeps the reference's order: critic step, then actor and
+ *    alpha (seeing the critic-updated convs), then the target EMA, then the CURL
+ *    step whose keys come from the just-updated momentum encoder.
+ * 4. In the actor update one conv pass of the obs serves both the actor's and
+ *    the critic's encoder heads (their convs are tied and detached there).
+ */
+export class CurlSacAgent {
+  readonly config: AgentConfig;
+  readonly spec: AgentSpec;
+  readonly targetEntropy: number;
+  private readonly params: ParamMap;
+  private readonly criticOpt: Adam;
+  private readonly actorOpt: Adam;
+  private readonly alphaOpt: Adam;
+  private readonly curlOpt: Adam | null;
+  private rng: Rng;
+  private updates = 0;
+  private disposed = false;
+  /** Wall-clock ms of each stage of the last update (the wasm and cpu backends run ops eagerly). */
+  lastStageMs: Record<string, number> = {};
+  private readonly numLayers: number;
+
+  constructor(config: AgentConfig, spec: AgentSpec, seed: number) {
+    const [h, w, c] = spec.obsShape;
+    if (h !== w) throw new AgentError(`obsShape must be square (crop x crop x channels), got [${spec.obsShape}]`);
+    if (!Number.isInteger(c) || c <= 0) throw new AgentError(`obsShape channels must be a positive integer, got ${c}`);
+    if (!Number.isInteger(spec.actionDim) || spec.actionDim <= 0) throw new AgentError(`actionDim must be a positive integer, got ${spec.actionDim}`);
+    this.config = config;
+    this.spec = spec;
+    this.numLayers = config.numConvLayers;
+    this.targetEntropy = -spec.actionDim;
+    // separate streams for init and for noise, so aux 'curl' (which also draws W)
+    // and aux 'none' with the same seed start from the same nets AND the same noise
+    this.rng = new Rng(`noise:${seed}`);
+    this.params = createParams(
+      {
+        obsShape: spec.obsShape, actionDim: spec.actionDim, numConvLayers: config.numConvLayers,
+        numFilters: config.numFilters, latentDim: config.latentDim, hiddenDim: config.hiddenDim,
+      },
+      config.aux === 'curl',
+      config.initTemperature,
+      new Rng(seed),
+    );
+    const adam = { lr: config.lr, beta1: config.beta1 };
+    this.criticOpt = new Adam(this.params, [...convNames(this.numLayers), ...headNames('critic'), ...mlpNames('q1'), ...mlpNames('q2')], adam);
+    // the actor's convs are the critic's and always detached for its loss, so its optimiser does not hold them
+    this.actorOpt = new Adam(this.params, [...headNames('actor'), ...mlpNames('actor')], adam);
+    this.alphaOpt = new Adam(this.params, ['logAlpha'], { lr: config.alphaLr, beta1: config.alphaBeta1 });
+    this.curlOpt = config.aux === 'curl'
+      ? new Adam(this.params, [...convNames(this.numLayers), ...headNames('critic'), 'curl.W'], adam)
+      : null;
+  }
+
+  /** Names of all variables (for inspection and tests). */
+  paramNames(): string[] {
+    return [...this.params.keys()];
+  }
+
+  /** A copy of one variable's values. */
+  async readParam(name: string): Promise<Float32Array> {
+    const p = this.params.get(name);
+    if (!p) throw new AgentError(`unknown parameter "${name}"`);
+    return (await p.data()) as Float32Array;
+  }
+
+  get updateCount(): number {
+    return this.updates;
+  }
+
+  private obsSize(): number {
+    const [h, w, c] = this.spec.obsShape;
+    return h * w * c;
+  }
+
+  act(obs: Uint8Array, options: { deterministic: boolean }): Float32Array {
+    this.assertLive();
+    if (obs.length !== this.obsSize()) {
+      throw new AgentError(`act: observation has ${obs.length} bytes, expected ${this.obsSize()} (${this.spec.obsShape.join('x')}, HWC uint8, centre-cropped)`);
+    }
+    const a = this.spec.actionDim;
+    const noise = new Float32Array(a);
+    if (!options.deterministic) for (let i = 0; i < a; i++) noise[i] = this.rng.normal();
+    const out = tf.tidy(() => {
+      const x = tf.cast(tf.tensor4d(obs, [1, ...this.spec.obsShape], 'int32'), 'float32') as tf.Tensor4D;
+      const { h } = convForward(x, convParams(this.params, this.numLayers), false);
+      const z = headForward(h, headParams(this.params, 'actor'));
+      const { mu, logStdRaw } = actorForward(z, mlpParams(this.params, 'actor'), a);
+      if (options.deterministic) return tf.tanh(mu);
+      const pol = L.tanhGaussian(mu, logStdRaw, tf.tensor2d(noise, [1, a]), this.config.actorLogStdMin, this.config.actorLogStdMax);
+      return pol.action;
+    });
+    const data = out.dataSync() as Float32Array;
+    out.dispose();
+    return Float32Array.from(data);
+  }
+
+  private normals(n: number): Float32Array {
+    const out = new Float32Array(n);
+    for (let i = 0; i < n; i++) out[i] = this.rng.normal();
+    return out;
+  }
+
+  private validateBatch(batch: Batch): void {
+    const [s, , c] = this.spec.obsShape;
+    const b = batch.batchSize;
+    const fail = (msg: string): never => {
+      throw new AgentError(`update: ${msg}`);
+    };
+    if (!Number.isInteger(b) || b < 1) fail(`batchSize must be a positive integer, got ${b}`);
+    if (batch.size !== s || batch.channels !== c) fail(`batch images are ${batch.size}x${batch.size}x${batch.channels}, the agent expects ${s}x${s}x${c}`);
+    if (batch.actionDim !== this.spec.actionDim) fail(`batch actionDim ${batch.actionDim}, expected ${this.spec.actionDim}`);
+    const img = b * s * s * c;
+    if (batch.obs.length !== img) fail(`obs has ${batch.obs.length} bytes, expected ${img}`);
+    if (batch.nextObs.length !== img) fail(`nextObs has ${batch.nextObs.length} bytes, expected ${img}`);
+    if (this.config.aux === 'curl') {
+      if (!batch.obsPositive) fail(`aux 'curl' needs batch.obsPositive (sample the replay with a positive view)`);
+      else if (batch.obsPositive.length !== img) fail(`obsPositive has ${batch.obsPositive.length} bytes, expected ${img}`);
+    }
+    if (batch.action.length !== b * this.spec.actionDim) fail(`action has ${batch.action.length} values, expected ${b * this.spec.actionDim}`);
+    if (batch.reward.length !== b) fail(`reward has ${batch.reward.length} values, expected ${b}`);
+    if (batch.notDone.length !== b) fail(`notDone has ${batch.notDone.length} values, expected ${b}`);
+  }
+
+  /** Conv features of a whole batch (no gradient), micro-batch by micro-batch. */
+  private features(images: tf.Tensor4D, p: ConvParams): tf.Tensor2D {
+    return tf.tidy(() => {
+      const n = images.shape[0];
+      const parts = chunkRanges(n, this.config.microBatch).map(([s, e]) => {
+        const x = tf.cast(tf.slice(images, [s, 0, 0, 0], [e - s, -1, -1, -1]), 'float32') as tf.Tensor4D;
+        return convForward(x, p, false).h;
+      });
+      return parts.length === 1 ? parts[0]! : (tf.concat(parts, 0) as tf.Tensor2D);
+    });
+  }
+
+  /** Conv pass keeping what the backward pass needs; the caller disposes it. */
+  private anchorPass(images: tf.Tensor4D, p: ConvParams): AnchorPass {
+    const chunks: AnchorPass['chunks'] = [];
+    for (const range of chunkRanges(images.shape[0], this.config.microBatch)) {
+      const [s, e] = range;
+      const x = tf.tidy(() => tf.cast(tf.slice(images, [s, 0, 0, 0], [e - s, -1, -1, -1]), 'float32') as tf.Tensor4D);
+      const { h, acts } = convForward(x, p, true);
+      h.dispose(); // a view of the last activation; rebuilt below from acts
+      // with CURL a second backward pass meets the same activations: cache their transposes
+      chunks.push({ x, acts, range, ...(this.config.aux === 'curl' ? { transposed: [] } : {}) });
+    }
+    const h = tf.tidy(() => {
+      const parts = chunks.map((c) => tf.reshape(c.acts[c.acts.length - 1]!, [c.range[1] - c.range[0], -1]) as tf.Tensor2D);
+      return parts.length === 1 ? parts[0]! : (tf.concat(parts, 0) as tf.Tensor2D);
+    });
+    return { h, chunks };
+  }
+
+  private static disposePass(pass: AnchorPass): void {
+    pass.h.dispose();
+    for (const c of pass.chunks) tf.dispose([c.x, ...c.acts, ...(c.transposed ?? []).filter((t): t is tf.Tensor4D => t !== undefined)]);
+  }
+
+  /** Conv-stack gradient for dh over all micro-batches, summed, as a name -> grad map. */
+  private convGrads(pass: AnchorPass, p: ConvParams, dh: tf.Tensor2D): Map<string, tf.Tensor> {
+    return tidyMap(() => {
+      const sums: tf.Tensor[] = [];
+      for (const c of pass.chunks) {
+        const [s, e] = c.range;
+        const g = pass.chunks.length === 1 ? dh : (tf.slice(dh, [s, 0], [e - s, -1]) as tf.Tensor2D);
+        const grads = convBackward(c.x, c.acts, p, g, c.transposed);
+        const flat = grads.w.flatMap((w, l) => [w, grads.b[l]!] as tf.Tensor[]);
+        flat.forEach((t, i) => {
+          sums[i] = sums[i] ? tf.add(sums[i]!, t) : t;
+        });
+      }
+      const names = convNames(this.numLayers);
+      return new Map(names.map((n, i) => [n, sums[i]!]));
+    });
+  }
+
+  async update(batch: Batch, step: number): Promise<UpdateMetrics> {
+    this.assertLive();
+    this.validateBatch(batch);
+    if (!Number.isInteger(step) || step < 0) throw new AgentError(`update: step must be a non-negative integer, got ${step}`);
+    const cfg = this.config;
+    const b = batch.batchSize;
+    const A = this.spec.actionDim;
+    const [s, , c] = this.spec.obsShape;
+    const doActor = step % cfg.actorUpdateFreq === 0;
+    const doTarget = step % cfg.criticTargetUpdateFreq === 0;
+    const doCurl = cfg.aux === 'curl';
+    // host-side draws first, in a fixed order, so the Rng stream is reproducible
+    const noiseNext = this.normals(b * A);
+    const noiseActor = doActor ? this.normals(b * A) : null;
+
+    const metrics: Record<string, tf.Scalar> = {};
+    const P = this.params;
+    const upload = (u: Uint8Array) => tf.tensor4d(u, [b, s, s, c], 'int32');
+    const obsI = upload(batch.obs);
+    const nextI = upload(batch.nextObs);
+    const posI = doCurl ? upload(batch.obsPositive!) : null;
+    const action = tf.tensor2d(batch.action, [b, A]);
+    const reward = tf.tensor2d(batch.reward, [b, 1]);
+    const notDone = tf.tensor2d(batch.notDone, [b, 1]);
+    let anchor: AnchorPass | null = null;
+    let snapshot: Map<string, tf.Tensor> | null = null;
+    let y: tf.Tensor2D | null = null;
+    const stage = this.stageTimer();
+    try {
+      // --- 1. critic target, no gradient -------------------------------------------
+      y = tf.tidy(() => {
+        const alpha = tf.exp(P.get('logAlpha')!) as tf.Scalar;
+        const hNext = this.features(nextI, convParams(P, this.numLayers));
+        const zNext = headForward(hNext, headParams(P, 'actor'));
+        const { mu, logStdRaw } = actorForward(zNext, mlpParams(P, 'actor'), A);
+        const pol = L.tanhGaussian(mu, logStdRaw, tf.tensor2d(noiseNext, [b, A]), cfg.actorLogStdMin, cfg.actorLogStdMax);
+        const hNextT = this.features(nextI, convParams(P, this.numLayers, 'target.'));
+        const zNextT = headForward(hNextT, headParams(P, 'target.critic'));
+        const q1 = qForward(zNextT, pol.action, mlpParams(P, 'target.q1'));
+        const q2 = qForward(zNextT, pol.action, mlpParams(P, 'target.q2'));
+        const target = L.criticTarget(reward, notDone, q1, q2, pol.logPi, alpha, cfg.discount);
+        metrics.targetQ = tf.keep(tf.mean(target) as tf.Scalar);
+        metrics.batchReward = tf.keep(tf.mean(reward) as tf.Scalar);
+        metrics.alpha = tf.keep(alpha.clone()); // the temperature this update uses (before its own step)
+        return target;
+      });
+      stage('target');
+
+      // --- 2. one encoder pass of the anchor crop, shared by critic and CURL ---------
+      anchor = this.anchorPass(obsI, convParams(P, this.numLayers));
+      if (doCurl) {
+        // CURL's gradient is taken at these start-of-update parameters (see class doc)
+        snapshot = new Map([...convNames(this.numLayers), ...headNames('critic')].map((n) => [n, P.get(n)!.clone()]));
+      }
+      stage('anchor');
+
+      // --- 3. critic ----------------------------------------------------------------
+      const criticHeadNames = [...headNames('critic'), ...mlpNames('q1'), ...mlpNames('q2')];
+      const hA = anchor.h;
+      const criticGrads = tidyMap(() => {
+        const { value, grads } = tf.valueAndGrads((h: tf.Tensor, ...ps: tf.Tensor[]) => {
+          const m = new Map(criticHeadNames.map((n, i) => [n, ps[i]!]));
+          const z = headForward(h as tf.Tensor2D, headParams(m, 'critic'));
+          const q1 = qForward(z, action, mlpParams(m, 'q1'));
+          const q2 = qForward(z, action, mlpParams(m, 'q2'));
+          metrics.qMean = tf.keep(tf.mean(tf.add(q1, q2)).div(2) as tf.Scalar);
+          return L.criticLoss(q1, q2, y!);
+        })([hA, ...criticHeadNames.map((n) => P.get(n)!)]);
+        metrics.criticLoss = tf.keep(value as tf.Scalar);
+        const map = new Map<string, tf.Tensor>(criticHeadNames.map((n, i) => [n, grads[i + 1]!]));
+        for (const [n, g] of this.convGrads(anchor!, convParams(P, this.numLayers), grads[0] as tf.Tensor2D)) map.set(n, g);
+        metrics.criticGradNorm = tf.keep(globalNorm(map.values()));
+        return map;
+      });
+      this.criticOpt.step(criticGrads);
+      tf.dispose([...criticGrads.values()]);
+      stage('critic');
+
+      // --- 4. actor and temperature (convs detached; they are the critic's, just updated)
+      if (doActor) this.updateActorAndAlpha(obsI, noiseActor!, metrics);
+      stage('actor');
+
+      // --- 5. target networks ---------------------------------------------------------
+      if (doTarget) this.softUpdateTargets();
+      stage('ema');
+
+      // --- 6. CURL --------------------------------------------------------------------
+      if (doCurl) this.updateCurl(posI!, anchor, snapshot!, metrics);
+      stage('curl');
+
+      this.updates += 1;
+      const keys = Object.keys(metrics);
+      const packed = tf.stack(keys.map((k) => metrics[k]!));
+      const values = await packed.data();
+      packed.dispose();
+      const out: UpdateMetrics = {};
+      keys.forEach((k, i) => (out[k] = values[i]!));
+      return out;
+    } finally {
+      if (anchor) CurlSacAgent.disposePass(anchor);
+      if (snapshot) tf.dispose([...snapshot.values()]);
+      if (y) y.dispose();
+      tf.dispose([obsI, nextI, action, reward, notDone, ...Object.values(metrics)]);
+      if (posI) posI.dispose();
+    }
+  }
+
+  private stageTimer(): (name: string) => void {
+    this.lastStageMs = {};
+    let t = performance.now();
+    return (name) => {
+      const now = performance.now();
+      this.lastStageMs[name] = now - t;
+      t = now;
+    };
+  }
+
+  private updateActorAndAlpha(obsI: tf.Tensor4D, noise: Float32Array, metrics: Record<string, tf.Scalar>): void {
+    const cfg = this.config;
+    const P = this.params;
+    const A = this.spec.actionDim;
+    const b = obsI.shape[0];
+    const actorNames = [...headNames('actor'), ...mlpNames('actor')];
+    let logPi: tf.Tensor2D | null = null;
+    const actorGrads = tidyMap(() => {
+      const alpha = tf.exp(P.get('logAlpha')!) as tf.Scalar;
+      const h = this.features(obsI, convParams(P, this.numLayers));
+      const zCritic = headForward(h, headParams(P, 'critic'));
+      const eps = tf.tensor2d(noise, [b, A]);
+      const { value, grads } = tf.valueAndGrads((...ps: tf.Tensor[]) => {
+        const m = new Map(actorNames.map((n, i) => [n, ps[i]!]));
+        const z = headForward(h, headParams(m, 'actor'));
+        const { mu, logStdRaw } = actorForward(z, mlpParams(m, 'actor'), A);
+        const pol = L.tanhGaussian(mu, logStdRaw, eps, cfg.actorLogStdMin, cfg.actorLogStdMax);
+        const q1 = qForward(zCritic, pol.action, mlpParams(P, 'q1'));
+        const q2 = qForward(zCritic, pol.action, mlpParams(P, 'q2'));
+        logPi = tf.keep(pol.logPi.clone());
+        metrics.entropy = tf.keep(tf.mean(L.gaussianEntropy(pol.logStd)) as tf.Scalar);
+        return L.actorLoss(pol.logPi, q1, q2, alpha);
+      })(actorNames.map((n) => P.get(n)!));
+      metrics.actorLoss = tf.keep(value as tf.Scalar);
+      const map = new Map<string, tf.Tensor>(actorNames.map((n, i) => [n, grads[i]!]));
+      metrics.actorGradNorm = tf.keep(globalNorm(map.values()));
+      return map;
+    });
+    this.actorOpt.step(actorGrads);
+    tf.dispose([...actorGrads.values()]);
+
+    const lp = logPi as unknown as tf.Tensor2D;
+    const alphaGrads = tidyMap(() => {
+      const logAlpha = P.get('logAlpha')!;
+      metrics.logPi = tf.keep(tf.mean(lp) as tf.Scalar);
+      const { value, grads } = tf.valueAndGrads((la: tf.Tensor) => L.alphaLoss(la, lp, this.targetEntropy))([logAlpha]);
+      metrics.alphaLoss = tf.keep(value as tf.Scalar);
+      return new Map<string, tf.Tensor>([['logAlpha', grads[0]!]]);
+    });
+    lp.dispose();
+    this.alphaOpt.step(alphaGrads);
+    tf.dispose([...alphaGrads.values()]);
+  }
+
+  /** target <- tau * online + (1 - tau) * target: Q heads at criticTau, encoder at encoderTau. */
+  private softUpdateTargets(): void {
+    const cfg = this.config;
+    tf.tidy(() => {
+      const blend = (names: string[], tau: number) => {
+        for (const n of names) {
+          const t = this.params.get(`target.${n}`)!;
+          t.assign(tf.add(tf.mul(this.params.get(n)!, tau), tf.mul(t, 1 - tau)));
+        }
+      };
+      blend([...mlpNames('q1'), ...mlpNames('q2')], cfg.criticTau);
+      blend([...convNames(this.numLayers), ...headNames('critic')], cfg.encoderTau);
+    });
+  }
+
+  private updateCurl(posI: tf.Tensor4D, anchor: AnchorPass, snapshot: Map<string, tf.Tensor>, metrics: Record<string, tf.Scalar>): void {
+    const P = this.params;
+    const queryNames = [...headNames('critic'), 'curl.W'];
+    const grads = tidyMap(() => {
+      // keys: the momentum (critic target) encoder, no gradient, all rows first
+      const zPos = headForward(this.features(posI, convParams(P, this.numLayers, 'target.')), headParams(P, 'target.critic'));
+      const startParams = [...headNames('critic').map((n) => snapshot.get(n)!), P.get('curl.W')!];
+      let logits: tf.Tensor2D | null = null;
+      const { value, grads } = tf.valueAndGrads((h: tf.Tensor, ...ps: tf.Tensor[]) => {
+        const m = new Map(queryNames.map((n, i) => [n, ps[i]!]));
+        const zA = headForward(h as tf.Tensor2D, headParams(m, 'critic'));
+        const lg = L.curlLogits(zA, m.get('curl.W') as tf.Tensor2D, zPos);
+        logits = tf.keep(lg); // gradients() tidies its function; accuracy is read below
+        return L.curlLoss(lg);
+      })([anchor.h, ...startParams]);
+      metrics.curlLoss = tf.keep(value as tf.Scalar);
+      const lg = logits as unknown as tf.Tensor2D;
+      metrics.curlAccuracy = tf.keep(L.curlAccuracy(lg));
+      lg.dispose();
+      const map = new Map<string, tf.Tensor>(queryNames.map((n, i) => [n, grads[i + 1]!]));
+      const snapConv = convParams(snapshot, this.numLayers);
+      for (const [n, g] of this.convGrads(anchor, snapConv, grads[0] as tf.Tensor2D)) map.set(n, g);
+      metrics.curlGradNorm = tf.keep(globalNorm(map.values()));
+      return map;
+    });
+    this.curlOpt!.step(grads);
+    tf.dispose([...grads.values()]);
+  }
+
+  async getState(): Promise<AgentState> {
+    this.assertLive();
+    const params: AgentState['params'] = {};
+    for (const [name, v] of this.params) params[name] = { shape: [...v.shape], data: (await v.data()) as Float32Array };
+    const optimizers: Record<string, AdamState> = {
+      critic: await this.criticOpt.getState(),
+      actor: await this.actorOpt.getState(),
+      alpha: await this.alphaOpt.getState(),
+    };
+    if (this.curlOpt) optimizers.curl = await this.curlOpt.getState();
+    return {
+      version: 1,
+      aux: this.config.aux,
+      obsShape: [...this.spec.obsShape],
+      actionDim: this.spec.actionDim,
+      params,
+      optimizers,
+      rng: this.rng.getState(),
+      updates: this.updates,
+    };
+  }
+
+  setState(state: AgentState): void {
+    this.assertLive();
+    if (state.version !== 1) throw new AgentError(`setState: unsupported state version ${String(state.version)}, expected 1`);
+    if (state.aux !== this.config.aux) throw new AgentError(`setState: state is for aux '${state.aux}', this agent is '${this.config.aux}'`);
+    if (state.actionDim !== this.spec.actionDim || state.obsShape.join() !== this.spec.obsShape.join()) {
+      throw new AgentError(`setState: state is for obs [${state.obsShape}] / ${state.actionDim} actions, this agent has [${this.spec.obsShape}] / ${this.spec.actionDim}`);
+    }
+    const extra = Object.keys(state.params).filter((n) => !this.params.has(n));
+    if (extra.length) throw new AgentError(`setState: unknown parameters ${extra.join(', ')}`);
+    for (const [name, v] of this.params) {
+      const rec = state.params[name];
+      if (!rec) throw new AgentError(`setState: missing parameter "${name}"`);
+      if (rec.data.length !== v.size || rec.shape.join() !== v.shape.join()) {
+        throw new AgentError(`setState: parameter "${name}" has shape [${rec.shape}], expected [${v.shape}]`);
+      }
+    }
+    const opts: Array<[string, Adam | null]> = [['critic', this.criticOpt], ['actor', this.actorOpt], ['alpha', this.alphaOpt], ['curl', this.curlOpt]];
+    for (const [key, opt] of opts) {
+      if (opt && !state.optimizers[key]) throw new AgentError(`setState: missing optimizer state "${key}"`);
+    }
+    for (const [name, v] of this.params) {
+      const rec = state.params[name]!;
+      tf.tidy(() => v.assign(tf.tensor(rec.data, v.shape, 'float32')));
+    }
+    for (const [key, opt] of opts) if (opt) opt.setState(state.optimizers[key]!, `setState: optimizer "${key}"`);
+    this.rng = Rng.fromState(state.rng);
+    this.updates = state.updates;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const v of this.params.values()) v.dispose();
+    this.criticOpt.dispose();
+    this.actorOpt.dispose();
+    this.alphaOpt.dispose();
+    this.curlOpt?.dispose();
+  }
+
+  private assertLive(): void {
+    if (this.disposed) throw new AgentError('agent was disposed');
+  }
+}
+
+/** Feature size of the conv stack for a spec and config (for FLOP counts and tests). */
+export function agentFeatureDim(config: AgentConfig, spec: AgentSpec): number {
+  return featureDim({ ...spec, numConvLayers: config.numConvLayers, numFilters: config.numFilters, latentDim: config.latentDim, hiddenDim: config.hiddenDim });
+}

@@ -1,0 +1,135 @@
+import { parseArgs } from 'node:util';
+import { createAgent, agentFeatureDim } from '../../agents/index.js';
+import type { AgentConfig, AgentSpec } from '../../agents/index.js';
+import type { Batch } from '../../replay/types.js';
+import { backendNames, defaultConfig } from '../../src/config/schema.js';
+import type { BackendName } from '../../src/config/schema.js';
+import { initBackend } from '../../src/backend.js';
+import { Rng } from '../../src/rng.js';
+
+/**
+ * Throughput of one agent update (SAC + optional CURL) on 84x84x9 crops with
+ * a 6-d action, the DMC setting. Prints one JSON line per (aux, batch size):
+ * median ms per update after warm-up, the FLOPs counted per update, GFLOP/s.
+ *
+ *   npm run bench -- update --batch-size 128 --aux both --iters 5
+ */
+
+const SIZE = 84;
+const CHANNELS = 9;
+const ACTION_DIM = 6;
+
+async function selectBackend(name: string): Promise<string> {
+  if (!(backendNames as readonly string[]).includes(name)) {
+    throw new Error(`bench update: --backend must be one of ${backendNames.join(', ')}, got '${name}'`);
+  }
+  return (await initBackend(name as BackendName)).name;
+}
+
+function randomBatch(rng: Rng, b: number): Batch {
+  const img = () => {
+    const u = new Uint8Array(b * SIZE * SIZE * CHANNELS);
+    for (let i = 0; i < u.length; i++) u[i] = rng.int(256);
+    return u;
+  };
+  return {
+    batchSize: b, size: SIZE, channels: CHANNELS, actionDim: ACTION_DIM,
+    obs: img(), obsPositive: img(), nextObs: img(),
+    action: new Float32Array(b * ACTION_DIM).map(() => rng.uniform() * 2 - 1),
+    reward: new Float32Array(b).map(() => rng.uniform()),
+    notDone: new Float32Array(b).fill(1),
+  };
+}
+
+/**
+ * Multiply-adds x 2 of the convs and dense layers one update runs, averaged
+ * over the actor schedule (elementwise ops, LayerNorm and Adam are ignored).
+ */
+export function updateFlops(cfg: AgentConfig, spec: AgentSpec, b: number): { total: number; conv: number } {
+  const k2 = 9;
+  let side = Math.floor((spec.obsShape[0] - 3) / 2) + 1;
+  let cin = spec.obsShape[2];
+  const layer: number[] = [];
+  for (let l = 0; l < cfg.numConvLayers; l++) {
+    if (l > 0) side -= 2;
+    layer.push(2 * side * side * cfg.numFilters * cin * k2);
+    cin = cfg.numFilters;
+  }
+  const convFwd = layer.reduce((a, x) => a + x, 0);
+  const convBwd = convFwd + layer.slice(1).reduce((a, x) => a + x, 0); // filter grads + input grads (not layer 0's)
+  const F = agentFeatureDim(cfg, spec);
+  const { latentDim: Lt, hiddenDim: H } = cfg;
+  const A = spec.actionDim;
+  const head = 2 * F * Lt;
+  const q = 2 * ((Lt + A) * H + H * H + H);
+  const actor = 2 * (Lt * H + H * H + H * 2 * A);
+  const pActor = 1 / cfg.actorUpdateFreq;
+  let conv = 3 * convFwd + convBwd; // next (online, target), anchor fwd + bwd
+  let dense = head + actor + head + 2 * q; // critic target
+  dense += 3 * (head + 2 * q); // critic fwd + bwd
+  conv += pActor * convFwd;
+  dense += pActor * (2 * head + 3 * (actor + 2 * q)); // actor head fwd; critic head fwd; actor+Q fwd/bwd
+  if (cfg.aux === 'curl') {
+    conv += convFwd + convBwd; // keys, backward of the CURL gradient
+    dense += head + 3 * head + 3 * 2 * Lt * Lt * 2; // key head; query head fwd/bwd; logits
+  }
+  return { total: b * (conv + dense), conv: b * conv };
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      'batch-size': { type: 'string', default: '128' },
+      aux: { type: 'string', default: 'both' },
+      backend: { type: 'string', default: 'auto' },
+      iters: { type: 'string', default: '5' },
+      warmup: { type: 'string', default: '2' },
+      'micro-batch': { type: 'string' },
+      // output is always JSON lines; the flag is accepted for the documented command line
+      json: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  const batchSizes = String(values['batch-size']).split(',').map(Number);
+  const auxes = values.aux === 'both' ? (['curl', 'none'] as const) : [values.aux];
+  for (const a of auxes) if (a !== 'curl' && a !== 'none') throw new Error(`bench update: --aux must be curl, none or both, got '${a}'`);
+  const iters = Number(values.iters);
+  const warmup = Number(values.warmup);
+  if (batchSizes.some((b) => !Number.isInteger(b) || b < 2) || !(iters >= 1) || !(warmup >= 0)) {
+    throw new Error('bench update: --batch-size (comma list of ints >= 2), --iters (>= 1) and --warmup (>= 0) must be numbers');
+  }
+  const backend = await selectBackend(String(values.backend));
+  const base = defaultConfig();
+  for (const aux of auxes as Array<'curl' | 'none'>) {
+    for (const b of batchSizes) {
+      const cfg: AgentConfig = { ...base, aux, ...(values['micro-batch'] ? { microBatch: Number(values['micro-batch']) } : {}) };
+      const spec: AgentSpec = { obsShape: [SIZE, SIZE, CHANNELS], actionDim: ACTION_DIM };
+      const agent = createAgent(cfg, spec, 1);
+      const rng = new Rng(7);
+      const batch = randomBatch(rng, b);
+      const times: number[] = [];
+      const stages: Record<string, number[]> = {};
+      for (let i = 0; i < warmup + iters; i++) {
+        const t0 = performance.now();
+        await agent.update(batch, i);
+        if (i >= warmup) {
+          times.push(performance.now() - t0);
+          for (const [k, v] of Object.entries(agent.lastStageMs)) (stages[k] ??= []).push(v);
+        }
+      }
+      agent.dispose();
+      times.sort((x, y) => x - y);
+      const median = times.length % 2 ? times[(times.length - 1) / 2]! : (times[times.length / 2 - 1]! + times[times.length / 2]!) / 2;
+      const flops = updateFlops(cfg, spec, b);
+      const row = {
+        bench: 'update', backend, aux, batchSize: b, microBatch: cfg.microBatch, iters,
+        medianMs: Math.round(median * 10) / 10, minMs: Math.round(times[0]! * 10) / 10,
+        gflopPerUpdate: Math.round(flops.total / 1e7) / 100, convGflopPerUpdate: Math.round(flops.conv / 1e7) / 100,
+        gflops: Math.round((flops.total / 1e9 / (median / 1000)) * 100) / 100,
+        stageMeanMs: Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, Math.round(v.reduce((a, x) => a + x, 0) / v.length)])),
+      };
+      console.log(JSON.stringify(row));
+    }
+  }
+}
