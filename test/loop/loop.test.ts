@@ -153,3 +153,21 @@ describe('training on a remote env', () => {
     expect(latestCheckpoint(outcome.runDir)).not.toBeNull();
   });
 });
+
+describe('curl-rl eval', () => {
+  it("evaluates a run's last checkpoint reproducibly and writes a GIF of the first episode", async () => {
+    const { evaluateRun } = await import('../../src/loop/evaluate-run.js');
+    const { readFileSync } = await import('node:fs');
+    const config = tinyConfig({ backend: 'wasm', steps: 400 });
+    const run = await train({ config, runDir: join(tempDir(), 'eval'), ...quiet });
+    const video = join(tempDir(), 'eval.gif');
+    const first = await evaluateRun(run.runDir, { episodes: 2, seed: 5, video });
+    expect(first.returns).toHaveLength(2);
+    expect(first.mean).toBeCloseTo((first.returns[0]! + first.returns[1]!) / 2, 10);
+    expect(first.checkpoint).toMatch(/ckpt-000000100$/);
+    const gif = readFileSync(video);
+    expect(gif.subarray(0, 6).toString('latin1')).toBe('GIF89a');
+    const again = await evaluateRun(run.runDir, { episodes: 2, seed: 5 });
+    expect(again.returns).toEqual(first.returns);
+  });
+});
