@@ -1,0 +1,141 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { ConfigError } from '../../src/errors.js';
+import type { Alignment, BandKind } from './aggregate.js';
+import { loadRun, scanRunsRoot, type RunSummary, type SweepIndexSummary } from './load-runs.js';
+import { formatDuration, resultsTable, runsTable, sweepsTable } from './markdown.js';
+import { curvesSpec, renderSvg, svgToPng } from './plot.js';
+import { summarizeGroups, type GroupSummary } from './summarize.js';
+
+/**
+ * `curl-rl report`: scans run directories, aggregates eval curves over seeds
+ * per task and aux loss, and writes curves.svg, curves.png, report.md and
+ * summary.json into the output folder.
+ */
+
+export interface ReportOptions {
+  out: string;
+  band?: BandKind;
+  alignment?: Alignment;
+  title?: string;
+}
+
+export interface ReportSummary {
+  generatedAt: string;
+  /** As given on the command line; run and index paths below are relative to it. */
+  runsDir: string;
+  band: BandKind;
+  alignment: Alignment;
+  groups: GroupSummary[];
+  runs: RunSummary[];
+  sweeps: SweepIndexSummary[];
+  totalWallClockSeconds: number;
+  warnings: string[];
+}
+
+export interface ReportResult {
+  summary: ReportSummary;
+  files: { svg: string; png: string; markdown: string; json: string };
+}
+
+export function markdownReport(summary: ReportSummary): string {
+  const rel = (path: string): string => path;
+  const bandText = summary.band === 'std' ? 'mean ± standard deviation over seeds' : 'mean and 95% confidence interval (Student t) over seeds';
+  const alignText =
+    summary.alignment === 'common'
+      ? 'curves keep only the eval steps that every seed of a group has'
+      : 'each seed is linearly interpolated onto the union of eval steps inside the range all seeds cover';
+  const tasks = new Set(summary.runs.map((r) => r.env)).size;
+  const lines = [
+    '# Evaluation report',
+    '',
+    `Generated ${summary.generatedAt} from \`${summary.runsDir}\`: ${summary.runs.length} runs, ${tasks} tasks. ` +
+      `Shaded band: ${bandText}; ${alignText}.`,
+    '',
+    '![learning curves](curves.png)',
+    '',
+    '## Eval return',
+    '',
+    resultsTable(summary.groups),
+    '',
+    '*final return*: each seed\'s last evaluation, mean ± sample std over seeds (a single seed shows no ±). ' +
+      '*100k*, *500k*: each seed\'s last evaluation at or before that many environment steps (± one action repeat); ' +
+      '"—" where no seed got there, "(k/n seeds)" where only some did. ' +
+      '*paper*: CURL (Srinivas, Laskin & Abbeel 2020) Table 1, mean over 10 seeds; `curl` is compared with CURL and `none` with Pixel SAC. ' +
+      'Runs with CPU presets use smaller images, batches and networks and far fewer steps than the paper: compare curl with none here, not these numbers with the paper\'s.',
+    '',
+    '## Runs',
+    '',
+    runsTable(summary.runs, rel),
+    '',
+    `Total training wall clock over all runs: ${formatDuration(summary.totalWallClockSeconds)} ` +
+      '(runs in parallel overlap, so the elapsed time was shorter). *env steps/s* is env steps over the whole wall clock, evaluation included; ' +
+      '*updates/s* is the mean of the logged update rates once updates started.',
+  ];
+  if (summary.sweeps.length > 0) {
+    lines.push('', '## Sweeps', '', sweepsTable(summary.sweeps, rel), '');
+    const failed = summary.sweeps.flatMap((s) => s.runs.filter((r) => r.state === 'failed').map((r) => `- ${s.name}/${r.id}: ${r.reason ?? 'no reason recorded'}`));
+    if (failed.length > 0) lines.push('Failed runs:', '', ...failed);
+  }
+  if (summary.warnings.length > 0) lines.push('', '## Warnings', '', ...summary.warnings.map((w) => `- ${w}`));
+  return `${lines.join('\n')}\n`;
+}
+
+export async function buildReport(runsDir: string, options: ReportOptions): Promise<ReportResult> {
+  const root = resolve(runsDir);
+  const band = options.band ?? 'std';
+  const alignment = options.alignment ?? 'common';
+  const warnings: string[] = [];
+  const runs: RunSummary[] = [];
+  // Paths in the outputs are relative to the runs folder, so a committed report holds no machine's paths.
+  const rel = (path: string): string => relative(root, path) || '.';
+  const scan = scanRunsRoot(root);
+  for (const dir of scan.runDirs) {
+    const run = loadRun(dir);
+    if (run === undefined) {
+      warnings.push(`${rel(dir)}: config.json is not a run config; skipped`);
+      continue;
+    }
+    run.dir = rel(dir);
+    if (run.skippedLines > 0) warnings.push(`${run.dir}: ${run.skippedLines} unreadable line(s) in metrics.jsonl skipped`);
+    if (run.evals.length === 0) warnings.push(`${run.dir}: no evaluations yet; not in the curves`);
+    runs.push(run);
+  }
+  if (runs.length === 0) {
+    throw new ConfigError(`No run directories under ${root}: a run directory holds config.json and metrics.jsonl (written by \`curl-rl train\`).`);
+  }
+  runs.sort((a, b) => a.env.localeCompare(b.env) || a.aux.localeCompare(b.aux) || a.seed - b.seed || a.dir.localeCompare(b.dir));
+  const groups = summarizeGroups(runs, { band, alignment });
+  for (const g of groups) {
+    const dupes = g.seeds.filter((s, i) => g.seeds.indexOf(s) !== i);
+    if (dupes.length > 0) warnings.push(`${g.env}/${g.aux}: seed(s) ${[...new Set(dupes)].join(', ')} appear in more than one run directory; each counts as a seed`);
+    if (g.droppedPoints > 0) warnings.push(`${g.env}/${g.aux}: ${g.droppedPoints} eval point(s) not shared by all seeds left out of the curve`);
+  }
+  const summary: ReportSummary = {
+    generatedAt: new Date().toISOString(),
+    runsDir,
+    band,
+    alignment,
+    groups,
+    runs,
+    sweeps: scan.sweeps.map((sweep) => ({ ...sweep, path: rel(sweep.path) })),
+    totalWallClockSeconds: runs.reduce((a, r) => a + (r.wallClockSeconds ?? 0), 0),
+    warnings,
+  };
+
+  const series = groups.filter((g) => g.curve.length > 0).map((g) => ({ env: g.env, aux: g.aux, seeds: g.seeds.length, points: g.curve }));
+  const svg = await renderSvg(curvesSpec(series, { band, ...(options.title !== undefined ? { title: options.title } : {}) }));
+  const out = resolve(options.out);
+  mkdirSync(out, { recursive: true });
+  const files = {
+    svg: join(out, 'curves.svg'),
+    png: join(out, 'curves.png'),
+    markdown: join(out, 'report.md'),
+    json: join(out, 'summary.json'),
+  };
+  writeFileSync(files.svg, svg);
+  writeFileSync(files.png, svgToPng(svg));
+  writeFileSync(files.markdown, markdownReport(summary));
+  writeFileSync(files.json, `${JSON.stringify(summary, null, 2)}\n`);
+  return { summary, files };
+}

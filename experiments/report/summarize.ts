@@ -1,0 +1,74 @@
+import { aggregateCurves, stat, valueAtStep, type Alignment, type BandKind, type CurvePoint, type Stat } from './aggregate.js';
+import type { RunSummary } from './load-runs.js';
+import { publishedScores, type PublishedScores } from './paper.js';
+
+/** One task x aux loss: its seeds' runs reduced to a curve and the table's numbers. */
+export interface GroupSummary {
+  env: string;
+  aux: string;
+  seeds: number[];
+  runDirs: string[];
+  curve: CurvePoint[];
+  /** Eval points left out by the alignment (see aggregate.ts). */
+  droppedPoints: number;
+  /** Each seed's last evaluation. */
+  final: Stat & { minStep: number; maxStep: number };
+  /** Over the seeds that reached the step; undefined when none did. */
+  at100k?: Stat;
+  at500k?: Stat;
+  paper?: PublishedScores;
+}
+
+export const auxOrder = ['curl', 'none'];
+
+function compareGroups(a: { env: string; aux: string }, b: { env: string; aux: string }): number {
+  const rank = (aux: string): number => (auxOrder.includes(aux) ? auxOrder.indexOf(aux) : auxOrder.length);
+  return a.env.localeCompare(b.env) || rank(a.aux) - rank(b.aux) || a.aux.localeCompare(b.aux);
+}
+
+function statAt(runs: RunSummary[], target: number): Stat | undefined {
+  const values = runs.flatMap((r) => {
+    const v = valueAtStep(r.evals, target, r.actionRepeat);
+    return v === undefined ? [] : [v];
+  });
+  return values.length === 0 ? undefined : stat(values);
+}
+
+export function summarizeGroups(runs: readonly RunSummary[], options: { band: BandKind; alignment: Alignment }): GroupSummary[] {
+  const groups = new Map<string, RunSummary[]>();
+  for (const run of runs) {
+    const key = JSON.stringify([run.env, run.aux]);
+    groups.set(key, [...(groups.get(key) ?? []), run]);
+  }
+  const summaries: GroupSummary[] = [];
+  for (const members of groups.values()) {
+    const withEvals = members.filter((r) => r.evals.length > 0).sort((a, b) => a.seed - b.seed);
+    const { env, aux } = members[0]!;
+    const { points, dropped } = aggregateCurves(
+      withEvals.map((r) => r.evals),
+      options,
+    );
+    const finals = withEvals.map((r) => r.evals.reduce((last, p) => (p.envStep >= last.envStep ? p : last)));
+    const summary: GroupSummary = {
+      env,
+      aux,
+      seeds: members.map((r) => r.seed).sort((a, b) => a - b),
+      runDirs: members.map((r) => r.dir).sort(),
+      curve: points,
+      droppedPoints: dropped,
+      final: {
+        ...stat(finals.map((p) => p.value)),
+        minStep: finals.length ? Math.min(...finals.map((p) => p.envStep)) : 0,
+        maxStep: finals.length ? Math.max(...finals.map((p) => p.envStep)) : 0,
+      },
+    };
+    const at100k = statAt(withEvals, 100_000);
+    const at500k = statAt(withEvals, 500_000);
+    if (at100k) summary.at100k = at100k;
+    if (at500k) summary.at500k = at500k;
+    const paper = publishedScores(env, aux);
+    if (paper) summary.paper = paper;
+    summaries.push(summary);
+  }
+  return summaries.sort(compareGroups);
+}

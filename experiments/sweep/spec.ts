@@ -1,0 +1,168 @@
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { z } from 'zod';
+import { ConfigError } from '../../src/errors.js';
+import { kebab, resolveConfig } from '../../src/config/resolve.js';
+import { auxNames, configSchema, type AuxName, type Config } from '../../src/config/schema.js';
+
+/**
+ * A sweep file names tasks x seeds x aux losses; expansion turns it into one
+ * run each, with a deterministic directory so that re-running the same sweep
+ * finds (and skips or resumes) the runs of an earlier session.
+ */
+
+/** Fields a sweep sets per run itself; overriding them would break the run-dir naming. */
+const perRunFields = ['env', 'aux', 'seed', 'runsDir'] as const;
+
+const overridesSchema = z.record(z.unknown()).superRefine((value, ctx) => {
+  const known = new Set(Object.keys(configSchema.innerType().shape));
+  for (const key of Object.keys(value)) {
+    if (!known.has(key)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `unknown config field '${key}' (see \`curl-rl config\` for the fields)` });
+    } else if ((perRunFields as readonly string[]).includes(key)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `'${key}' is set per run by the sweep (tasks/aux/seeds/--runs-dir), not in overrides` });
+    }
+  }
+});
+
+const safeName = z.string().regex(/^[A-Za-z0-9._-]+$/, 'use letters, digits, ".", "_" and "-" only (it names a folder)');
+
+const taskSchema = z.union([
+  z.string().min(1),
+  z.object({ env: z.string().min(1), preset: z.string().min(1).optional(), overrides: overridesSchema.optional() }).strict(),
+]);
+
+export const sweepFileSchema = z
+  .object({
+    name: safeName,
+    description: z.string().optional(),
+    tasks: z.array(taskSchema).min(1),
+    seeds: z.array(z.number().int().nonnegative()).min(1),
+    aux: z.array(z.enum(auxNames)).min(1).default(['curl', 'none']),
+    /** One preset for every task, or a map env -> preset. */
+    preset: z.union([z.string().min(1), z.record(z.string().min(1))]).optional(),
+    overrides: overridesSchema.optional(),
+    runsDir: z.string().min(1).optional(),
+  })
+  .strict();
+
+export type SweepFile = z.infer<typeof sweepFileSchema>;
+
+export interface RunSpec {
+  /** `<env>-<aux>-s<seed>`: unique within a sweep, and the run folder's name. */
+  id: string;
+  dir: string;
+  env: string;
+  aux: AuxName;
+  seed: number;
+  /** Absolute path or preset name, as `train --preset` takes it. */
+  preset?: string;
+  /** Config fields passed as flags, on top of the presets. */
+  overrides: Partial<Record<keyof Config, unknown>>;
+}
+
+export interface Sweep {
+  name: string;
+  /** `<runsDir>/<name>`: holds the run folders, index.json and logs/. */
+  dir: string;
+  runs: RunSpec[];
+}
+
+export function parseSweepFile(raw: unknown, source = 'sweep file'): SweepFile {
+  const result = sweepFileSchema.safeParse(raw);
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`);
+  throw new ConfigError(
+    `Invalid ${source}:\n  ${lines.join('\n  ')}\n` +
+      'Expected { "name", "tasks": [env ids or {env, preset?, overrides?}], "seeds": [ints], "aux"?: ["curl","none"], "preset"?, "overrides"?, "runsDir"? }.',
+  );
+}
+
+export function loadSweepFile(path: string): SweepFile {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new ConfigError(`Cannot read sweep file ${path}: ${(error as Error).message}`);
+  }
+  return parseSweepFile(raw, `sweep file ${path}`);
+}
+
+/** Preset paths in a sweep file are relative to the file, so a sweep can be run from any folder. */
+function resolvePreset(preset: string, baseDir: string): string {
+  if (preset.endsWith('.json') || preset.includes('/')) return isAbsolute(preset) ? preset : resolve(baseDir, preset);
+  return preset;
+}
+
+export interface ExpandOptions {
+  /** Overrides the sweep file's runsDir (relative to the working directory). */
+  runsDir?: string;
+  /** Folder the sweep file lives in: relative preset paths and runsDir resolve against it. Default: the working directory. */
+  baseDir?: string;
+  /** Validate each run's resolved config now, so a typo fails before anything is spawned. Default true. */
+  validate?: boolean;
+  /** Where task presets live (tests). */
+  presetsDir?: string;
+}
+
+export function expandSweep(file: SweepFile, options: ExpandOptions = {}): Sweep {
+  const baseDir = options.baseDir ?? process.cwd();
+  // The file's runsDir is relative to the file, so a committed sweep finds its
+  // runs again from any working directory; --runs-dir is relative to the cwd.
+  const runsDir =
+    options.runsDir !== undefined ? resolve(options.runsDir) : file.runsDir !== undefined ? resolve(baseDir, file.runsDir) : resolve('runs');
+  const sweepDir = join(runsDir, file.name);
+  const runs: RunSpec[] = [];
+  const seen = new Set<string>();
+  // Order: task, then seed, then aux, so a partly done sweep has every task's
+  // curl/none pair for the first seeds rather than all seeds of one task.
+  for (const task of file.tasks) {
+    const env = typeof task === 'string' ? task : task.env;
+    const taskPreset = typeof task === 'string' ? undefined : task.preset;
+    const sweepPreset = typeof file.preset === 'string' ? file.preset : file.preset?.[env];
+    const preset = taskPreset ?? sweepPreset;
+    const overrides = { ...(file.overrides ?? {}), ...(typeof task === 'string' ? {} : (task.overrides ?? {})) };
+    for (const seed of file.seeds) {
+      for (const aux of file.aux) {
+        const id = `${env}-${aux}-s${seed}`;
+        if (seen.has(id)) {
+          throw new ConfigError(`Sweep '${file.name}' lists run ${id} twice (tasks, seeds and aux must not repeat).`);
+        }
+        seen.add(id);
+        const run: RunSpec = { id, dir: join(sweepDir, id), env, aux, seed, overrides };
+        if (preset !== undefined) run.preset = resolvePreset(preset, baseDir);
+        runs.push(run);
+      }
+    }
+  }
+  if (options.validate ?? true) {
+    for (const run of runs) {
+      try {
+        resolveConfig({
+          flags: { ...run.overrides, env: run.env, aux: run.aux, seed: run.seed },
+          ...(run.preset !== undefined ? { preset: run.preset } : {}),
+          ...(options.presetsDir !== undefined ? { presetsDir: options.presetsDir } : {}),
+        });
+      } catch (error) {
+        throw new ConfigError(`Sweep '${file.name}', run ${run.id}: ${(error as Error).message}`);
+      }
+    }
+  }
+  return { name: file.name, dir: sweepDir, runs };
+}
+
+function flagValue(value: unknown): string {
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+/** Arguments of `curl-rl train` that start this run from scratch (plain progress lines: the output goes to a log file). */
+export function freshTrainArgs(run: RunSpec): string[] {
+  const args = ['train', '--env', run.env, '--aux', run.aux, '--seed', String(run.seed), '--run-dir', run.dir, '--progress', 'plain'];
+  if (run.preset !== undefined) args.push('--preset', run.preset);
+  for (const [field, value] of Object.entries(run.overrides)) args.push(`--${kebab(field)}`, flagValue(value));
+  return args;
+}
+
+export function resumeTrainArgs(run: RunSpec): string[] {
+  return ['train', '--resume', run.dir, '--progress', 'plain'];
+}

@@ -1,0 +1,62 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import * as reportCommand from '../../src/cli/commands/report.js';
+import * as sweepCommand from '../../src/cli/commands/sweep.js';
+
+let tmp: string;
+let log: ReturnType<typeof vi.spyOn>;
+beforeEach(() => {
+  tmp = mkdtempSync(join(tmpdir(), 'cli-test-'));
+  log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
+});
+afterEach(() => {
+  log.mockRestore();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+function program(): Command {
+  const p = new Command('curl-rl').exitOverride();
+  sweepCommand.register(p);
+  reportCommand.register(p);
+  for (const sub of p.commands) sub.exitOverride();
+  return p;
+}
+
+const printed = (): string => log.mock.calls.map((c: unknown[]) => c.join(' ')).join('\n');
+
+describe('curl-rl sweep --dry-run', () => {
+  it('prints the plan and the train command of every run without running anything', async () => {
+    const file = join(tmp, 'sw.json');
+    writeFileSync(file, JSON.stringify({ name: 'dry', tasks: ['cartpole-balance'], seeds: [1], aux: ['curl', 'none'], preset: 'cartpole-balance-cpu', runsDir: 'r' }));
+    const finished = join(tmp, 'r', 'dry', 'cartpole-balance-none-s1');
+    mkdirSync(finished, { recursive: true });
+    writeFileSync(join(finished, 'status.json'), JSON.stringify({ state: 'finished', agentStep: 1, envStep: 8 }));
+    await program().parseAsync(['sweep', file, '--dry-run'], { from: 'user' });
+    const out = printed();
+    expect(out).toContain(`fresh  cartpole-balance-curl-s1  curl-rl train --env cartpole-balance --aux curl --seed 1 --run-dir ${join(tmp, 'r', 'dry', 'cartpole-balance-curl-s1')} --progress plain --preset cartpole-balance-cpu`);
+    expect(out).toContain('skip   cartpole-balance-none-s1');
+    expect(existsSync(join(tmp, 'r', 'dry', 'index.json'))).toBe(false);
+  });
+
+  it('rejects a bad --parallel', async () => {
+    const file = join(tmp, 'sw.json');
+    writeFileSync(file, JSON.stringify({ name: 'x', tasks: ['cartpole-balance'], seeds: [1] }));
+    await expect(program().parseAsync(['sweep', file, '--parallel', '0'], { from: 'user' })).rejects.toThrow(/--parallel "0" is invalid/);
+  });
+});
+
+describe('curl-rl report', () => {
+  it('writes the report files for a runs folder', async () => {
+    const run = join(tmp, 'runs', 'a');
+    mkdirSync(run, { recursive: true });
+    writeFileSync(join(run, 'config.json'), JSON.stringify({ config: { env: 'reacher-easy', aux: 'curl', seed: 1, actionRepeat: 4 } }));
+    writeFileSync(join(run, 'metrics.jsonl'), `${JSON.stringify({ type: 'eval', agentStep: 0, envStep: 0, mean: 5 })}\n`);
+    const out = join(tmp, 'rep');
+    await program().parseAsync(['report', join(tmp, 'runs'), '--out', out, '--band', 'ci95'], { from: 'user' });
+    for (const f of ['curves.svg', 'curves.png', 'report.md', 'summary.json']) expect(existsSync(join(out, f))).toBe(true);
+    expect(printed()).toContain('| reacher-easy | curl | 1 | 0 | 5.0 | — | 538 | — | 929 |');
+  });
+});

@@ -1,0 +1,231 @@
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { defaultParallelism, judgeOutcome, runSweep, SweepLockedError, type SweepEvent } from '../../experiments/sweep/runner.js';
+import { processSpawner, type TrainSpawner } from '../../experiments/sweep/spawner.js';
+import { expandSweep, freshTrainArgs, parseSweepFile, resumeTrainArgs } from '../../experiments/sweep/spec.js';
+import { ConfigError } from '../../src/errors.js';
+
+const fakeTrain = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'fake-train.mjs');
+
+let tmp: string;
+beforeEach(() => {
+  tmp = mkdtempSync(join(tmpdir(), 'sweep-test-'));
+});
+afterEach(() => {
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+const baseSweep = { name: 'cmp', tasks: ['cartpole-balance', 'pendulum-swingup'], seeds: [1, 2], aux: ['curl', 'none'] };
+
+function fakeSpawner(plan: Record<string, string[]> = {}): { spawn: TrainSpawner; calls: () => Array<{ id: string; args: string[] }> } {
+  const planFile = join(tmp, 'plan.json');
+  const callsFile = join(tmp, 'calls.jsonl');
+  writeFileSync(planFile, JSON.stringify(plan));
+  const spawn = processSpawner({
+    command: [process.execPath, fakeTrain],
+    env: { ...process.env, FAKE_TRAIN_PLAN: planFile, FAKE_TRAIN_CALLS: callsFile },
+  });
+  const calls = (): Array<{ id: string; args: string[] }> =>
+    existsSync(callsFile)
+      ? readFileSync(callsFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { id: string; args: string[] })
+      : [];
+  return { spawn, calls };
+}
+
+describe('sweep expansion', () => {
+  it('expands tasks x seeds x aux into deterministic run dirs, task-major', () => {
+    const sweep = expandSweep(parseSweepFile(baseSweep), { runsDir: join(tmp, 'runs') });
+    expect(sweep.dir).toBe(join(tmp, 'runs', 'cmp'));
+    expect(sweep.runs.map((r) => r.id)).toEqual([
+      'cartpole-balance-curl-s1', 'cartpole-balance-none-s1', 'cartpole-balance-curl-s2', 'cartpole-balance-none-s2',
+      'pendulum-swingup-curl-s1', 'pendulum-swingup-none-s1', 'pendulum-swingup-curl-s2', 'pendulum-swingup-none-s2',
+    ]);
+    expect(sweep.runs[5]).toMatchObject({ env: 'pendulum-swingup', aux: 'none', seed: 1, dir: join(tmp, 'runs', 'cmp', 'pendulum-swingup-none-s1') });
+  });
+
+  it('applies per-task presets and overrides, task entries over sweep-wide ones, and builds train args', () => {
+    const file = parseSweepFile({
+      name: 'p',
+      tasks: ['cartpole-balance', { env: 'reacher-easy', preset: 'reacher-easy-cpu', overrides: { evalEpisodes: 3 } }],
+      seeds: [7],
+      aux: ['curl'],
+      preset: { 'cartpole-balance': 'cartpole-balance-cpu' },
+      overrides: { steps: 8000, saveReplay: false },
+    });
+    const [a, b] = expandSweep(file, { runsDir: join(tmp, 'runs') }).runs;
+    expect(a).toMatchObject({ preset: 'cartpole-balance-cpu', overrides: { steps: 8000, saveReplay: false } });
+    expect(b).toMatchObject({ preset: 'reacher-easy-cpu', overrides: { steps: 8000, saveReplay: false, evalEpisodes: 3 } });
+    expect(freshTrainArgs(a!)).toEqual([
+      'train', '--env', 'cartpole-balance', '--aux', 'curl', '--seed', '7', '--run-dir', a!.dir,
+      '--progress', 'plain', '--preset', 'cartpole-balance-cpu', '--steps', '8000', '--save-replay', 'false',
+    ]);
+    expect(resumeTrainArgs(b!)).toEqual(['train', '--resume', b!.dir, '--progress', 'plain']);
+  });
+
+  it('resolves preset paths relative to the sweep file', () => {
+    const file = parseSweepFile({ ...baseSweep, preset: 'presets/x.json' });
+    writeFileSync(join(tmp, 'x.json'), '{}');
+    const runs = expandSweep(file, { runsDir: tmp, baseDir: '/somewhere', validate: false }).runs;
+    expect(runs[0]!.preset).toBe('/somewhere/presets/x.json');
+  });
+
+  it('rejects bad sweep files with the field at fault', () => {
+    expect(() => parseSweepFile({ ...baseSweep, seeds: [] })).toThrow(/seeds/);
+    expect(() => parseSweepFile({ ...baseSweep, aux: ['byol'] })).toThrow(/aux\.0/);
+    expect(() => parseSweepFile({ ...baseSweep, name: 'a/b' })).toThrow(/name.*folder/);
+    expect(() => parseSweepFile({ ...baseSweep, overrides: { batchSiz: 3 } })).toThrow(/unknown config field 'batchSiz'/);
+    expect(() => parseSweepFile({ ...baseSweep, overrides: { seed: 3 } })).toThrow(/set per run/);
+    expect(() => parseSweepFile({ ...baseSweep, extra: 1 })).toThrow(ConfigError);
+  });
+
+  it('rejects duplicate runs and invalid resolved configs before anything runs', () => {
+    expect(() => expandSweep(parseSweepFile({ ...baseSweep, seeds: [1, 1] }), { runsDir: tmp })).toThrow(/twice/);
+    expect(() => expandSweep(parseSweepFile({ ...baseSweep, overrides: { batchSize: 0 } }), { runsDir: tmp })).toThrow(/batchSize/);
+    expect(() => expandSweep(parseSweepFile({ ...baseSweep, preset: 'no-such-preset' }), { runsDir: tmp })).toThrow(/Unknown preset/);
+  });
+});
+
+describe('defaultParallelism', () => {
+  it('is bounded by cores and by free memory (3 GiB per run plus 1 GiB spare), at least 1', () => {
+    const gib = 1024 ** 3;
+    expect(defaultParallelism(2, 23 * gib)).toBe(2);
+    expect(defaultParallelism(16, 10 * gib)).toBe(3);
+    expect(defaultParallelism(8, 0.5 * gib)).toBe(1);
+  });
+});
+
+describe('sweep runner with a fake train process', () => {
+  it('runs every run, writes status-derived index, and then skips finished runs on a re-run', async () => {
+    const sweep = expandSweep(parseSweepFile({ ...baseSweep, tasks: ['cartpole-balance'] }), { runsDir: join(tmp, 'runs') });
+    const fake = fakeSpawner();
+    const index = await runSweep(sweep, { parallel: 2, spawn: fake.spawn });
+    expect(index.counts).toEqual({ finished: 4 });
+    expect(index.runs.every((r) => r.action === 'started' && r.exitCode === 0 && r.wallClockSeconds === 40)).toBe(true);
+    const onDisk = JSON.parse(readFileSync(join(sweep.dir, 'index.json'), 'utf8')) as typeof index;
+    expect(onDisk.runs.map((r) => r.state)).toEqual(['finished', 'finished', 'finished', 'finished']);
+    expect(fake.calls()).toHaveLength(4);
+
+    const again = await runSweep(sweep, { parallel: 2, spawn: fake.spawn });
+    expect(fake.calls()).toHaveLength(4);
+    expect(again.runs.map((r) => r.action)).toEqual(['skipped', 'skipped', 'skipped', 'skipped']);
+    expect(again.runs[0]!.processSeconds).toBe(index.runs[0]!.processSeconds);
+    // Each invocation is a session; the sweep's wall clock is their sum.
+    expect(again.sessions).toHaveLength(2);
+    expect(again.elapsedSeconds).toBeCloseTo(again.sessions[0]!.elapsedSeconds! + again.sessions[1]!.elapsedSeconds!, 2);
+    expect(existsSync(join(sweep.dir, 'sweep.lock'))).toBe(false);
+  });
+
+  it('refuses to run a sweep another live process is running, and takes over a stale lock', async () => {
+    const sweep = expandSweep(parseSweepFile({ ...baseSweep, tasks: ['cartpole-balance'], seeds: [1], aux: ['none'] }), { runsDir: join(tmp, 'runs') });
+    const fake = fakeSpawner();
+    mkdirSync(sweep.dir, { recursive: true });
+    writeFileSync(join(sweep.dir, 'sweep.lock'), `${process.ppid}\n`);
+    await expect(runSweep(sweep, { parallel: 1, spawn: fake.spawn })).rejects.toThrow(SweepLockedError);
+    expect(fake.calls()).toHaveLength(0);
+    writeFileSync(join(sweep.dir, 'sweep.lock'), '4194303\n'); // above Linux's pid_max: no such process
+    const index = await runSweep(sweep, { parallel: 1, spawn: fake.spawn });
+    expect(index.counts).toEqual({ finished: 1 });
+  });
+
+  it('resumes an interrupted run from its checkpoint with train --resume', async () => {
+    const sweep = expandSweep(parseSweepFile({ ...baseSweep, tasks: ['cartpole-balance'], seeds: [1] }), { runsDir: join(tmp, 'runs') });
+    const fake = fakeSpawner({ 'cartpole-balance-curl-s1': ['interrupt'] });
+    const first = await runSweep(sweep, { parallel: 1, spawn: fake.spawn });
+    expect(first.runs.map((r) => [r.id, r.state, r.exitCode])).toEqual([
+      ['cartpole-balance-curl-s1', 'interrupted', 130],
+      ['cartpole-balance-none-s1', 'finished', 0],
+    ]);
+    const second = await runSweep(sweep, { parallel: 1, spawn: fake.spawn });
+    expect(second.runs.map((r) => [r.action, r.state])).toEqual([['resumed', 'finished'], ['skipped', 'finished']]);
+    const curlCalls = fake.calls().filter((c) => c.id === 'cartpole-balance-curl-s1');
+    expect(curlCalls.map((c) => c.args.slice(0, 2))).toEqual([['train', '--env'], ['train', '--resume']]);
+    // The resumed run keeps the evaluations of its first part.
+    const evals = readFileSync(join(sweep.runs[0]!.dir, 'metrics.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"eval"'));
+    expect(evals).toHaveLength(3);
+  });
+
+  it('records a failure with its reason and carries on; a re-run retries it', async () => {
+    const sweep = expandSweep(parseSweepFile({ ...baseSweep, aux: ['none'] }), { runsDir: join(tmp, 'runs') });
+    const fake = fakeSpawner({
+      'cartpole-balance-none-s1': ['fail'],
+      'cartpole-balance-none-s2': ['crash'],
+      'pendulum-swingup-none-s1': ['badconfig'],
+    });
+    const index = await runSweep(sweep, { parallel: 2, spawn: fake.spawn });
+    const byId = new Map(index.runs.map((r) => [r.id, r]));
+    expect(byId.get('cartpole-balance-none-s1')).toMatchObject({ state: 'failed', exitCode: 1, reason: 'exit code 1: NaN in critic loss at agent step 500' });
+    expect(byId.get('cartpole-balance-none-s2')).toMatchObject({ state: 'failed', exitCode: 1 });
+    expect(byId.get('cartpole-balance-none-s2')!.reason).toMatch(/^exit code 1: Error: wasm memory access out of bounds/);
+    expect(byId.get('pendulum-swingup-none-s1')!.reason).toMatch(/^exit code 2 \(bad config\): curl-rl: Invalid configuration/);
+    expect(byId.get('pendulum-swingup-none-s2')).toMatchObject({ state: 'finished', exitCode: 0 });
+    expect(index.counts).toEqual({ failed: 3, finished: 1 });
+    expect(readFileSync(byId.get('cartpole-balance-none-s2')!.log, 'utf8')).toMatch(/wasm memory access/);
+
+    // The second call of each failed run finishes (the plan has one entry). The
+    // run that failed with a status but no checkpoint is moved aside and restarted.
+    const again = await runSweep(sweep, { parallel: 2, spawn: fake.spawn });
+    expect(again.counts).toEqual({ finished: 4 });
+    expect(again.runs.map((r) => r.action)).toEqual(['started', 'started', 'started', 'skipped']);
+    expect(readdirSync(join(sweep.dir, '.attempts'))[0]).toMatch(/^cartpole-balance-none-s1-/);
+  });
+
+  it('never runs more than `parallel` trains at once and stops launching when aborted', async () => {
+    const sweep = expandSweep(parseSweepFile({ ...baseSweep, seeds: [1, 2, 3] }), { runsDir: join(tmp, 'runs'), validate: false });
+    let active = 0;
+    let peak = 0;
+    const controller = new AbortController();
+    const events: SweepEvent['type'][] = [];
+    const spawn: TrainSpawner = async ({ run, signal }) => {
+      active += 1;
+      peak = Math.max(peak, active);
+      await new Promise((r) => setTimeout(r, 5));
+      active -= 1;
+      mkdirSync(run.dir, { recursive: true });
+      if (run.id === 'cartpole-balance-none-s2') controller.abort();
+      const state = signal.aborted ? 'interrupted' : 'finished';
+      writeFileSync(join(run.dir, 'status.json'), JSON.stringify({ state, agentStep: 1, envStep: 4 }));
+      return { exitCode: state === 'finished' ? 0 : 143, signal: null, outputTail: '' };
+    };
+    const index = await runSweep(sweep, { parallel: 3, spawn, signal: controller.signal, onEvent: (e) => events.push(e.type) });
+    expect(peak).toBe(3);
+    expect(index.runs.filter((r) => r.action === 'cancelled').length).toBeGreaterThan(0);
+    expect(index.runs.filter((r) => r.action === 'cancelled').every((r) => r.state === 'pending')).toBe(true);
+    expect(events.filter((e) => e === 'start').length).toBe(events.filter((e) => e === 'end').length);
+  });
+});
+
+describe('sweep runner robustness', () => {
+  it('records a spawner that throws as a failed run and runs the rest', async () => {
+    const sweep = expandSweep(parseSweepFile({ ...baseSweep, tasks: ['cartpole-balance'], seeds: [1] }), { runsDir: join(tmp, 'runs') });
+    const spawn: TrainSpawner = async ({ run }) => {
+      if (run.aux === 'curl') throw new Error('boom');
+      mkdirSync(run.dir, { recursive: true });
+      writeFileSync(join(run.dir, 'status.json'), JSON.stringify({ state: 'finished', agentStep: 1, envStep: 8 }));
+      return { exitCode: 0, signal: null, outputTail: '' };
+    };
+    const index = await runSweep(sweep, { parallel: 1, spawn });
+    expect(index.runs.map((r) => [r.state, r.reason])).toEqual([
+      ['failed', 'could not start train: boom'],
+      ['finished', undefined],
+    ]);
+  });
+});
+
+describe('judgeOutcome', () => {
+  const run = (): ReturnType<typeof expandSweep>['runs'][number] =>
+    expandSweep(parseSweepFile({ ...baseSweep, seeds: [1], aux: ['curl'], tasks: ['x'] }), { runsDir: tmp, validate: false }).runs[0]!;
+
+  it('calls a zero exit without a finished status a failure, and a missing program a failure to start', () => {
+    expect(judgeOutcome(run(), { exitCode: 0, signal: null, outputTail: '' })).toMatchObject({
+      state: 'failed', reason: 'train exited 0 but wrote no readable status.json',
+    });
+    expect(judgeOutcome(run(), { exitCode: null, signal: null, outputTail: '', spawnError: 'spawn nope ENOENT' })).toMatchObject({
+      state: 'failed', reason: 'could not start train: spawn nope ENOENT',
+    });
+    expect(judgeOutcome(run(), { exitCode: null, signal: 'SIGKILL', outputTail: '' })).toMatchObject({ state: 'failed', reason: 'killed by SIGKILL' });
+    expect(judgeOutcome(run(), { exitCode: null, signal: 'SIGTERM', outputTail: '' })).toMatchObject({ state: 'interrupted' });
+  });
+});
