@@ -158,6 +158,7 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
   await trainer.close().catch(() => undefined);
   trainer.agent.dispose();
   shutdown.dispose();
+  say(`run ${state}: ${runDir}`);
   if (lastEval && reason.kind === 'finished') {
     say(`final eval at env step ${lastEval.envStep}: return ${lastEval.mean.toFixed(1)} ± ${lastEval.std.toFixed(1)} over ${lastEval.returns.length} episodes`);
   }

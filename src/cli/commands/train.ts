@@ -27,7 +27,6 @@ async function runTrain(opts: Opts, defaults: { preset?: string } = {}): Promise
     const { config } = resolveConfig({ flags, preset: opts.preset ?? defaults.preset });
     outcome = await train({ config, runDir: opts.runDir, signals: true, progress });
   }
-  console.log(`run directory: ${outcome.runDir} (${outcome.state}${outcome.reason ? `: ${outcome.reason}` : ''})`);
   process.exitCode = outcome.exitCode;
 }
 
