@@ -4,7 +4,7 @@ import type { Action, BoxSpace, Env, Info, Observation, ResetOptions, ResetResul
 import { RemoteChannel } from './channel.js';
 import { RemoteProtocolError } from './errors.js';
 import type { Message } from './framing.js';
-import { decodeArray, describe, encodeArray, parseSpace, PROTOCOL_VERSION, spaceToJson } from './protocol.js';
+import { ARRAY_ENCODINGS, decodeArray, describe, encodeArray, parseSpace, PROTOCOL_VERSION, spaceToJson } from './protocol.js';
 
 export * from './errors.js';
 export { RemoteCommandError, splitCommand, joinCommand, quoteArg, testServerCommand, BRIDGE_PATH, TEST_SERVER_PATH } from './command.js';
@@ -19,6 +19,12 @@ export interface RemoteEnvOptions {
   startupTimeoutMs?: number;
   cwd?: string;
   env?: Record<string, string>;
+  /**
+   * Let the server send zlib-compressed observations and frames (it does so
+   * only when that pays). Default true; a server that does not know the
+   * option sends raw bytes as before.
+   */
+  compress?: boolean;
 }
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
@@ -52,8 +58,9 @@ function isDirectory(path: string): boolean {
   }
 }
 
-async function readSpec(channel: RemoteChannel): Promise<RemoteSpec> {
-  const reply = await channel.request({ type: 'spec' }, channel.startupTimeoutMs);
+async function readSpec(channel: RemoteChannel, compress: boolean | undefined): Promise<RemoteSpec> {
+  const request = compress === false ? { type: 'spec' } : { type: 'spec', accept_encoding: [...ARRAY_ENCODINGS] };
+  const reply = await channel.request(request, channel.startupTimeoutMs);
   const id = typeof reply.id === 'string' && reply.id ? reply.id : 'unnamed';
   const metadata = typeof reply.metadata === 'object' && reply.metadata !== null && !Array.isArray(reply.metadata) ? (reply.metadata as Record<string, unknown>) : {};
   try {
@@ -69,9 +76,9 @@ async function readSpec(channel: RemoteChannel): Promise<RemoteSpec> {
 }
 
 /** The process is useless without a spec: never leave it running after a failed one. */
-async function readSpecOrClose(channel: RemoteChannel): Promise<RemoteSpec> {
+async function readSpecOrClose(channel: RemoteChannel, compress: boolean | undefined): Promise<RemoteSpec> {
   try {
-    return await readSpec(channel);
+    return await readSpec(channel, compress);
   } catch (error) {
     await channel.close();
     throw error;
@@ -106,7 +113,7 @@ export class RemoteEnv implements Env {
   /** @internal */
   static async start(options: RemoteEnvOptions & { timeoutMs: number }): Promise<RemoteEnv> {
     const channel = await RemoteChannel.open(options);
-    const spec = await readSpecOrClose(channel);
+    const spec = await readSpecOrClose(channel, options.compress);
     return new RemoteEnv(options, channel, spec);
   }
 
@@ -163,7 +170,7 @@ export class RemoteEnv implements Env {
   async restart(): Promise<void> {
     await this.channel.close();
     const channel = await RemoteChannel.open(this.options);
-    const spec = await readSpecOrClose(channel);
+    const spec = await readSpecOrClose(channel, this.options.compress);
     if (specKey(spec) !== this.specKey) {
       await channel.close();
       throw new RemoteProtocolError(`remote env changed its spaces across a restart: was ${this.specKey}, now ${specKey(spec)}`, channel.stderrTail());
@@ -241,7 +248,7 @@ export async function fetchRemoteSpec(options: RemoteEnvOptions): Promise<{
 }> {
   const channel = await RemoteChannel.open(normalizeOptions(options));
   try {
-    const spec = await readSpecOrClose(channel);
+    const spec = await readSpecOrClose(channel, options.compress);
     return {
       protocol: PROTOCOL_VERSION,
       server: channel.hello.server ?? null,

@@ -3,7 +3,14 @@
  * deterministic pixel env, for tests and benchmarks that need no Python.
  *
  *   node --import tsx envs/remote/test-server.ts [--size 100] [--episode-length 1000] [--seed 0]
+ *     [--frames noise|rendered] [--no-compress]
  *     [--garbage-after N] [--crash-after N] [--hang-after N] [--raise-after N] [--version X] [--tag T]
+ *
+ * --frames: `noise` (default) frames are hashes, incompressible and covering
+ * every byte value; `rendered` ones look like a camera image (flat colour).
+ * Observations are zlib-compressed when the client's spec request accepts it
+ * and it pays; --no-compress ignores accept_encoding, like a server that
+ * predates it.
  *
  * The fault flags act on step N+1 (after N good steps, counted over the
  * process's life): write garbage, exit(3), stop answering, or answer with an
@@ -14,8 +21,8 @@ import { readSync, writeSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import { parseArgs } from 'node:util';
 import { encodeFrame, FrameDecoder, type Message } from './framing.js';
-import { PROTOCOL_VERSION } from './protocol.js';
-import { patternFrame, patternReward } from './test-pattern.js';
+import { ArrayCompressor, PROTOCOL_VERSION, type WireArray } from './protocol.js';
+import { patternFrame, patternReward, renderedFrame } from './test-pattern.js';
 
 const { values } = parseArgs({
   options: {
@@ -27,6 +34,8 @@ const { values } = parseArgs({
     'hang-after': { type: 'string' },
     'raise-after': { type: 'string' },
     version: { type: 'string' },
+    frames: { type: 'string', default: 'noise' },
+    'no-compress': { type: 'boolean', default: false },
     // Ignored: lets a test find this process by its command line.
     tag: { type: 'string' },
   },
@@ -41,6 +50,13 @@ const faults = {
   raise: int(values['raise-after']),
 };
 const version = values.version === undefined ? PROTOCOL_VERSION : Number(values.version);
+if (values.frames !== 'noise' && values.frames !== 'rendered') {
+  process.stderr.write(`test-server: --frames must be noise or rendered, got ${values.frames}\n`);
+  process.exit(2);
+}
+const makeFrame = values.frames === 'rendered' ? renderedFrame : patternFrame;
+/** Set by the spec request when the client accepts zlib. */
+let compressor: ArrayCompressor | undefined;
 
 // The protocol needs an 8-bit clean terminal. The spawning wrapper already ran
 // `stty raw -echo`; run it again for a server started some other way. It is
@@ -77,15 +93,17 @@ function pause(ms: number): void {
   Atomics.wait(sleeper, 0, 0, ms);
 }
 
-function obs(): { dtype: string; shape: number[]; data: Buffer } {
-  patternFrame(episodeSeed, t, size, frame);
-  return { dtype: 'uint8', shape: [size, size, 3], data: Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength) };
+function obs(): WireArray {
+  makeFrame(episodeSeed, t, size, frame);
+  const wire: WireArray = { dtype: 'uint8', shape: [size, size, 3], data: Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength) };
+  return compressor ? compressor.encode(wire) : wire;
 }
 
 function handle(msg: Message): void {
   const seq = msg.seq;
   switch (msg.type) {
     case 'spec':
+      if (!values['no-compress'] && Array.isArray(msg.accept_encoding) && msg.accept_encoding.includes('zlib')) compressor = new ArrayCompressor();
       send({
         type: 'spec',
         seq,

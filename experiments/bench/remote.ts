@@ -1,13 +1,16 @@
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { BRIDGE_PATH, createRemoteEnv, joinCommand, testServerCommand, type RemoteEnvOptions } from '../../envs/remote/index.js';
-import { patternFrame, patternReward } from '../../envs/remote/test-pattern.js';
+import { patternFrame, patternReward, renderedFrame } from '../../envs/remote/test-pattern.js';
 
 /**
  * Remote env throughput: steps/s of the Node test server's pixel task through
  * RemoteEnv (pty + msgpack frames), next to the same task stepped in-process;
- * the difference per step is what the channel costs. One JSON line.
- * Flags: --size 100 (frame side)  --steps 3000  --warmup 200
+ * the difference per step is what the channel costs. One JSON line per kind
+ * of frame: `noise` (incompressible: the pty round trip of the full 30 KB is
+ * the floor) and `rendered` (flat colour, as a camera gives; crosses zlib-compressed).
+ * Flags: --size 100 (frame side)  --steps 3000  --warmup 200  --frames noise|rendered|both
+ *        --compress false (refuse compression, as a client before it)
  *        --python /usr/bin/python3 (optional: also time the bridge with a trivial numpy pixel env).
  */
 export async function main(argv: string[]): Promise<void> {
@@ -18,20 +21,30 @@ export async function main(argv: string[]): Promise<void> {
       steps: { type: 'string', default: '3000' },
       warmup: { type: 'string', default: '200' },
       python: { type: 'string' },
+      frames: { type: 'string', default: 'both' },
+      compress: { type: 'string', default: 'true' },
     },
   });
+  const all = ['noise', 'rendered'] as const;
+  const kinds = values.frames === 'both' ? all : all.filter((k) => k === values.frames);
+  if (kinds.length === 0) throw new Error(`bench remote: --frames must be noise, rendered or both, got ${values.frames}`);
+  for (const frames of kinds) await measure(frames, values.compress !== 'false', values);
+}
+
+async function measure(frames: 'noise' | 'rendered', compress: boolean, values: { size: string; steps: string; warmup: string; python?: string }): Promise<void> {
   const size = Number(values.size);
   const steps = Number(values.steps);
   const warmup = Number(values.warmup);
   if (!(size >= 1 && steps >= 1 && warmup >= 0)) throw new Error('bench remote: --size and --steps must be >= 1, --warmup >= 0');
 
   const action = new Float32Array([0.5, -0.25]);
+  const makeFrame = frames === 'rendered' ? renderedFrame : patternFrame;
   // In-process: the same frame generation and reward, with a fresh frame per step as an env returns.
   let sink = 0;
   const inProcess = (n: number): number => {
     const t0 = performance.now();
     for (let t = 0; t < n; t++) {
-      const frame = patternFrame(1, t, size);
+      const frame = makeFrame(1, t, size);
       sink += frame[t % frame.length]! + patternReward(action, t);
     }
     return performance.now() - t0;
@@ -39,11 +52,19 @@ export async function main(argv: string[]): Promise<void> {
   inProcess(warmup);
   const localMs = inProcess(steps);
 
-  const remoteMs = await timeRemote({ command: testServerCommand(['--size', String(size), '--episode-length', String(steps + warmup + 1)]) }, steps, warmup, action);
+  const remoteMs = await timeRemote(
+    { command: testServerCommand(['--size', String(size), '--frames', frames, '--episode-length', String(steps + warmup + 1)]), compress },
+    steps,
+    warmup,
+    action,
+  );
   const floorMs = await ptyFloor(size * size * 3, steps, warmup);
+  const smallFloorMs = await ptyFloor(1024, steps, warmup);
   const result: Record<string, unknown> = {
     bench: 'remote',
     frame: [size, size, 3],
+    frames,
+    compress,
     steps,
     inProcessStepsPerSec: Math.round((steps / localMs) * 1000),
     remoteStepsPerSec: Math.round((steps / remoteMs) * 1000),
@@ -53,11 +74,14 @@ export async function main(argv: string[]): Promise<void> {
     targetOverheadMs: 0.2,
     // The same bytes through a bare pty (1 byte out, a frame's worth back), no protocol: what the pty itself costs.
     ptyFloorMsPerStep: round(floorMs / steps),
-    // What framing, msgpack and validation add on top of the bare pty round trip.
+    // A 1 KB round trip (one wake-up each way): the least any step can cost, e.g. a compressed frame.
+    ptySmallFloorMsPerStep: round(smallFloorMs / steps),
+    // What framing, msgpack, (de)compression and validation add on top of the bare pty round trip of the raw frame
+    // (negative when compression saves more round trips than it costs).
     protocolMsPerStep: round((remoteMs - localMs - floorMs) / steps),
   };
   if (values.python) {
-    result.pythonBridgeMsPerStep = round((await timeRemote(await pythonEnv(values.python, size), steps, warmup, action)) / steps);
+    result.pythonBridgeMsPerStep = round((await timeRemote({ ...(await pythonEnv(values.python, size, frames)), compress }, steps, warmup, action)) / steps);
   }
   result.loadavg1 = Number((os.loadavg()[0] ?? 0).toFixed(2));
   result.cpus = os.cpus().length;
@@ -109,7 +133,7 @@ async function ptyFloor(bytes: number, steps: number, warmup: number): Promise<n
 }
 
 /** A throwaway module with a constant-frame numpy env, so the figure is the bridge's own cost. */
-async function pythonEnv(python: string, size: number): Promise<RemoteEnvOptions> {
+async function pythonEnv(python: string, size: number, frames: 'noise' | 'rendered'): Promise<RemoteEnvOptions> {
   const { mkdtempSync, writeFileSync } = await import('node:fs');
   const { join } = await import('node:path');
   const dir = mkdtempSync(join(os.tmpdir(), 'curl-rl-bench-'));
@@ -122,7 +146,9 @@ async function pythonEnv(python: string, size: number): Promise<RemoteEnvOptions
       'class E:',
       `    observation_space = B(0, 255, (${size}, ${size}, 3), np.uint8)`,
       '    action_space = B(-1.0, 1.0, (2,), np.float32)',
-      `    frame = (np.arange(${size * size * 3}) % 251).astype(np.uint8).reshape(${size}, ${size}, 3)`,
+      frames === 'rendered'
+        ? `    frame = np.where(np.arange(${size})[:, None, None] < ${Math.floor(size * 0.6)}, np.uint8([40, 70, 140]), np.uint8([90, 100, 95])).repeat(${size}, 1)`
+        : `    frame = np.random.default_rng(0).integers(0, 256, (${size}, ${size}, 3)).astype(np.uint8)`,
       '    def reset(s, seed=None, options=None): return s.frame, {}',
       '    def step(s, a): return s.frame, float(a[0]), False, False, {}',
       'def make(): return E()',

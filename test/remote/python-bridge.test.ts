@@ -323,6 +323,33 @@ describe.skipIf(!python)('RemoteEnv against the Python bridge', () => {
     expect(error.message).toMatch(/--dmc needs dm_control.*pip install dm_control/);
   });
 
+  it('compresses frames that pay for it when the client accepts zlib; they arrive bit-exact either way', async () => {
+    for (const compress of [true, false]) {
+      const env = await createRemoteEnv({ command: command('--env', 'tinyenv:make_pixels', '--kwargs', '{"size": 64}'), env: { PYTHONPATH: dir }, compress });
+      opened.push(env);
+      const first = await env.reset({ seed: 3 });
+      expect(Buffer.compare(first.observation as Uint8Array, pattern(3, 0, 64))).toBe(0);
+      const r = await env.step(new Float32Array([0.25, -0.5]));
+      expect(Buffer.compare(r.observation as Uint8Array, pattern(3, 1, 64))).toBe(0);
+    }
+    // The bridge's Compressor itself: zlib for a compressible frame, raw (and a back-off) for noise.
+    const script = [
+      'import sys, zlib, numpy as np',
+      `sys.path.insert(0, ${JSON.stringify(BRIDGE_PATH.replace(/\/[^/]*$/, ''))})`,
+      'import bridge',
+      'c = bridge.Compressor()',
+      'flat = bridge.encode_array(np.zeros((64, 64, 3), np.uint8))',
+      'noise = bridge.encode_array(np.random.default_rng(0).integers(0, 256, (64, 64, 3)).astype(np.uint8))',
+      'a = c.encode(flat); assert a["encoding"] == "zlib" and zlib.decompress(a["data"]) == flat["data"], a.keys()',
+      'assert c.encode(noise) is noise and c.encode(flat) is flat and c.encode(flat)["encoding"] == "zlib"',
+      'print("ok")',
+    ].join('\n');
+    const { spawnSync } = await import('node:child_process');
+    const run = spawnSync(python!, ['-c', script], { encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    expect(run.stdout.trim()).toBe('ok');
+  });
+
   it('fetchRemoteSpec names the bridge and the spaces', async () => {
     const spec = await fetchRemoteSpec({ command: command('--env', 'tinyenv:make_count'), env: { PYTHONPATH: dir } });
     expect(spec.server).toMatch(/curl-rl python bridge/);
