@@ -1,4 +1,6 @@
+import { rmSync } from 'node:fs';
 import { EMPTY, defer, expand, from, lastValueFrom, share, takeUntil, type Observable } from 'rxjs';
+import { listEnvs } from '../../envs/registry.js';
 import { initBackend } from '../backend.js';
 import type { Config } from '../config/schema.js';
 import { ConfigError, CurlRlError } from '../errors.js';
@@ -86,12 +88,23 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
     config = options.config;
     runDir = '';
   }
+  const known = listEnvs().map((e) => e.id);
+  if (config.env !== 'remote' && !known.includes(config.env)) {
+    throw new ConfigError(`--env (env) = ${JSON.stringify(config.env)} is not a registered environment; allowed: ${[...known, 'remote'].join(', ')}`);
+  }
   const backend = await initBackend(config.backend, { log: say });
   if (!options.resume) runDir = createRunDir(config, backend.name, options.runDir);
   say(`run directory: ${runDir}`);
 
   const log = new MetricsLog(runDir);
-  const trainer = await buildTrainer(config, runDir, log);
+  let trainer: Trainer;
+  try {
+    trainer = await buildTrainer(config, runDir, log);
+  } catch (error) {
+    // A new run that could not even start (bad env, mismatched image size) leaves no directory behind.
+    if (!options.resume) rmSync(runDir, { recursive: true, force: true });
+    throw error;
+  }
   const events$ = trainer.events.pipe(share());
   const logSubscription = attachMetricsLog(events$, log);
   const checkpoint = options.resume ? latestCheckpoint(runDir) : null;
