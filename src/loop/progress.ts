@@ -1,6 +1,6 @@
 import cliProgress from 'cli-progress';
-import { filter, type Observable, type Subscription } from 'rxjs';
-import type { LoopEvent } from './trainer.js';
+import { Subscription } from 'rxjs';
+import type { LoopStreams } from './streams.js';
 
 /**
  * Console progress: a live bar on a terminal, plain periodic lines otherwise
@@ -17,31 +17,28 @@ function fmt(value: number | undefined, digits = 1): string {
   return value === undefined || !Number.isFinite(value) ? '-' : value.toFixed(digits);
 }
 
-export function attachProgress(events$: Observable<LoopEvent>, options: ProgressOptions): Subscription {
+export function attachProgress(streams: LoopStreams, options: ProgressOptions): Subscription {
   const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));
-  let lastEval = '-';
-  let envStepsPerSec = 0;
-  let updatesPerSec = 0;
-  if (options.mode === 'none') return events$.subscribe();
+  const subscription = new Subscription();
+  if (options.mode === 'none') return subscription;
   if (options.mode === 'plain') {
-    return events$.subscribe((event) => {
-      if (event.type === 'train') {
-        const r = event.record;
+    subscription.add(
+      streams.train$.subscribe((r) => {
         const eta = r.envStepsPerSec > 0 ? (options.totalEnvSteps - r.envStep) / r.envStepsPerSec : NaN;
         const loss = typeof r.criticLoss === 'number' ? ` critic_loss ${fmt(r.criticLoss, 4)}` : '';
         write(
           `[train] env step ${r.envStep}/${options.totalEnvSteps} (agent ${r.agentStep}) | ${fmt(r.envStepsPerSec)} env steps/s | ${fmt(r.updatesPerSec, 2)} updates/s${loss} | ETA ${Number.isFinite(eta) ? `${Math.round(eta)}s` : '-'}`,
         );
-      } else if (event.type === 'eval') {
-        const r = event.record;
-        write(`[eval] env step ${r.envStep}: return ${fmt(r.mean)} ± ${fmt(r.std)} over ${r.returns.length} episodes`);
-      } else if (event.type === 'checkpoint') {
-        write(`[checkpoint] ${event.record.path} (${event.record.reason})`);
-      } else if (event.type === 'restart') {
-        write(`[restart] environment restarted (${event.record.restarts}): ${event.record.error}`);
-      }
-    });
+      }),
+    );
+    subscription.add(streams.evals$.subscribe((r) => write(`[eval] env step ${r.envStep}: return ${fmt(r.mean)} ± ${fmt(r.std)} over ${r.returns.length} episodes`)));
+    subscription.add(streams.checkpoints$.subscribe((r) => write(`[checkpoint] ${r.path} (${r.reason})`)));
+    subscription.add(streams.restarts$.subscribe((r) => write(`[restart] environment restarted (${r.restarts}): ${r.error}`)));
+    return subscription;
   }
+  let lastEval = '-';
+  let envStepsPerSec = 0;
+  let updatesPerSec = 0;
   const bar = new cliProgress.SingleBar(
     {
       format: 'env steps {value}/{total} |{bar}| {percentage}% | {fps} env steps/s | {ups} updates/s | eval {evalReturn} | ETA {eta_formatted}',
@@ -52,19 +49,21 @@ export function attachProgress(events$: Observable<LoopEvent>, options: Progress
     cliProgress.Presets.shades_classic,
   );
   bar.start(options.totalEnvSteps, options.startEnvStep, { fps: '-', ups: '-', evalReturn: '-' });
-  const subscription = events$.pipe(filter((e) => e.type !== 'update')).subscribe({
-    next: (event) => {
-      if (event.type === 'transition') bar.update(event.envStep, { fps: fmt(envStepsPerSec), ups: fmt(updatesPerSec, 2), evalReturn: lastEval });
-      else if (event.type === 'train') {
-        envStepsPerSec = event.record.envStepsPerSec;
-        updatesPerSec = event.record.updatesPerSec;
-      } else if (event.type === 'eval') {
-        lastEval = `${fmt(event.record.mean)}±${fmt(event.record.std)}`;
-        bar.update({ evalReturn: lastEval });
-      }
-    },
-    complete: () => bar.stop(),
-  });
+  subscription.add(
+    streams.transitions$.subscribe((e) => bar.update(e.envStep, { fps: fmt(envStepsPerSec), ups: fmt(updatesPerSec, 2), evalReturn: lastEval })),
+  );
+  subscription.add(
+    streams.train$.subscribe((r) => {
+      envStepsPerSec = r.envStepsPerSec;
+      updatesPerSec = r.updatesPerSec;
+    }),
+  );
+  subscription.add(
+    streams.evals$.subscribe((r) => {
+      lastEval = `${fmt(r.mean)}±${fmt(r.std)}`;
+      bar.update({ evalReturn: lastEval });
+    }),
+  );
   subscription.add(() => bar.stop());
   return subscription;
 }

@@ -1,15 +1,16 @@
 import { rmSync } from 'node:fs';
-import { EMPTY, defer, expand, from, lastValueFrom, share, takeUntil, type Observable } from 'rxjs';
+import { EMPTY, defer, expand, from, lastValueFrom, takeUntil, type Observable } from 'rxjs';
 import { listEnvs } from '../../envs/registry.js';
 import { initBackend } from '../backend.js';
 import type { Config } from '../config/schema.js';
 import { ConfigError, CurlRlError } from '../errors.js';
 import { createRunDir, readRunConfig, writeStatus, type RunState } from '../run/run-dir.js';
-import { MetricsLog, type EvalRecord, type MetricsRecord } from '../run/metrics.js';
+import { MetricsLog, type EvalRecord } from '../run/metrics.js';
 import { latestCheckpoint } from './checkpoint.js';
 import { attachProgress } from './progress.js';
+import { deriveStreams } from './streams.js';
 import { Shutdown, type StopReason } from './shutdown.js';
-import { NonFiniteLossError, buildTrainer, type LoopEvent, type Trainer } from './trainer.js';
+import { NonFiniteLossError, buildTrainer, type Trainer } from './trainer.js';
 
 export interface TrainOptions {
   /** A new run with this config... */
@@ -55,13 +56,6 @@ export function applyResumeOverrides(stored: Config, overrides: Partial<Config>)
   return { ...stored, ...overrides };
 }
 
-/** Logs every record-carrying event to metrics.jsonl, synchronously. */
-function attachMetricsLog(events$: Observable<LoopEvent>, log: MetricsLog) {
-  return events$.subscribe((event) => {
-    if (event.type !== 'transition' && event.type !== 'update') log.append(event.record as MetricsRecord);
-  });
-}
-
 function exitCodeFor(reason: StopReason): number {
   if (reason.kind === 'finished') return 0;
   if (reason.kind === 'signal') return reason.signal === 'SIGINT' ? 130 : 143;
@@ -105,8 +99,9 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
     if (!options.resume) rmSync(runDir, { recursive: true, force: true });
     throw error;
   }
-  const events$ = trainer.events.pipe(share());
-  const logSubscription = attachMetricsLog(events$, log);
+  const streams = deriveStreams(trainer.events);
+  // Synchronous append: a step's records are on disk before its checkpoint notes the log's length.
+  const logSubscription = streams.records$.subscribe((record) => log.append(record));
   const checkpoint = options.resume ? latestCheckpoint(runDir) : null;
   if (checkpoint) {
     await trainer.restore(checkpoint);
@@ -119,7 +114,7 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
 
   const shutdown = new Shutdown({ signals: options.signals ?? false, log: say });
   const mode = options.progress === 'auto' || options.progress === undefined ? (process.stdout.isTTY ? 'tty' : 'plain') : options.progress;
-  const progressSubscription = attachProgress(events$, { totalEnvSteps: config.steps, startEnvStep: trainer.envStep, mode });
+  const progressSubscription = attachProgress(streams, { totalEnvSteps: config.steps, startEnvStep: trainer.envStep, mode });
   writeStatus(runDir, { state: 'running', agentStep: trainer.agentStep, envStep: trainer.envStep, wallClockSeconds: trainer.wallTime() });
   options.onStart?.(trainer, shutdown);
 
