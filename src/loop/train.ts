@@ -2,6 +2,7 @@ import { rmSync } from 'node:fs';
 import { EMPTY, defer, expand, from, lastValueFrom, takeUntil, type Observable } from 'rxjs';
 import { listEnvs } from '../../envs/registry.js';
 import { initBackend } from '../backend.js';
+import { kebab } from '../config/resolve.js';
 import type { Config } from '../config/schema.js';
 import { ConfigError, CurlRlError } from '../errors.js';
 import { createRunDir, readRunConfig, writeStatus, type RunState } from '../run/run-dir.js';
@@ -47,7 +48,7 @@ export function applyResumeOverrides(stored: Config, overrides: Partial<Config>)
     ([key, value]) => !(resumableFields as readonly string[]).includes(key) && JSON.stringify(stored[key as keyof Config]) !== JSON.stringify(value),
   );
   if (refused.length > 0) {
-    const list = refused.map(([key, value]) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} ${JSON.stringify(value)} (run has ${JSON.stringify(stored[key as keyof Config])})`);
+    const list = refused.map(([key, value]) => `--${kebab(key)} ${JSON.stringify(value)} (run has ${JSON.stringify(stored[key as keyof Config])})`);
     throw new ConfigError(
       `Cannot change ${list.join(', ')} when resuming: it would change what the run means. ` +
         `Only ${resumableFields.join(', ')} may change on --resume; start a new run for anything else.`,
