@@ -21,8 +21,10 @@ function fieldKind(field: keyof Config): FieldKind {
 }
 
 function description(field: keyof Config): string {
-  const text = configSchema.innerType().shape[field].description;
-  return text ? `${text} [${describeAllowed(field)}]` : describeAllowed(field);
+  const type: z.ZodTypeAny = configSchema.innerType().shape[field];
+  const text = type.description;
+  const fallback = type instanceof z.ZodDefault ? `; default ${JSON.stringify(type._def.defaultValue())}` : '';
+  return text ? `${text} [${describeAllowed(field)}${fallback}]` : `[${describeAllowed(field)}${fallback}]`;
 }
 
 function parseValue(field: keyof Config, raw: string): unknown {
