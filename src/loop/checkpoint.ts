@@ -31,9 +31,15 @@ export async function writeCheckpoint(runDir: string, agentStep: number, writer:
   const tmpDir = join(root, `.${name}.tmp-${process.pid}`);
   rmSync(tmpDir, { recursive: true, force: true });
   mkdirSync(tmpDir);
-  await writer.writeAgent(join(tmpDir, checkpointFiles.agent));
-  await writer.writeReplay(join(tmpDir, checkpointFiles.replay));
-  writeFileSync(join(tmpDir, checkpointFiles.loop), msgpack.encode(writer.loopState()));
+  try {
+    await writer.writeAgent(join(tmpDir, checkpointFiles.agent));
+    await writer.writeReplay(join(tmpDir, checkpointFiles.replay));
+    writeFileSync(join(tmpDir, checkpointFiles.loop), msgpack.encode(writer.loopState()));
+  } catch (error) {
+    // A kill cannot run this; the next checkpoint's pruning removes what a kill leaves.
+    rmSync(tmpDir, { recursive: true, force: true });
+    throw error;
+  }
   // A checkpoint at the same step (e.g. the final one right after a periodic one) replaces it.
   if (existsSync(finalDir)) {
     const old = join(root, `.${name}.old-${process.pid}`);
