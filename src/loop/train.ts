@@ -103,6 +103,10 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
   const streams = deriveStreams(trainer.events);
   // Synchronous append: a step's records are on disk before its checkpoint notes the log's length.
   const logSubscription = streams.records$.subscribe((record) => log.append(record));
+  // status.json follows the run at every checkpoint, so a sweep or a person sees how far a long run is.
+  logSubscription.add(
+    streams.checkpoints$.subscribe((r) => writeStatus(runDir, { state: 'running', agentStep: r.agentStep, envStep: r.envStep, wallClockSeconds: r.wallTime })),
+  );
   const checkpoint = options.resume ? latestCheckpoint(runDir) : null;
   if (checkpoint) {
     await trainer.restore(checkpoint);
