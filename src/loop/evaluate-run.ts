@@ -2,12 +2,14 @@ import { join } from 'node:path';
 import { createAgent, type AgentState } from '../../agents/index.js';
 import { writeGif } from '../../envs/image.js';
 import { makeEnv } from '../../envs/registry.js';
+import { spaceSize } from '../../envs/types.js';
 import { initBackend } from '../backend.js';
 import { backendNames, type BackendName } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
 import { readRunConfig } from '../run/run-dir.js';
 import { checkpointFiles, latestCheckpoint, readMsgpackFile } from './checkpoint.js';
 import { evaluatePolicy } from './evaluate.js';
+import { runEnvOptions } from './trainer.js';
 
 export interface RunEvaluation {
   runDir: string;
@@ -31,15 +33,9 @@ export async function evaluateRun(
   const backend = options.backend ?? config.backend;
   if (!(backendNames as readonly string[]).includes(backend)) throw new ConfigError(`--backend must be one of ${backendNames.join(', ')}, got ${JSON.stringify(backend)}`);
   await initBackend(backend as BackendName);
-  const env = await makeEnv(config.env, {
-    imageSize: config.imageSize,
-    actionRepeat: config.actionRepeat,
-    seed: options.seed,
-    remoteCmd: config.remoteCmd,
-    remoteTimeoutMs: config.remoteTimeoutMs,
-  });
+  const env = await makeEnv(config.env, runEnvOptions(config, options.seed));
   const space = env.actionSpace;
-  const actionDim = space.kind === 'box' ? space.shape.reduce((a: number, b: number) => a * b, 1) : 0;
+  const actionDim = space.kind === 'box' ? spaceSize(space) : 0;
   const agent = createAgent(config, { obsShape: [config.cropSize, config.cropSize, 3 * config.frameStack], actionDim }, config.seed);
   try {
     agent.setState(readMsgpackFile<AgentState>(join(checkpoint, checkpointFiles.agent)));

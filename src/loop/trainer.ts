@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Subject } from 'rxjs';
 import { createAgent, type CurlSacAgent } from '../../agents/index.js';
-import { makeEnv } from '../../envs/registry.js';
-import { isSnapshotCapable, type Env, type EnvSnapshot, type StepResult } from '../../envs/types.js';
+import { makeEnv, type MakeEnvOptions } from '../../envs/registry.js';
+import { isSnapshotCapable, spaceSize, type Env, type EnvSnapshot, type StepResult } from '../../envs/types.js';
 import { FrameStacker } from '../../envs/wrappers/frame-stack.js';
 import { centerCrop } from '../../replay/augment.js';
 import { ReplayBuffer } from '../../replay/buffer.js';
@@ -59,11 +59,19 @@ interface LoopState {
 
 const maxEnvRestarts = 3;
 
-function isRemoteFailure(error: unknown): boolean {
-  return error instanceof Error && /^Remote/.test(error.name);
+type RestartableEnv = Env & { restart(): Promise<void> };
+
+/** A failed remote process can be restarted; any other env failure is final. */
+function restartableAfter(env: Env, error: unknown): env is RestartableEnv {
+  return error instanceof Error && /^Remote/.test(error.name) && typeof (env as Partial<RestartableEnv>).restart === 'function';
 }
 
 /** Seeds per episode: deterministic, independent of how many random numbers anything else drew. */
+/** The options every env of a run is made with (training, evaluation, `curl-rl eval`); only the seed differs. */
+export function runEnvOptions(config: Config, seed: number): MakeEnvOptions {
+  return { imageSize: config.imageSize, actionRepeat: config.actionRepeat, seed, remoteCmd: config.remoteCmd, remoteTimeoutMs: config.remoteTimeoutMs };
+}
+
 export function episodeSeed(base: number, episode: number): number {
   return (base * 1_000_003 + episode * 7_919) % 2_147_483_647;
 }
@@ -96,7 +104,8 @@ export class Trainer {
   private evalEnv: Env | null = null;
   private rng: Rng;
   private stacker: FrameStacker;
-  private stackFrames: Uint8Array[] = [];
+  /** The actor's current observation, the stacker's latest output. */
+  private stacked: Uint8Array = new Uint8Array(0);
   private needReset = true;
   private counters: Counters;
   private wallTimeBase = 0;
@@ -154,22 +163,7 @@ export class Trainer {
   }
 
   private pushFrame(frame: Uint8Array, reset: boolean): void {
-    if (reset) {
-      this.stacker.reset(frame);
-      this.stackFrames = Array.from({ length: this.config.frameStack }, () => frame.slice());
-    } else {
-      this.stacker.push(frame);
-      this.stackFrames.push(frame.slice());
-      this.stackFrames.shift();
-    }
-  }
-
-  private currentStack(): Uint8Array {
-    // Rebuilt from our copy of the frames: the stacker's own buffer may be reused between calls.
-    const stacked = this.stacker.reset(this.stackFrames[0]!);
-    let last = stacked;
-    for (const frame of this.stackFrames.slice(1)) last = this.stacker.push(frame);
-    return last;
+    this.stacked = reset ? this.stacker.reset(frame) : this.stacker.push(frame);
   }
 
   private async startEpisode(): Promise<void> {
@@ -185,19 +179,20 @@ export class Trainer {
   private chooseAction(): Float32Array {
     const space = this.env.actionSpace;
     if (space.kind !== 'box') throw new ConfigError(`SAC needs a continuous (Box) action space; ${this.config.env} has a Discrete one.`);
-    const dim = space.shape.reduce((a, b) => a * b, 1);
+    const dim = spaceSize(space);
     if (this.counters.agentStep < this.counters.randomUntil) {
       const action = new Float32Array(dim);
       for (let i = 0; i < dim; i++) action[i] = this.rng.uniform() * 2 - 1;
       return action;
     }
-    const obs = centerCrop(this.currentStack(), this.config.imageSize, 3 * this.config.frameStack, this.config.cropSize, this.cropBuffer);
+    const obs = centerCrop(this.stacked, this.config.imageSize, 3 * this.config.frameStack, this.config.cropSize, this.cropBuffer);
     return this.agent.act(obs, { deterministic: false });
   }
 
   /** Restarts a failed remote env (bounded), recording it; any other env failure is fatal. */
   private async recoverEnv(error: unknown): Promise<void> {
-    const restartable = isRemoteFailure(error) && typeof (this.env as { restart?: unknown }).restart === 'function';
+    const env = this.env;
+    const restartable = restartableAfter(env, error);
     if (!restartable || this.counters.restarts >= maxEnvRestarts) {
       const why = error instanceof Error ? error.message : String(error);
       throw new EnvFailedError(
@@ -206,7 +201,7 @@ export class Trainer {
         { cause: error },
       );
     }
-    await (this.env as unknown as { restart(): Promise<void> }).restart();
+    await env.restart();
     this.counters.restarts += 1;
     this.needReset = true;
     // The interrupted episode has no further transitions; the replay never samples past its last stored step.
@@ -310,13 +305,7 @@ export class Trainer {
   /** Deterministic policy on centre-cropped stacks in a separate env instance: training state is untouched. */
   async evaluate(): Promise<EvalRecord> {
     const config = this.config;
-    const env = (this.evalEnv ??= await makeEnv(config.env, {
-      imageSize: config.imageSize,
-      actionRepeat: config.actionRepeat,
-      seed: config.seed + 100_000,
-      remoteCmd: config.remoteCmd,
-      remoteTimeoutMs: config.remoteTimeoutMs,
-    }));
+    const env = (this.evalEnv ??= await makeEnv(config.env, runEnvOptions(config, config.seed + 100_000)));
     const seeds = Array.from({ length: config.evalEpisodes }, (_, i) => episodeSeed(config.seed + 100_000, this.counters.envStep * 31 + i));
     let result: Awaited<ReturnType<typeof evaluatePolicy>> | undefined;
     // A remote eval env that fails is restarted and the evaluation redone: its episodes are seeded, so the result is the same.
@@ -324,11 +313,10 @@ export class Trainer {
       try {
         result = await evaluatePolicy(env, this.agent, config, seeds);
       } catch (error) {
-        const restartable = isRemoteFailure(error) && typeof (env as { restart?: unknown }).restart === 'function';
-        if (!restartable || attempt >= maxEnvRestarts) {
+        if (!restartableAfter(env, error) || attempt >= maxEnvRestarts) {
           throw new EnvFailedError(`The evaluation environment '${config.env}' failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
         }
-        await (env as unknown as { restart(): Promise<void> }).restart();
+        await env.restart();
       }
     }
     const { mean, std, returns } = result;
@@ -343,7 +331,7 @@ export class Trainer {
       counters: { ...this.counters },
       rng: this.rng.getState(),
       needReset: this.needReset,
-      stackFrames: this.needReset ? null : this.stackFrames,
+      stackFrames: this.needReset ? null : this.stacker.framesOldestFirst(),
       envSnapshot: !this.needReset && isSnapshotCapable(this.env) ? this.env.getSnapshot() : null,
       // Taken before the checkpoint record is appended: a resume drops that record and writes a 'resume' record instead.
       metricsOffset: this.log.offset(),
@@ -387,7 +375,8 @@ export class Trainer {
       // The env must exist in its episode before its state can be overwritten.
       await this.env.reset({ seed: episodeSeed(this.config.seed, this.counters.episode) });
       (this.env as unknown as { restoreSnapshot(s: EnvSnapshot): void }).restoreSnapshot(state.envSnapshot!);
-      this.stackFrames = state.stackFrames!.map((f) => new Uint8Array(f));
+      this.stacker.restoreFrames(state.stackFrames!.map((f) => new Uint8Array(f)));
+      this.stacked = this.stacker.stack();
       this.needReset = false;
     } else {
       if (!state.needReset) {
@@ -415,13 +404,7 @@ function round(value: number, digits: number): number {
 }
 
 export async function buildTrainer(config: Config, runDir: string, log: MetricsLog): Promise<Trainer> {
-  const env = await makeEnv(config.env, {
-    imageSize: config.imageSize,
-    actionRepeat: config.actionRepeat,
-    seed: config.seed,
-    remoteCmd: config.remoteCmd,
-    remoteTimeoutMs: config.remoteTimeoutMs,
-  });
+  const env = await makeEnv(config.env, runEnvOptions(config, config.seed));
   const space = env.observationSpace;
   if (space.kind !== 'box' || space.dtype !== 'uint8' || space.shape.length !== 3 || space.shape[2] !== 3) {
     await env.close();
@@ -440,7 +423,7 @@ export async function buildTrainer(config: Config, runDir: string, log: MetricsL
     await env.close();
     throw new ConfigError(`SAC needs a continuous (Box) action space; '${config.env}' has a Discrete one.`);
   }
-  const actionDim = actionSpace.shape.reduce((a: number, b: number) => a * b, 1);
+  const actionDim = spaceSize(actionSpace);
   const replay = new ReplayBuffer({
     capacity: config.replayCapacity,
     frameShape: [config.imageSize, config.imageSize, 3],
