@@ -2,7 +2,7 @@ import { Option, type Command } from 'commander';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { configSchema, type Config } from '../config/schema.js';
-import { describeAllowed, kebab, type PartialConfig } from '../config/resolve.js';
+import { describeAllowed, fieldType, kebab, type PartialConfig } from '../config/resolve.js';
 
 /**
  * Every config field becomes a kebab-case flag (`batchSize` -> `--batch-size`),
@@ -12,8 +12,7 @@ import { describeAllowed, kebab, type PartialConfig } from '../config/resolve.js
 type FieldKind = 'int' | 'number' | 'boolean' | 'string' | 'enum';
 
 function fieldKind(field: keyof Config): FieldKind {
-  let type: z.ZodTypeAny = configSchema.innerType().shape[field];
-  while (type instanceof z.ZodDefault || type instanceof z.ZodOptional) type = type._def.innerType;
+  const type = fieldType(field);
   if (type instanceof z.ZodNumber) return type.isInt ? 'int' : 'number';
   if (type instanceof z.ZodBoolean) return 'boolean';
   if (type instanceof z.ZodEnum) return 'enum';

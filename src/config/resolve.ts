@@ -74,10 +74,16 @@ export function presetPath(preset: string, dir: string = presetsDir): string {
   return path;
 }
 
-/** Describes what a field accepts, for error messages. */
-export function describeAllowed(field: keyof Config): string {
+/** A field's value type, without its default or optional wrapper. */
+export function fieldType(field: keyof Config): z.ZodTypeAny {
   let type: z.ZodTypeAny = configSchema.innerType().shape[field];
   while (type instanceof z.ZodDefault || type instanceof z.ZodOptional) type = type._def.innerType;
+  return type;
+}
+
+/** Describes what a field accepts, for error messages. */
+export function describeAllowed(field: keyof Config): string {
+  const type = fieldType(field);
   if (type instanceof z.ZodEnum) return `one of ${(type.options as string[]).join(', ')}`;
   if (type instanceof z.ZodBoolean) return 'true or false';
   if (type instanceof z.ZodString) return 'a non-empty string';

@@ -60,12 +60,15 @@ export class MetricsLog {
   readonly path: string;
   readonly evalCsvPath: string;
   private bytes: number;
+  /** The eval records in the log, kept so eval.csv is rewritten without re-reading the whole log. */
+  private evals: EvalRecord[];
 
   constructor(runDir: string) {
     this.path = join(runDir, 'metrics.jsonl');
     this.evalCsvPath = join(runDir, 'eval.csv');
     if (!existsSync(this.path)) writeFileSync(this.path, '');
     this.bytes = statSync(this.path).size;
+    this.evals = this.evalRecords();
   }
 
   /** Byte length of the log: a checkpoint stores it so a resume can drop records written after it. */
@@ -78,7 +81,10 @@ export class MetricsLog {
     const line = `${JSON.stringify(record)}\n`;
     appendFileSync(this.path, line);
     this.bytes += Buffer.byteLength(line);
-    if (record.type === 'eval') this.writeEvalCsv();
+    if (record.type === 'eval') {
+      this.evals.push(record);
+      this.writeEvalCsv();
+    }
   }
 
   /** Drops records written after a checkpoint, which the resumed run will write again. */
@@ -88,6 +94,7 @@ export class MetricsLog {
     }
     truncateSync(this.path, offset);
     this.bytes = offset;
+    this.evals = this.evalRecords();
     this.writeEvalCsv();
   }
 
@@ -95,10 +102,12 @@ export class MetricsLog {
     return readMetrics(this.path);
   }
 
+  private evalRecords(): EvalRecord[] {
+    return this.records().filter((r): r is EvalRecord => r.type === 'eval');
+  }
+
   private writeEvalCsv(): void {
-    const rows = this.records()
-      .filter((r): r is EvalRecord => r.type === 'eval')
-      .map((r) => `${r.envStep},${r.agentStep},${r.mean},${r.std},${r.wallTime}`);
+    const rows = this.evals.map((r) => `${r.envStep},${r.agentStep},${r.mean},${r.std},${r.wallTime}`);
     writeFileAtomic(this.evalCsvPath, ['envStep,agentStep,mean,std,wallTime', ...rows].join('\n') + '\n');
   }
 }
