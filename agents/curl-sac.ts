@@ -1,26 +1,23 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../replay/types.js';
+import { currentBackend } from '../src/backend.js';
+import type { BackendName } from '../src/config/schema.js';
 import { Rng } from '../src/rng.js';
 import { Adam } from './adam.js';
 import type { AdamState } from './adam.js';
 import * as L from './losses.js';
-import { actorForward, convBackward, convForward, headForward, qForward } from './networks.js';
+import { actorForward, convForward, headForward, qForward } from './networks.js';
 import type { ConvParams } from './networks.js';
 import {
   convNames, convParams, createParams, featureDim, headNames, headParams, mlpNames, mlpParams,
 } from './params.js';
 import type { ParamMap } from './params.js';
+import { createConvTower } from './tower/sharded.js';
+import type { ConvTower } from './tower/sharded.js';
 import type { AgentConfig, AgentSpec, AgentState, UpdateMetrics } from './types.js';
 import { AgentError } from './types.js';
 
 type TensorMap = ReadonlyMap<string, tf.Tensor>;
-
-/** Rows [start, end) of the batch that go through the conv stack together. */
-function chunkRanges(n: number, size: number): Array<[number, number]> {
-  const out: Array<[number, number]> = [];
-  for (let s = 0; s < n; s += size) out.push([s, Math.min(n, s + size)]);
-  return out;
-}
 
 /** tf.tidy for a computation that returns named tensors (a Map is not a TensorContainer). */
 function tidyMap(fn: () => Map<string, tf.Tensor>): Map<string, tf.Tensor> {
@@ -35,12 +32,6 @@ function tidyMap(fn: () => Map<string, tf.Tensor>): Map<string, tf.Tensor> {
 
 function globalNorm(grads: Iterable<tf.Tensor>): tf.Scalar {
   return tf.tidy(() => tf.sqrt(tf.addN([...grads].map((g) => tf.sum(tf.square(g))))) as tf.Scalar);
-}
-
-/** A conv pass over a batch on the device, one micro-batch at a time. */
-interface AnchorPass {
-  readonly h: tf.Tensor2D;
-  readonly chunks: Array<{ x: tf.Tensor4D; acts: tf.Tensor4D[]; range: [number, number]; transposed?: Array<tf.Tensor4D | undefined> }>;
 }
 
 /**
@@ -84,6 +75,7 @@ export class CurlSacAgent {
   /** Wall-clock ms of each stage of the last update (the wasm and cpu backends run ops eagerly). */
   lastStageMs: Record<string, number> = {};
   private readonly numLayers: number;
+  private readonly tower: ConvTower;
 
   constructor(config: AgentConfig, spec: AgentSpec, seed: number) {
     const [h, w, c] = spec.obsShape;
@@ -114,6 +106,19 @@ export class CurlSacAgent {
     this.curlOpt = config.aux === 'curl'
       ? new Adam(this.params, [...convNames(this.numLayers), ...headNames('critic'), 'curl.W'], adam)
       : null;
+    this.tower = createConvTower({
+      obsShape: spec.obsShape,
+      microBatch: config.microBatch,
+      // with CURL a second backward pass meets the same activations
+      cacheTransposes: config.aux === 'curl',
+      workers: config.convWorkers ?? 0,
+      backend: (currentBackend()?.name ?? tf.getBackend()) as BackendName,
+    });
+  }
+
+  /** Threads an update's conv passes are split over. */
+  get convShards(): number {
+    return this.tower.shards;
   }
 
   /** Names of all variables (for inspection and tests). */
@@ -186,57 +191,11 @@ export class CurlSacAgent {
     if (batch.notDone.length !== b) fail(`notDone has ${batch.notDone.length} values, expected ${b}`);
   }
 
-  /** Conv features of a whole batch (no gradient), micro-batch by micro-batch. */
-  private features(images: tf.Tensor4D, p: ConvParams): tf.Tensor2D {
-    return tf.tidy(() => {
-      const n = images.shape[0];
-      const parts = chunkRanges(n, this.config.microBatch).map(([s, e]) => {
-        const x = tf.cast(tf.slice(images, [s, 0, 0, 0], [e - s, -1, -1, -1]), 'float32') as tf.Tensor4D;
-        return convForward(x, p, false).h;
-      });
-      return parts.length === 1 ? parts[0]! : (tf.concat(parts, 0) as tf.Tensor2D);
-    });
-  }
-
-  /** Conv pass keeping what the backward pass needs; the caller disposes it. */
-  private anchorPass(images: tf.Tensor4D, p: ConvParams): AnchorPass {
-    const chunks: AnchorPass['chunks'] = [];
-    for (const range of chunkRanges(images.shape[0], this.config.microBatch)) {
-      const [s, e] = range;
-      const x = tf.tidy(() => tf.cast(tf.slice(images, [s, 0, 0, 0], [e - s, -1, -1, -1]), 'float32') as tf.Tensor4D);
-      const { h, acts } = convForward(x, p, true);
-      h.dispose(); // a view of the last activation; rebuilt below from acts
-      // with CURL a second backward pass meets the same activations: cache their transposes
-      chunks.push({ x, acts, range, ...(this.config.aux === 'curl' ? { transposed: [] } : {}) });
-    }
-    const h = tf.tidy(() => {
-      const parts = chunks.map((c) => tf.reshape(c.acts[c.acts.length - 1]!, [c.range[1] - c.range[0], -1]) as tf.Tensor2D);
-      return parts.length === 1 ? parts[0]! : (tf.concat(parts, 0) as tf.Tensor2D);
-    });
-    return { h, chunks };
-  }
-
-  private static disposePass(pass: AnchorPass): void {
-    pass.h.dispose();
-    for (const c of pass.chunks) tf.dispose([c.x, ...c.acts, ...(c.transposed ?? []).filter((t): t is tf.Tensor4D => t !== undefined)]);
-  }
-
-  /** Conv-stack gradient for dh over all micro-batches, summed, as a name -> grad map. */
-  private convGrads(pass: AnchorPass, p: ConvParams, dh: tf.Tensor2D): Map<string, tf.Tensor> {
-    return tidyMap(() => {
-      const sums: tf.Tensor[] = [];
-      for (const c of pass.chunks) {
-        const [s, e] = c.range;
-        const g = pass.chunks.length === 1 ? dh : (tf.slice(dh, [s, 0], [e - s, -1]) as tf.Tensor2D);
-        const grads = convBackward(c.x, c.acts, p, g, c.transposed);
-        const flat = grads.w.flatMap((w, l) => [w, grads.b[l]!] as tf.Tensor[]);
-        flat.forEach((t, i) => {
-          sums[i] = sums[i] ? tf.add(sums[i]!, t) : t;
-        });
-      }
-      const names = convNames(this.numLayers);
-      return new Map(names.map((n, i) => [n, sums[i]!]));
-    });
+  /** Conv-stack gradient of the anchor pass for dh, as a name -> grad map. */
+  private async convGrads(p: ConvParams, dh: tf.Tensor2D): Promise<Map<string, tf.Tensor>> {
+    const g = await this.tower.anchorGrads(p, dh);
+    const names = convNames(this.numLayers);
+    return new Map(names.map((n, i) => [n, (i % 2 === 0 ? g.w[i >> 1] : g.b[i >> 1]) as tf.Tensor]));
   }
 
   async update(batch: Batch, step: number): Promise<UpdateMetrics> {
@@ -246,7 +205,7 @@ export class CurlSacAgent {
     const cfg = this.config;
     const b = batch.batchSize;
     const A = this.spec.actionDim;
-    const [s, , c] = this.spec.obsShape;
+    const layers = this.numLayers;
     const doActor = step % cfg.actorUpdateFreq === 0;
     const doTarget = step % cfg.criticTargetUpdateFreq === 0;
     const doCurl = cfg.aux === 'curl';
@@ -256,26 +215,25 @@ export class CurlSacAgent {
 
     const metrics: Record<string, tf.Scalar> = {};
     const P = this.params;
-    const upload = (u: Uint8Array) => tf.tensor4d(u, [b, s, s, c], 'int32');
-    const obsI = upload(batch.obs);
-    const nextI = upload(batch.nextObs);
-    const posI = doCurl ? upload(batch.obsPositive!) : null;
     const action = tf.tensor2d(batch.action, [b, A]);
     const reward = tf.tensor2d(batch.reward, [b, 1]);
     const notDone = tf.tensor2d(batch.notDone, [b, 1]);
-    let anchor: AnchorPass | null = null;
+    const temp: tf.Tensor[] = [];
     let snapshot: Map<string, tf.Tensor> | null = null;
-    let y: tf.Tensor2D | null = null;
     const stage = this.stageTimer();
     try {
+      await this.tower.load({ obs: batch.obs, next: batch.nextObs, ...(doCurl ? { pos: batch.obsPositive! } : {}) }, b);
+      stage('upload');
+
       // --- 1. critic target, no gradient -------------------------------------------
-      y = tf.tidy(() => {
+      const hNext = await this.tower.features('next', convParams(P, layers));
+      const hNextT = await this.tower.features('next', convParams(P, layers, 'target.'));
+      temp.push(hNext, hNextT);
+      const y = tf.tidy(() => {
         const alpha = tf.exp(P.get('logAlpha')!) as tf.Scalar;
-        const hNext = this.features(nextI, convParams(P, this.numLayers));
         const zNext = headForward(hNext, headParams(P, 'actor'));
         const { mu, logStdRaw } = actorForward(zNext, mlpParams(P, 'actor'), A);
         const pol = L.tanhGaussian(mu, logStdRaw, tf.tensor2d(noiseNext, [b, A]), cfg.actorLogStdMin, cfg.actorLogStdMax);
-        const hNextT = this.features(nextI, convParams(P, this.numLayers, 'target.'));
         const zNextT = headForward(hNextT, headParams(P, 'target.critic'));
         const q1 = qForward(zNextT, pol.action, mlpParams(P, 'target.q1'));
         const q2 = qForward(zNextT, pol.action, mlpParams(P, 'target.q2'));
@@ -285,40 +243,47 @@ export class CurlSacAgent {
         metrics.alpha = tf.keep(alpha.clone()); // the temperature this update uses (before its own step)
         return target;
       });
+      temp.push(y);
       stage('target');
 
       // --- 2. one encoder pass of the anchor crop, shared by critic and CURL ---------
-      anchor = this.anchorPass(obsI, convParams(P, this.numLayers));
+      const hA = await this.tower.anchor('obs', convParams(P, layers));
+      temp.push(hA);
       if (doCurl) {
         // CURL's gradient is taken at these start-of-update parameters (see class doc)
-        snapshot = new Map([...convNames(this.numLayers), ...headNames('critic')].map((n) => [n, P.get(n)!.clone()]));
+        snapshot = new Map([...convNames(layers), ...headNames('critic')].map((n) => [n, P.get(n)!.clone()]));
       }
       stage('anchor');
 
       // --- 3. critic ----------------------------------------------------------------
       const criticHeadNames = [...headNames('critic'), ...mlpNames('q1'), ...mlpNames('q2')];
-      const hA = anchor.h;
-      const criticGrads = tidyMap(() => {
+      const headGrads = tidyMap(() => {
         const { value, grads } = tf.valueAndGrads((h: tf.Tensor, ...ps: tf.Tensor[]) => {
           const m = new Map(criticHeadNames.map((n, i) => [n, ps[i]!]));
           const z = headForward(h as tf.Tensor2D, headParams(m, 'critic'));
           const q1 = qForward(z, action, mlpParams(m, 'q1'));
           const q2 = qForward(z, action, mlpParams(m, 'q2'));
           metrics.qMean = tf.keep(tf.mean(tf.add(q1, q2)).div(2) as tf.Scalar);
-          return L.criticLoss(q1, q2, y!);
+          return L.criticLoss(q1, q2, y);
         })([hA, ...criticHeadNames.map((n) => P.get(n)!)]);
         metrics.criticLoss = tf.keep(value as tf.Scalar);
-        const map = new Map<string, tf.Tensor>(criticHeadNames.map((n, i) => [n, grads[i + 1]!]));
-        for (const [n, g] of this.convGrads(anchor!, convParams(P, this.numLayers), grads[0] as tf.Tensor2D)) map.set(n, g);
-        metrics.criticGradNorm = tf.keep(globalNorm(map.values()));
-        return map;
+        return new Map<string, tf.Tensor>([['dh', grads[0]!], ...criticHeadNames.map((n, i) => [n, grads[i + 1]!] as [string, tf.Tensor])]);
       });
+      const dhCritic = headGrads.get('dh')!;
+      headGrads.delete('dh');
+      const criticGrads = new Map([...headGrads, ...(await this.convGrads(convParams(P, layers), dhCritic as tf.Tensor2D))]);
+      dhCritic.dispose();
+      metrics.criticGradNorm = globalNorm(criticGrads.values());
       this.criticOpt.step(criticGrads);
       tf.dispose([...criticGrads.values()]);
       stage('critic');
 
       // --- 4. actor and temperature (convs detached; they are the critic's, just updated)
-      if (doActor) this.updateActorAndAlpha(obsI, noiseActor!, metrics);
+      if (doActor) {
+        const h = await this.tower.features('obs', convParams(P, layers));
+        temp.push(h);
+        this.updateActorAndAlpha(h, noiseActor!, metrics);
+      }
       stage('actor');
 
       // --- 5. target networks ---------------------------------------------------------
@@ -326,7 +291,12 @@ export class CurlSacAgent {
       stage('ema');
 
       // --- 6. CURL --------------------------------------------------------------------
-      if (doCurl) this.updateCurl(posI!, anchor, snapshot!, metrics);
+      if (doCurl) {
+        // keys: the momentum (critic target) encoder, no gradient
+        const hPos = await this.tower.features('pos', convParams(P, layers, 'target.'));
+        temp.push(hPos);
+        await this.updateCurl(hPos, hA, snapshot!, metrics);
+      }
       stage('curl');
 
       this.updates += 1;
@@ -338,11 +308,9 @@ export class CurlSacAgent {
       keys.forEach((k, i) => (out[k] = values[i]!));
       return out;
     } finally {
-      if (anchor) CurlSacAgent.disposePass(anchor);
+      await this.tower.release();
       if (snapshot) tf.dispose([...snapshot.values()]);
-      if (y) y.dispose();
-      tf.dispose([obsI, nextI, action, reward, notDone, ...Object.values(metrics)]);
-      if (posI) posI.dispose();
+      tf.dispose([action, reward, notDone, ...temp, ...Object.values(metrics)]);
     }
   }
 
@@ -356,16 +324,16 @@ export class CurlSacAgent {
     };
   }
 
-  private updateActorAndAlpha(obsI: tf.Tensor4D, noise: Float32Array, metrics: Record<string, tf.Scalar>): void {
+  /** h: conv features of the obs at the critic-updated convs (detached). */
+  private updateActorAndAlpha(h: tf.Tensor2D, noise: Float32Array, metrics: Record<string, tf.Scalar>): void {
     const cfg = this.config;
     const P = this.params;
     const A = this.spec.actionDim;
-    const b = obsI.shape[0];
+    const b = h.shape[0];
     const actorNames = [...headNames('actor'), ...mlpNames('actor')];
     let logPi: tf.Tensor2D | null = null;
     const actorGrads = tidyMap(() => {
       const alpha = tf.exp(P.get('logAlpha')!) as tf.Scalar;
-      const h = this.features(obsI, convParams(P, this.numLayers));
       const zCritic = headForward(h, headParams(P, 'critic'));
       const eps = tf.tensor2d(noise, [b, A]);
       const { value, grads } = tf.valueAndGrads((...ps: tf.Tensor[]) => {
@@ -415,12 +383,12 @@ export class CurlSacAgent {
     });
   }
 
-  private updateCurl(posI: tf.Tensor4D, anchor: AnchorPass, snapshot: Map<string, tf.Tensor>, metrics: Record<string, tf.Scalar>): void {
+  /** hPos: key features from the momentum encoder; hA: the anchor pass's features at the start-of-update convs. */
+  private async updateCurl(hPos: tf.Tensor2D, hA: tf.Tensor2D, snapshot: Map<string, tf.Tensor>, metrics: Record<string, tf.Scalar>): Promise<void> {
     const P = this.params;
     const queryNames = [...headNames('critic'), 'curl.W'];
-    const grads = tidyMap(() => {
-      // keys: the momentum (critic target) encoder, no gradient, all rows first
-      const zPos = headForward(this.features(posI, convParams(P, this.numLayers, 'target.')), headParams(P, 'target.critic'));
+    const headGrads = tidyMap(() => {
+      const zPos = headForward(hPos, headParams(P, 'target.critic'));
       const startParams = [...headNames('critic').map((n) => snapshot.get(n)!), P.get('curl.W')!];
       let logits: tf.Tensor2D | null = null;
       const { value, grads } = tf.valueAndGrads((h: tf.Tensor, ...ps: tf.Tensor[]) => {
@@ -429,17 +397,18 @@ export class CurlSacAgent {
         const lg = L.curlLogits(zA, m.get('curl.W') as tf.Tensor2D, zPos);
         logits = tf.keep(lg); // gradients() tidies its function; accuracy is read below
         return L.curlLoss(lg);
-      })([anchor.h, ...startParams]);
+      })([hA, ...startParams]);
       metrics.curlLoss = tf.keep(value as tf.Scalar);
       const lg = logits as unknown as tf.Tensor2D;
       metrics.curlAccuracy = tf.keep(L.curlAccuracy(lg));
       lg.dispose();
-      const map = new Map<string, tf.Tensor>(queryNames.map((n, i) => [n, grads[i + 1]!]));
-      const snapConv = convParams(snapshot, this.numLayers);
-      for (const [n, g] of this.convGrads(anchor, snapConv, grads[0] as tf.Tensor2D)) map.set(n, g);
-      metrics.curlGradNorm = tf.keep(globalNorm(map.values()));
-      return map;
+      return new Map<string, tf.Tensor>([['dh', grads[0]!], ...queryNames.map((n, i) => [n, grads[i + 1]!] as [string, tf.Tensor])]);
     });
+    const dh = headGrads.get('dh')!;
+    headGrads.delete('dh');
+    const grads = new Map([...headGrads, ...(await this.convGrads(convParams(snapshot, this.numLayers), dh as tf.Tensor2D))]);
+    dh.dispose();
+    metrics.curlGradNorm = globalNorm(grads.values());
     this.curlOpt!.step(grads);
     tf.dispose([...grads.values()]);
   }
@@ -498,6 +467,7 @@ export class CurlSacAgent {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.tower.dispose();
     for (const v of this.params.values()) v.dispose();
     this.criticOpt.dispose();
     this.actorOpt.dispose();

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { createAgent, agentFeatureDim } from '../../agents/index.js';
+import { createAgent, agentFeatureDim, defaultConvWorkers } from '../../agents/index.js';
 import type { AgentConfig, AgentSpec } from '../../agents/index.js';
 import type { Batch } from '../../replay/types.js';
 import { backendNames, defaultConfig } from '../../src/config/schema.js';
@@ -86,6 +86,7 @@ export async function main(argv: string[]): Promise<void> {
       iters: { type: 'string', default: '5' },
       warmup: { type: 'string', default: '2' },
       'micro-batch': { type: 'string' },
+      'conv-workers': { type: 'string' },
       // output is always JSON lines; the flag is accepted for the documented command line
       json: { type: 'boolean', default: false },
     },
@@ -103,7 +104,9 @@ export async function main(argv: string[]): Promise<void> {
   const base = defaultConfig();
   for (const aux of auxes as Array<'curl' | 'none'>) {
     for (const b of batchSizes) {
-      const cfg: AgentConfig = { ...base, aux, ...(values['micro-batch'] ? { microBatch: Number(values['micro-batch']) } : {}) };
+      const convWorkers = values['conv-workers'] !== undefined ? Number(values['conv-workers']) : defaultConvWorkers(backend);
+      if (!Number.isInteger(convWorkers) || convWorkers < 0) throw new Error(`bench update: --conv-workers must be an integer >= 0, got '${values['conv-workers']}'`);
+      const cfg: AgentConfig = { ...base, aux, convWorkers, ...(values['micro-batch'] ? { microBatch: Number(values['micro-batch']) } : {}) };
       const spec: AgentSpec = { obsShape: [SIZE, SIZE, CHANNELS], actionDim: ACTION_DIM };
       const agent = createAgent(cfg, spec, 1);
       const rng = new Rng(7);
@@ -118,12 +121,13 @@ export async function main(argv: string[]): Promise<void> {
           for (const [k, v] of Object.entries(agent.lastStageMs)) (stages[k] ??= []).push(v);
         }
       }
+      const threads = agent.convShards;
       agent.dispose();
       times.sort((x, y) => x - y);
       const median = times.length % 2 ? times[(times.length - 1) / 2]! : (times[times.length / 2 - 1]! + times[times.length / 2]!) / 2;
       const flops = updateFlops(cfg, spec, b);
       const row = {
-        bench: 'update', backend, aux, batchSize: b, microBatch: cfg.microBatch, iters,
+        bench: 'update', backend, aux, batchSize: b, microBatch: cfg.microBatch, convWorkers, threads, iters,
         medianMs: Math.round(median * 10) / 10, minMs: Math.round(times[0]! * 10) / 10,
         gflopPerUpdate: Math.round(flops.total / 1e7) / 100, convGflopPerUpdate: Math.round(flops.conv / 1e7) / 100,
         gflops: Math.round((flops.total / 1e9 / (median / 1000)) * 100) / 100,

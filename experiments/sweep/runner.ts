@@ -83,6 +83,16 @@ export function defaultParallelism(cores = availableParallelism(), freeBytes = f
   return Math.max(1, Math.min(cores, byMemory));
 }
 
+/**
+ * Runs side by side share the cores: unless the sweep file sets convWorkers,
+ * each run gets its share (on 2 cores with 2 runs at a time: no extra workers).
+ * The native backends ignore it (they thread by themselves).
+ */
+export function convWorkerArgs(run: RunSpec, parallel: number, cores = availableParallelism()): string[] {
+  if ('convWorkers' in run.overrides) return [];
+  return ['--conv-workers', String(Math.max(0, Math.floor(cores / parallel) - 1))];
+}
+
 export function planRun(run: RunSpec): RunAction {
   if (readStatus(run.dir)?.state === 'finished') return 'skip';
   return hasCheckpoint(run.dir) ? 'resume' : 'fresh';
@@ -246,7 +256,7 @@ async function runLocked(sweep: Sweep, parallel: number, spawnTrain: TrainSpawne
       return;
     }
     if (action === 'fresh') moveAsideStale(sweep, run);
-    const args = action === 'resume' ? resumeTrainArgs(run) : freshTrainArgs(run);
+    const args = [...(action === 'resume' ? resumeTrainArgs(run) : freshTrainArgs(run)), ...convWorkerArgs(run, parallel)];
     outcome.action = action === 'resume' ? 'resumed' : 'started';
     outcome.state = 'running';
     outcome.startedAt = new Date().toISOString();

@@ -55,6 +55,9 @@ export const configSchema = z
     actorUpdateFreq: positiveInt.default(2).describe('update actor and temperature every N updates'),
     criticTargetUpdateFreq: positiveInt.default(2).describe('update target networks every N updates'),
     microBatch: positiveInt.default(128).describe('largest chunk of a batch run through the encoder with gradients at once (bounds wasm memory)'),
+    convWorkers: z
+      .number().int().min(0).max(64).optional()
+      .describe('extra worker threads that split the conv passes of an update by rows (wasm/cpu; default: one per spare core there, none on native backends)'),
     // --- evaluation, logging, checkpoints --------------------------------
     evalEvery: positiveInt.default(10_000).describe('environment steps between evaluations'),
     evalEpisodes: positiveInt.default(10),

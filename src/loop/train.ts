@@ -40,8 +40,13 @@ export interface TrainOutcome {
   lastEval?: EvalRecord;
 }
 
-/** Fields that may change on resume: they affect bookkeeping or speed, not the numbers a run produces. */
-export const resumableFields = ['steps', 'evalEvery', 'evalEpisodes', 'logEvery', 'checkpointEvery', 'keepCheckpoints', 'backend', 'remoteTimeoutMs', 'runsDir'] as const;
+/**
+ * Fields that may change on resume: they affect bookkeeping or speed, not what
+ * the run computes (backend and convWorkers change float rounding only).
+ */
+export const resumableFields = [
+  'steps', 'evalEvery', 'evalEpisodes', 'logEvery', 'checkpointEvery', 'keepCheckpoints', 'backend', 'remoteTimeoutMs', 'runsDir', 'convWorkers',
+] as const;
 
 export function applyResumeOverrides(stored: Config, overrides: Partial<Config>): Config {
   const refused = Object.entries(overrides).filter(
@@ -100,6 +105,7 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
     if (!options.resume) rmSync(runDir, { recursive: true, force: true });
     throw error;
   }
+  if (trainer.agent.convShards > 1) say(`conv passes split over ${trainer.agent.convShards} threads (--conv-workers ${trainer.agent.convShards - 1})`);
   const streams = deriveStreams(trainer.events);
   // Synchronous append: a step's records are on disk before its checkpoint notes the log's length.
   const logSubscription = streams.records$.subscribe((record) => log.append(record));

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { defaultParallelism, judgeOutcome, runSweep, SweepLockedError, type SweepEvent } from '../../experiments/sweep/runner.js';
+import { convWorkerArgs, defaultParallelism, judgeOutcome, runSweep, SweepLockedError, type SweepEvent } from '../../experiments/sweep/runner.js';
 import { processSpawner, type TrainSpawner } from '../../experiments/sweep/spawner.js';
 import { expandSweep, freshTrainArgs, parseSweepFile, resumeTrainArgs } from '../../experiments/sweep/spec.js';
 import { ConfigError } from '../../src/errors.js';
@@ -227,5 +227,21 @@ describe('judgeOutcome', () => {
     });
     expect(judgeOutcome(run(), { exitCode: null, signal: 'SIGKILL', outputTail: '' })).toMatchObject({ state: 'failed', reason: 'killed by SIGKILL' });
     expect(judgeOutcome(run(), { exitCode: null, signal: 'SIGTERM', outputTail: '' })).toMatchObject({ state: 'interrupted' });
+  });
+});
+
+describe('conv workers per run', () => {
+  const run = (overrides: Record<string, unknown> = {}) =>
+    ({ name: 'r', env: 'toy-reach', aux: 'curl', seed: 1, dir: '/tmp/r', overrides }) as unknown as Parameters<typeof convWorkerArgs>[0];
+
+  it('gives each of the runs side by side its share of the cores, minus the thread the run itself is', () => {
+    expect(convWorkerArgs(run(), 2, 2)).toEqual(['--conv-workers', '0']);
+    expect(convWorkerArgs(run(), 1, 2)).toEqual(['--conv-workers', '1']);
+    expect(convWorkerArgs(run(), 2, 16)).toEqual(['--conv-workers', '7']);
+    expect(convWorkerArgs(run(), 3, 2)).toEqual(['--conv-workers', '0']);
+  });
+
+  it('leaves a sweep file that sets convWorkers alone', () => {
+    expect(convWorkerArgs(run({ convWorkers: 3 }), 2, 2)).toEqual([]);
   });
 });
