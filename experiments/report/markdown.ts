@@ -1,6 +1,6 @@
 import type { Stat } from './aggregate.js';
 import type { RunSummary, SweepIndexSummary } from './load-runs.js';
-import type { GroupSummary } from './summarize.js';
+import { LAST_K, type GroupSummary } from './summarize.js';
 
 /** Markdown tables of the report: results per task and aux next to the paper, then one row per run. */
 
@@ -36,7 +36,7 @@ function row(cells: string[]): string {
 }
 
 export function resultsTable(groups: readonly GroupSummary[]): string {
-  const header = ['task', 'aux', 'seeds', 'final step', 'final return', '100k', 'paper 100k', '500k', 'paper 500k'];
+  const header = ['task', 'aux', 'seeds', 'first eval', 'final step', 'final return', `last ${LAST_K} evals`, '100k', 'paper 100k', '500k', 'paper 500k'];
   const lines = [row(header), row(header.map(() => '---'))];
   for (const g of groups) {
     const n = g.seeds.length;
@@ -46,8 +46,10 @@ export function resultsTable(groups: readonly GroupSummary[]): string {
         g.env,
         g.aux,
         String(n),
+        formatStat(g.initial, n),
         g.final.n > 0 ? steps : dash,
         formatStat(g.final, n),
+        formatStat(g.lastK, n),
         formatStat(g.at100k, n),
         g.paper ? String(g.paper.at100k) : dash,
         formatStat(g.at500k, n),

@@ -5,7 +5,7 @@ import type { Alignment, BandKind } from './aggregate.js';
 import { loadRun, scanRunsRoot, type RunSummary, type SweepIndexSummary } from './load-runs.js';
 import { formatDuration, resultsTable, runsTable, sweepsTable } from './markdown.js';
 import { curvesSpec, renderSvg, svgToPng } from './plot.js';
-import { summarizeGroups, type GroupSummary } from './summarize.js';
+import { LAST_K, summarizeGroups, type GroupSummary } from './summarize.js';
 
 /**
  * `curl-rl report`: scans run directories, aggregates eval curves over seeds
@@ -58,7 +58,9 @@ export function markdownReport(summary: ReportSummary): string {
     '',
     resultsTable(summary.groups),
     '',
-    '*final return*: each seed\'s last evaluation, mean ± sample std over seeds (a single seed shows no ±). ' +
+    '*first eval*: each seed\'s first evaluation (the untrained policy when a run evaluates at step 0). ' +
+      '*final return*: each seed\'s last evaluation, mean ± sample std over seeds (a single seed shows no ±). ' +
+      `*last ${LAST_K} evals*: each seed's mean over its last ${LAST_K} evaluations (steadier than one evaluation of a few episodes), mean ± std over seeds. ` +
       '*100k*, *500k*: each seed\'s last evaluation at or before that many environment steps (± one action repeat); ' +
       '"—" where no seed got there, "(k/n seeds)" where only some did. ' +
       '*paper*: CURL (Srinivas, Laskin & Abbeel 2020) Table 1, mean over 10 seeds; `curl` is compared with CURL and `none` with Pixel SAC. ' +

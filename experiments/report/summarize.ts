@@ -11,8 +11,12 @@ export interface GroupSummary {
   curve: CurvePoint[];
   /** Eval points left out by the alignment (see aggregate.ts). */
   droppedPoints: number;
+  /** Each seed's first evaluation: the untrained policy when runs evaluate at step 0. */
+  initial: Stat;
   /** Each seed's last evaluation. */
   final: Stat & { minStep: number; maxStep: number };
+  /** Each seed's mean over its last LAST_K evaluations: steadier than one evaluation of a few episodes. */
+  lastK: Stat;
   /** Over the seeds that reached the step; undefined when none did. */
   at100k?: Stat;
   at500k?: Stat;
@@ -20,6 +24,9 @@ export interface GroupSummary {
 }
 
 export const auxOrder = ['curl', 'none'];
+
+/** How many of a run's last evaluations `lastK` averages. */
+export const LAST_K = 3;
 
 function compareGroups(a: { env: string; aux: string }, b: { env: string; aux: string }): number {
   const rank = (aux: string): number => (auxOrder.includes(aux) ? auxOrder.indexOf(aux) : auxOrder.length);
@@ -48,7 +55,12 @@ export function summarizeGroups(runs: readonly RunSummary[], options: { band: Ba
       withEvals.map((r) => r.evals),
       options,
     );
-    const finals = withEvals.map((r) => r.evals.reduce((last, p) => (p.envStep >= last.envStep ? p : last)));
+    const byStep = withEvals.map((r) => [...r.evals].sort((a, b) => a.envStep - b.envStep));
+    const finals = byStep.map((evals) => evals[evals.length - 1]!);
+    const lastK = byStep.map((evals) => {
+      const tail = evals.slice(-LAST_K);
+      return tail.reduce((sum, p) => sum + p.value, 0) / tail.length;
+    });
     const summary: GroupSummary = {
       env,
       aux,
@@ -56,6 +68,8 @@ export function summarizeGroups(runs: readonly RunSummary[], options: { band: Ba
       runDirs: members.map((r) => r.dir).sort(),
       curve: points,
       droppedPoints: dropped,
+      initial: stat(byStep.map((evals) => evals[0]!.value)),
+      lastK: stat(lastK),
       final: {
         ...stat(finals.map((p) => p.value)),
         minStep: finals.length ? Math.min(...finals.map((p) => p.envStep)) : 0,

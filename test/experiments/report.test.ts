@@ -104,6 +104,9 @@ describe('report aggregation', () => {
       [100_000, 230, 30, 200, 260],
     ]);
     expect(curl.final).toMatchObject({ mean: 230, std: 30, n: 3, minStep: 100_000, maxStep: 100_000 });
+    // first evals 0, 30, 60; last-3 means (0 + 100 + 200) / 3 + offset = 100, 130, 160
+    expect(curl.initial).toEqual({ mean: 30, std: 30, n: 3 });
+    expect(curl.lastK).toEqual({ mean: 130, std: 30, n: 3 });
     expect(curl.at100k).toEqual({ mean: 230, std: 30, n: 3 });
     expect(curl.at500k).toBeUndefined();
     expect(curl.paper).toEqual({ at100k: 582, at500k: 841 });
@@ -115,17 +118,22 @@ describe('report aggregation', () => {
     expect(none.final).toMatchObject({ n: 3, minStep: 100_000, maxStep: 150_000 });
     expect(none.final.mean).toBeCloseTo((100 + 130 + 210) / 3, 10);
     expect(none.at100k).toEqual({ mean: 130, std: 30, n: 3 });
+    // last 3 evals per seed: (0 + 50 + 100) / 3 = 50, then 80, and seed 3's (50 + 100 + 150) / 3 + 60 = 160
+    expect(none.lastK.mean).toBeCloseTo(290 / 3, 10);
+    expect(none.lastK.std).toBeCloseTo(Math.sqrt(((50 - 290 / 3) ** 2 + (80 - 290 / 3) ** 2 + (160 - 290 / 3) ** 2) / 2), 10);
 
     const pendulum = g[2]!;
     expect(pendulum.paper).toBeUndefined();
     expect(pendulum.final).toMatchObject({ mean: 20, std: 10, n: 3 });
+    // only two evals per run: their mean, 5.5 x seed
+    expect(pendulum.lastK).toEqual({ mean: 11, std: 5.5, n: 3 });
   });
 
   it('writes a markdown table with the paper numbers, dashes where a step was not reached, and per-run rates', () => {
     const md = readFileSync(result.files.markdown, 'utf8');
-    expect(md).toContain('| cartpole-swingup | curl | 3 | 100k | 230.0 ± 30.0 | 230.0 ± 30.0 | 582 | — | 841 |');
-    expect(md).toContain('| cartpole-swingup | none | 3 | 100k–150k | 146.7 ± 56.9 | 130.0 ± 30.0 | 419 | — | 419 |');
-    expect(md).toContain('| pendulum-swingup | curl | 3 | 20k | 20.0 ± 10.0 | — | — | — | — |');
+    expect(md).toContain('| cartpole-swingup | curl | 3 | 30.0 ± 30.0 | 100k | 230.0 ± 30.0 | 130.0 ± 30.0 | 230.0 ± 30.0 | 582 | — | 841 |');
+    expect(md).toContain('| cartpole-swingup | none | 3 | 30.0 ± 30.0 | 100k–150k | 146.7 ± 56.9 | 96.7 ± 56.9 | 130.0 ± 30.0 | 419 | — | 419 |');
+    expect(md).toContain('| pendulum-swingup | curl | 3 | 2.0 ± 1.0 | 20k | 20.0 ± 10.0 | 11.0 ± 5.5 | — | — | — | — |');
     expect(md).toContain('| sweep-a/pendulum-swingup-none-s3 | pendulum-swingup | none | 3 | running | 20000 | 66.7 | 4.00 | 5m 00s |');
     expect(md).toContain('![learning curves](curves.png)');
     expect(md).toMatch(/1 unreadable line\(s\) in metrics.jsonl skipped/);
