@@ -81,6 +81,40 @@ class Channel:
             written = os.write(self.fd_out, view)
             view = view[written:]
 
+    def switch(self, fd_in, fd_out):
+        """Carry the frames over other fds from now on (the local transport's FIFOs)."""
+        self.fd_in, self.fd_out = fd_in, fd_out
+
+
+def open_local(offer):
+    """The local transport (PROTOCOL.md): open the client's FIFOs if this process
+    can see them with the client's token in the request FIFO. Returns blocking
+    (fd_in, fd_out), or None to stay on the pty (another host, another mount
+    namespace, an unusable offer)."""
+    if not isinstance(offer, dict):
+        return None
+    token, request, reply = offer.get("token"), offer.get("request"), offer.get("reply")
+    if not (isinstance(token, str) and token and isinstance(request, str) and isinstance(reply, str)):
+        return None
+    fds = []
+    try:
+        # A non-blocking look first: an unknown FIFO must not hang the open or the read.
+        probe = os.open(request, os.O_RDONLY | os.O_NONBLOCK)
+        fds.append(probe)
+        expected = token.encode("utf-8")
+        if os.read(probe, len(expected)) != expected:
+            raise OSError("not the client's FIFO")
+        # Both opens return at once: the client holds each FIFO open for reading and writing.
+        fd_in = os.open(request, os.O_RDONLY)
+        fds.append(fd_in)
+        fd_out = os.open(reply, os.O_WRONLY)
+        os.close(probe)
+        return fd_in, fd_out
+    except OSError:
+        for fd in fds:
+            os.close(fd)
+        return None
+
 
 def take_over_stdio():
     """Keep fds 0/1 for the protocol; point Python's stdin/stdout elsewhere so a
@@ -387,6 +421,7 @@ def serve(channel, adapter):
     }
     compressor = None  # set by a spec request that accepts zlib
     while True:
+        local = None  # set by a spec request whose local transport this process can open
         message = channel.recv()
         if message is None:
             return
@@ -402,16 +437,27 @@ def serve(channel, adapter):
             if handler is None:
                 raise ValueError("unknown request type %r" % kind)
             if kind == "spec":
-                compressor = Compressor() if "zlib" in (message.get("accept_encoding") or []) else None
+                local = open_local(message.get("local"))
+                # A pipe takes a whole frame in one write: compression would only cost time there.
+                compressor = Compressor() if local is None and "zlib" in (message.get("accept_encoding") or []) else None
             reply = handler(message)
             if compressor is not None:
                 for key in ("observation", "frame"):
                     if reply.get(key) is not None:
                         reply[key] = compressor.encode(reply[key])
+            if local is not None:
+                reply["local"] = True
             reply.update(type=kind, seq=seq)
         except Exception as exc:  # the client decides whether the env is still usable
             reply = {"type": "error", "seq": seq, "error_type": type(exc).__name__, "message": str(exc), "traceback": traceback.format_exc()}
+            if local is not None:
+                for fd in local:
+                    os.close(fd)
+                local = None
         channel.send(reply)
+        if local is not None:
+            # Everything after the spec reply crosses the FIFOs; the pty carries nothing more.
+            channel.switch(*local)
 
 
 def _reset(adapter, message):

@@ -5,7 +5,8 @@ import { spawn as ptySpawn, type IPty } from 'node-pty';
 import { EnvError } from '../errors.js';
 import { splitCommand } from './command.js';
 import { RemoteEnvError, RemoteEnvRaisedError, RemoteProcessExitedError, RemoteProtocolError, RemoteTimeoutError } from './errors.js';
-import { encodeFrame, FrameDecoder, type Message } from './framing.js';
+import { encodeFrame, FrameDecoder, previewBytes, type Message } from './framing.js';
+import { LocalEndpoint, type LocalOffer } from './local-transport.js';
 import { describe, PROTOCOL_VERSION } from './protocol.js';
 import { readTail } from './stderr-tail.js';
 
@@ -25,7 +26,6 @@ interface Pending {
   seq: number | undefined;
   resolve: (message: Message) => void;
   reject: (error: Error) => void;
-  timer: NodeJS.Timeout;
 }
 
 interface ExitInfo {
@@ -49,7 +49,10 @@ function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.once('exit', () => {
-    for (const channel of live) channel.killNow();
+    for (const channel of live) {
+      channel.killNow();
+      channel.removeFiles();
+    }
   });
 }
 
@@ -78,6 +81,17 @@ export class RemoteChannel {
   private closing = false;
   private closed = false;
   private seq = 0;
+  /** Offered in the spec request (see localOffer); frames move to it when the server agrees. */
+  private local: LocalEndpoint | undefined;
+  private localActive = false;
+  private readonly localDecoder = new FrameDecoder();
+  /**
+   * One timer for every request, re-armed per request (refresh() when the
+   * duration is unchanged) instead of a new one per step.
+   */
+  private timer: NodeJS.Timeout | undefined;
+  private timerMs = 0;
+  private timerArmed = false;
   private readonly timeoutMs: number;
   /** Exposed so the spec request (still start-up) can use it too. */
   readonly startupTimeoutMs: number;
@@ -124,13 +138,28 @@ export class RemoteChannel {
       });
     });
     // With encoding: null node-pty hands over Buffers; its typings still say string.
-    this.pty.onData((data) => this.onData(data as unknown as Buffer));
+    this.pty.onData((data) => this.onPtyData(data as unknown as Buffer));
     this.hello = {} as Message;
   }
 
   /** The last lines the process wrote to stderr. */
   stderrTail(): string {
     return readTail(this.stderrPath);
+  }
+
+  /**
+   * The local transport to offer in the spec request (PROTOCOL.md, "Local
+   * transport"), made on first use; undefined when it cannot be made here.
+   */
+  localOffer(): LocalOffer | undefined {
+    if (this.closed || this.failure) return undefined;
+    this.local ??= LocalEndpoint.create();
+    return this.local?.offer();
+  }
+
+  /** 'local' once the server has moved the frames to the local transport's pipes. */
+  get transport(): 'pty' | 'local' {
+    return this.localActive ? 'local' : 'pty';
   }
 
   get alive(): boolean {
@@ -163,10 +192,21 @@ export class RemoteChannel {
     if (this.pending) {
       return Promise.reject(new EnvError(`remote env: '${message.type}' sent while '${this.pending.type}' is still waiting; await each call before the next`));
     }
+    let frame: Buffer;
+    try {
+      // Before anything waits on it: a message that cannot be encoded fails alone.
+      frame = encodeFrame({ ...message, seq: this.seq + 1 });
+    } catch (error) {
+      return Promise.reject(new EnvError(`remote env: cannot send '${message.type}': ${(error as Error).message}`));
+    }
     const seq = ++this.seq;
     const reply = this.expect(message.type, seq, timeoutMs);
     // After an exit the pty is gone; the pending exit handler fails this request.
-    if (!this.exitInfo) this.write(encodeFrame({ ...message, seq }));
+    // Both writers finish with `frame` before returning (the rest, if any, is copied).
+    if (!this.exitInfo) {
+      if (this.localActive) this.local!.write(frame);
+      else this.write(frame);
+    }
     return reply;
   }
 
@@ -187,24 +227,59 @@ export class RemoteChannel {
         if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') return;
       }
     }
+    // node-pty copies what it queues (CustomWriteStream: Buffer.from), so the caller may reuse `frame`.
     if (offset < frame.length) this.pty.write(frame.subarray(offset));
   }
 
   private expect(type: string, seq: number | undefined, timeoutMs = this.timeoutMs): Promise<Message> {
     return new Promise<Message>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        const what = seq === undefined ? 'hello at start-up' : `reply to '${type}'`;
-        this.fail(new RemoteTimeoutError(`remote env process ${this.pid} sent no ${what} within ${timeoutMs} ms; it has been killed`, this.stderrTail(), timeoutMs));
-      }, timeoutMs);
-      this.pending = { type, seq, resolve, reject, timer };
+      this.pending = { type, seq, resolve, reject };
+      this.armTimer(timeoutMs);
     });
   }
 
-  private onData(chunk: Buffer): void {
+  private armTimer(ms: number): void {
+    this.timerArmed = true;
+    if (this.timer && this.timerMs === ms) {
+      this.timer.ref().refresh();
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.timerMs = ms;
+    this.timer = setTimeout(() => this.onTimeout(), ms);
+  }
+
+  private onTimeout(): void {
+    const pending = this.pending;
+    // A refresh()ed timer may still fire once for a request that was just settled.
+    if (!this.timerArmed || !pending) return;
+    const what = pending.seq === undefined ? 'hello at start-up' : `reply to '${pending.type}'`;
+    this.fail(new RemoteTimeoutError(`remote env process ${this.pid} sent no ${what} within ${this.timerMs} ms; it has been killed`, this.stderrTail(), this.timerMs));
+  }
+
+  private onPtyData(chunk: Buffer): void {
     if (this.failure || this.closed) return;
+    if (this.localActive) {
+      this.fail(
+        new RemoteProtocolError(
+          `remote env process ${this.pid} broke the protocol: it wrote to its terminal after moving to the local transport: ${previewBytes(chunk)}`,
+          this.stderrTail(),
+        ),
+      );
+      return;
+    }
+    this.onData(chunk, this.decoder);
+  }
+
+  private onLocalData(chunk: Buffer): void {
+    if (this.failure || this.closed) return;
+    this.onData(chunk, this.localDecoder);
+  }
+
+  private onData(chunk: Buffer, decoder: FrameDecoder): void {
     let messages: Message[];
     try {
-      messages = this.decoder.push(chunk);
+      messages = decoder.push(chunk);
     } catch (error) {
       const e = error as RemoteProtocolError;
       this.fail(new RemoteProtocolError(`remote env process ${this.pid} broke the protocol: ${e.message}`, this.stderrTail()));
@@ -245,13 +320,33 @@ export class RemoteChannel {
       );
       return;
     }
+    if (message.type === 'spec' && this.local && !this.localActive) {
+      if (message.local === true) {
+        // The server has opened the pipes and sends everything after this reply through them.
+        if (this.decoder.midFrame) {
+          this.fail(new RemoteProtocolError(`remote env process ${this.pid} broke the protocol: it wrote more to its terminal after its spec reply`, this.stderrTail()));
+          return;
+        }
+        this.localActive = true;
+        this.local.onData((chunk) => this.onLocalData(chunk));
+      } else {
+        // Declined (or not understood): the frames stay on the pty and the pipes are not needed.
+        this.local.close();
+        this.local = undefined;
+      }
+    }
     this.settle();
     pending.resolve(message);
   }
 
   private settle(): void {
-    if (this.pending) clearTimeout(this.pending.timer);
     this.pending = undefined;
+    if (this.timerArmed) {
+      this.timerArmed = false;
+      // Left to expire unless the next request re-arms it first (the usual case, each step): no clear/set per step.
+      // It must not hold the event loop open meanwhile.
+      this.timer?.unref();
+    }
   }
 
   private onExit(): void {
@@ -270,7 +365,7 @@ export class RemoteChannel {
       const how = info.signal ? `was killed by signal ${info.signal}` : `exited with code ${info.exitCode}`;
       const pending = this.pending;
       const when = !pending ? '' : pending.seq === undefined ? ' before sending its hello' : ` while '${pending.type}' was waiting for its reply`;
-      const partial = this.decoder.midFrame ? ' (in the middle of a message)' : '';
+      const partial = (this.localActive ? this.localDecoder : this.decoder).midFrame ? ' (in the middle of a message)' : '';
       this.fail(
         new RemoteProcessExitedError(`remote env process ${this.pid} ${how}${when}${partial}`, this.stderrTail(), {
           exitCode: info.exitCode,
@@ -348,6 +443,15 @@ export class RemoteChannel {
 
   private cleanup(): void {
     live.delete(this);
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerArmed = false;
+    this.removeFiles();
+  }
+
+  /** The stderr log and the local transport's pipes. */
+  removeFiles(): void {
+    this.local?.close();
     rmSync(this.stderrDir, { recursive: true, force: true });
   }
 }

@@ -25,12 +25,23 @@ export interface RemoteEnvOptions {
    * option sends raw bytes as before.
    */
   compress?: boolean;
+  /**
+   * Offer the server the local transport (PROTOCOL.md, "Local transport"):
+   * after the spec, frames cross two named pipes instead of the pty, which
+   * moves ~4 KB per wake-up (a 30 KB frame took ~8) and adds a kernel worker
+   * hop to every write. Default true; a server that cannot open the pipes
+   * (another host, another mount namespace) or does not know the offer keeps
+   * to the pty.
+   */
+  localTransport?: boolean;
 }
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
 
 interface RemoteSpec {
   id: string;
+  /** The frames moved to the local transport after the spec reply. */
+  local: boolean;
   observationSpace: Space;
   actionSpace: Space;
   metadata: Record<string, unknown>;
@@ -58,14 +69,20 @@ function isDirectory(path: string): boolean {
   }
 }
 
-async function readSpec(channel: RemoteChannel, compress: boolean | undefined): Promise<RemoteSpec> {
-  const request = compress === false ? { type: 'spec' } : { type: 'spec', accept_encoding: [...ARRAY_ENCODINGS] };
+async function readSpec(channel: RemoteChannel, options: Pick<RemoteEnvOptions, 'compress' | 'localTransport'>): Promise<RemoteSpec> {
+  const local = options.localTransport === false ? undefined : channel.localOffer();
+  const request = {
+    type: 'spec',
+    ...(options.compress === false ? {} : { accept_encoding: [...ARRAY_ENCODINGS] }),
+    ...(local ? { local } : {}),
+  };
   const reply = await channel.request(request, channel.startupTimeoutMs);
   const id = typeof reply.id === 'string' && reply.id ? reply.id : 'unnamed';
   const metadata = typeof reply.metadata === 'object' && reply.metadata !== null && !Array.isArray(reply.metadata) ? (reply.metadata as Record<string, unknown>) : {};
   try {
     return {
       id,
+      local: channel.transport === 'local',
       observationSpace: parseSpace(reply.observation_space, 'spec.observation_space'),
       actionSpace: parseSpace(reply.action_space, 'spec.action_space'),
       metadata,
@@ -76,9 +93,9 @@ async function readSpec(channel: RemoteChannel, compress: boolean | undefined): 
 }
 
 /** The process is useless without a spec: never leave it running after a failed one. */
-async function readSpecOrClose(channel: RemoteChannel, compress: boolean | undefined): Promise<RemoteSpec> {
+async function readSpecOrClose(channel: RemoteChannel, options: Pick<RemoteEnvOptions, 'compress' | 'localTransport'>): Promise<RemoteSpec> {
   try {
-    return await readSpec(channel, compress);
+    return await readSpec(channel, options);
   } catch (error) {
     await channel.close();
     throw error;
@@ -99,6 +116,7 @@ export class RemoteEnv implements Env {
   private readonly specKey: string;
   private needsReset = true;
   private restartCount = 0;
+  private local: boolean;
 
   /** Use createRemoteEnv. */
   private constructor(options: RemoteEnvOptions & { timeoutMs: number }, channel: RemoteChannel, spec: RemoteSpec) {
@@ -108,18 +126,24 @@ export class RemoteEnv implements Env {
     this.observationSpace = spec.observationSpace;
     this.actionSpace = spec.actionSpace;
     this.specKey = specKey(spec);
+    this.local = spec.local;
   }
 
   /** @internal */
   static async start(options: RemoteEnvOptions & { timeoutMs: number }): Promise<RemoteEnv> {
     const channel = await RemoteChannel.open(options);
-    const spec = await readSpecOrClose(channel, options.compress);
+    const spec = await readSpecOrClose(channel, options);
     return new RemoteEnv(options, channel, spec);
   }
 
   /** The current process's pid (a new one after restart()). */
   get pid(): number | undefined {
     return this.channel.pid;
+  }
+
+  /** Whether the current process's frames cross the local transport's pipes (else the pty). */
+  get localTransport(): boolean {
+    return this.local;
   }
 
   /** How many times restart() has replaced the process. */
@@ -170,12 +194,13 @@ export class RemoteEnv implements Env {
   async restart(): Promise<void> {
     await this.channel.close();
     const channel = await RemoteChannel.open(this.options);
-    const spec = await readSpecOrClose(channel, this.options.compress);
+    const spec = await readSpecOrClose(channel, this.options);
     if (specKey(spec) !== this.specKey) {
       await channel.close();
       throw new RemoteProtocolError(`remote env changed its spaces across a restart: was ${this.specKey}, now ${specKey(spec)}`, channel.stderrTail());
     }
     this.channel = channel;
+    this.local = spec.local;
     this.needsReset = true;
     this.restartCount += 1;
   }
@@ -248,7 +273,8 @@ export async function fetchRemoteSpec(options: RemoteEnvOptions): Promise<{
 }> {
   const channel = await RemoteChannel.open(normalizeOptions(options));
   try {
-    const spec = await readSpecOrClose(channel, options.compress);
+    // Only the spec is wanted: no pipes to make and remove.
+    const spec = await readSpecOrClose(channel, { ...options, localTransport: false });
     return {
       protocol: PROTOCOL_VERSION,
       server: channel.hello.server ?? null,

@@ -3,24 +3,30 @@
  * deterministic pixel env, for tests and benchmarks that need no Python.
  *
  *   node --import tsx envs/remote/test-server.ts [--size 100] [--episode-length 1000] [--seed 0]
- *     [--frames noise|rendered] [--no-compress]
- *     [--garbage-after N] [--crash-after N] [--hang-after N] [--raise-after N] [--version X] [--tag T]
+ *     [--frames noise|rendered] [--no-compress] [--no-local]
+ *     [--garbage-after N] [--crash-after N] [--hang-after N] [--raise-after N] [--stray-after N] [--version X] [--tag T]
  *
  * --frames: `noise` (default) frames are hashes, incompressible and covering
  * every byte value; `rendered` ones look like a camera image (flat colour).
  * Observations are zlib-compressed when the client's spec request accepts it
  * and it pays; --no-compress ignores accept_encoding, like a server that
- * predates it.
+ * predates it. When the client offers the local transport and this process can
+ * open its pipes (it runs on the same machine), frames move there after the
+ * spec reply, uncompressed (a pipe takes 30 KB in one write); --no-local
+ * ignores the offer, like a server on another host.
  *
  * The fault flags act on step N+1 (after N good steps, counted over the
  * process's life): write garbage, exit(3), stop answering, or answer with an
- * `error` message. Each writes a line to stderr first, as a real env would.
+ * `error` message; on whichever transport is in use. --stray-after N writes
+ * its step N+1 reply to the terminal although the frames moved to the local
+ * transport. Each writes a line to stderr first, as a real env would.
  */
 import { spawnSync } from 'node:child_process';
 import { readSync, writeSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import { parseArgs } from 'node:util';
 import { encodeFrame, FrameDecoder, type Message } from './framing.js';
+import { openLocalServer } from './local-transport.js';
 import { ArrayCompressor, PROTOCOL_VERSION, type WireArray } from './protocol.js';
 import { patternFrame, patternReward, renderedFrame } from './test-pattern.js';
 
@@ -33,9 +39,11 @@ const { values } = parseArgs({
     'crash-after': { type: 'string' },
     'hang-after': { type: 'string' },
     'raise-after': { type: 'string' },
+    'stray-after': { type: 'string' },
     version: { type: 'string' },
     frames: { type: 'string', default: 'noise' },
     'no-compress': { type: 'boolean', default: false },
+    'no-local': { type: 'boolean', default: false },
     // Ignored: lets a test find this process by its command line.
     tag: { type: 'string' },
   },
@@ -48,6 +56,7 @@ const faults = {
   crash: int(values['crash-after']),
   hang: int(values['hang-after']),
   raise: int(values['raise-after']),
+  stray: int(values['stray-after']),
 };
 const version = values.version === undefined ? PROTOCOL_VERSION : Number(values.version);
 if (values.frames !== 'noise' && values.frames !== 'rendered') {
@@ -57,6 +66,9 @@ if (values.frames !== 'noise' && values.frames !== 'rendered') {
 const makeFrame = values.frames === 'rendered' ? renderedFrame : patternFrame;
 /** Set by the spec request when the client accepts zlib. */
 let compressor: ArrayCompressor | undefined;
+/** Where requests come from and replies go: the pty (fds 0/1) until the spec moves them to the local transport's pipes. */
+let inFd = 0;
+let outFd = 1;
 
 // The protocol needs an 8-bit clean terminal. The spawning wrapper already ran
 // `stty raw -echo`; run it again for a server started some other way. It is
@@ -72,11 +84,11 @@ let t = 0;
 let totalSteps = 0;
 const frame = new Uint8Array(size * size * 3);
 
-function writeAll(bytes: Buffer): void {
+function writeAll(bytes: Buffer, fd = outFd): void {
   let offset = 0;
   while (offset < bytes.length) {
     try {
-      offset += writeSync(1, bytes, offset);
+      offset += writeSync(fd, bytes, offset);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
       pause(1);
@@ -84,8 +96,9 @@ function writeAll(bytes: Buffer): void {
   }
 }
 
-function send(message: Message): void {
-  writeAll(encodeFrame(message));
+/** One frame, written out whole before the next. */
+function send(message: Message, fd = outFd): void {
+  writeAll(encodeFrame(message), fd);
 }
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
@@ -102,8 +115,10 @@ function obs(): WireArray {
 function handle(msg: Message): void {
   const seq = msg.seq;
   switch (msg.type) {
-    case 'spec':
-      if (!values['no-compress'] && Array.isArray(msg.accept_encoding) && msg.accept_encoding.includes('zlib')) compressor = new ArrayCompressor();
+    case 'spec': {
+      const local = values['no-local'] ? undefined : openLocalServer(msg.local);
+      // Compression saves pty wake-ups; a pipe takes the whole frame in one write, so there it would only cost time.
+      if (!local && !values['no-compress'] && Array.isArray(msg.accept_encoding) && msg.accept_encoding.includes('zlib')) compressor = new ArrayCompressor();
       send({
         type: 'spec',
         seq,
@@ -111,8 +126,14 @@ function handle(msg: Message): void {
         observation_space: { kind: 'box', shape: [size, size, 3], dtype: 'uint8', low: 0, high: 255 },
         action_space: { kind: 'box', shape: [2], dtype: 'float32', low: -1, high: 1 },
         metadata: { episode_length: episodeLength },
+        ...(local ? { local: true } : {}),
       });
+      if (local) {
+        inFd = local.input;
+        outFd = local.output;
+      }
       return;
+    }
     case 'reset': {
       // An unseeded reset draws the next seed from the server's own sequence.
       episodeSeed = typeof msg.seed === 'number' ? msg.seed : (seedCounter = (seedCounter * 1103515245 + 12345) % 2147483648);
@@ -141,6 +162,8 @@ function handle(msg: Message): void {
       }
       const a = msg.action as { dtype: string; shape: number[]; data: Buffer };
       const action = new Float32Array(new Uint8Array(a.data).buffer);
+      const stray = totalSteps === faults.stray;
+      if (stray) process.stderr.write(`test-server: replying on the terminal at step ${totalSteps}\n`);
       totalSteps++;
       t++;
       send({
@@ -151,7 +174,7 @@ function handle(msg: Message): void {
         terminated: false,
         truncated: t >= episodeLength,
         info: { step: t, action: Array.from(action) },
-      });
+      }, stray ? 1 : outFd);
       return;
     }
     case 'render':
@@ -174,7 +197,7 @@ const input = Buffer.allocUnsafe(1 << 16);
 for (;;) {
   let n: number;
   try {
-    n = readSync(0, input, 0, input.length, null);
+    n = readSync(inFd, input, 0, input.length, null);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EAGAIN') {
@@ -185,6 +208,7 @@ for (;;) {
     throw error;
   }
   if (n === 0) process.exit(0);
+  // decoder.push may keep a view of an incomplete frame, so it gets its own copy of the bytes.
   for (const msg of decoder.push(Buffer.from(input.subarray(0, n)))) {
     try {
       handle(msg);

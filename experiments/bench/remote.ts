@@ -1,15 +1,20 @@
+import { rmSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { BRIDGE_PATH, createRemoteEnv, joinCommand, testServerCommand, type RemoteEnvOptions } from '../../envs/remote/index.js';
+import { LocalEndpoint } from '../../envs/remote/local-transport.js';
 import { patternFrame, patternReward, renderedFrame } from '../../envs/remote/test-pattern.js';
 
 /**
  * Remote env throughput: steps/s of the Node test server's pixel task through
  * RemoteEnv (pty + msgpack frames), next to the same task stepped in-process;
  * the difference per step is what the channel costs. One JSON line per kind
- * of frame: `noise` (incompressible: the pty round trip of the full 30 KB is
- * the floor) and `rendered` (flat colour, as a camera gives; crosses zlib-compressed).
+ * of frame and transport: `noise` (incompressible) and `rendered` (flat
+ * colour, as a camera gives), each over the local transport (named pipes after
+ * the spec: the default on one machine) and over the pty alone (as a server on
+ * another host does: noise crosses raw, rendered frames zlib-compressed).
  * Flags: --size 100 (frame side)  --steps 3000  --warmup 200  --frames noise|rendered|both
+ *        --local-transport true|false|both (default both)
  *        --compress false (refuse compression, as a client before it)
  *        --python /usr/bin/python3 (optional: also time the bridge with a trivial numpy pixel env).
  */
@@ -23,15 +28,24 @@ export async function main(argv: string[]): Promise<void> {
       python: { type: 'string' },
       frames: { type: 'string', default: 'both' },
       compress: { type: 'string', default: 'true' },
+      'local-transport': { type: 'string', default: 'both' },
     },
   });
   const all = ['noise', 'rendered'] as const;
   const kinds = values.frames === 'both' ? all : all.filter((k) => k === values.frames);
   if (kinds.length === 0) throw new Error(`bench remote: --frames must be noise, rendered or both, got ${values.frames}`);
-  for (const frames of kinds) await measure(frames, values.compress !== 'false', values);
+  const local = values['local-transport'];
+  const transports = local === 'both' ? [true, false] : local === 'true' ? [true] : local === 'false' ? [false] : [];
+  if (transports.length === 0) throw new Error(`bench remote: --local-transport must be true, false or both, got ${local}`);
+  for (const frames of kinds) for (const localTransport of transports) await measure(frames, values.compress !== 'false', localTransport, values);
 }
 
-async function measure(frames: 'noise' | 'rendered', compress: boolean, values: { size: string; steps: string; warmup: string; python?: string }): Promise<void> {
+async function measure(
+  frames: 'noise' | 'rendered',
+  compress: boolean,
+  localTransport: boolean,
+  values: { size: string; steps: string; warmup: string; python?: string },
+): Promise<void> {
   const size = Number(values.size);
   const steps = Number(values.steps);
   const warmup = Number(values.warmup);
@@ -52,19 +66,23 @@ async function measure(frames: 'noise' | 'rendered', compress: boolean, values: 
   inProcess(warmup);
   const localMs = inProcess(steps);
 
-  const remoteMs = await timeRemote(
-    { command: testServerCommand(['--size', String(size), '--frames', frames, '--episode-length', String(steps + warmup + 1)]), compress },
+  const remote = await timeRemote(
+    { command: testServerCommand(['--size', String(size), '--frames', frames, '--episode-length', String(steps + warmup + 1)]), compress, localTransport },
     steps,
     warmup,
     action,
   );
+  const remoteMs = remote.ms;
   const floorMs = await ptyFloor(size * size * 3, steps, warmup);
   const smallFloorMs = await ptyFloor(1024, steps, warmup);
+  const pipeFloorMs = remote.localTransport ? await pipeFloor(size * size * 3, steps, warmup) : undefined;
   const result: Record<string, unknown> = {
     bench: 'remote',
     frame: [size, size, 3],
     frames,
     compress,
+    // Whether the frames crossed the local transport's pipes (offered when true above; the server may decline).
+    localTransport: remote.localTransport,
     steps,
     inProcessStepsPerSec: Math.round((steps / localMs) * 1000),
     remoteStepsPerSec: Math.round((steps / remoteMs) * 1000),
@@ -79,9 +97,14 @@ async function measure(frames: 'noise' | 'rendered', compress: boolean, values: 
     // What framing, msgpack, (de)compression and validation add on top of the bare pty round trip of the raw frame
     // (negative when compression saves more round trips than it costs).
     protocolMsPerStep: round((remoteMs - localMs - floorMs) / steps),
+    // Over the local transport: the same bytes through its bare FIFO pair (1 byte out, a frame back), no protocol.
+    ...(pipeFloorMs === undefined ? {} : { pipeFloorMsPerStep: round(pipeFloorMs / steps) }),
   };
   if (values.python) {
-    result.pythonBridgeMsPerStep = round((await timeRemote({ ...(await pythonEnv(values.python, size, frames)), compress }, steps, warmup, action)) / steps);
+    const pyEnv = await pythonEnv(values.python, size, frames);
+    const python = await timeRemote({ ...pyEnv, compress, localTransport }, steps, warmup, action).finally(() => rmSync(pyEnv.env.PYTHONPATH, { recursive: true, force: true }));
+    result.pythonBridgeMsPerStep = round(python.ms / steps);
+    result.pythonLocalTransport = python.localTransport;
   }
   result.loadavg1 = Number((os.loadavg()[0] ?? 0).toFixed(2));
   result.cpus = os.cpus().length;
@@ -89,14 +112,14 @@ async function measure(frames: 'noise' | 'rendered', compress: boolean, values: 
   console.log(JSON.stringify(result));
 }
 
-async function timeRemote(options: RemoteEnvOptions, steps: number, warmup: number, action: Float32Array): Promise<number> {
+async function timeRemote(options: RemoteEnvOptions, steps: number, warmup: number, action: Float32Array): Promise<{ ms: number; localTransport: boolean }> {
   const env = await createRemoteEnv({ timeoutMs: 30_000, ...options });
   try {
     await env.reset({ seed: 1 });
     for (let t = 0; t < warmup; t++) await env.step(action);
     const t0 = performance.now();
     for (let t = 0; t < steps; t++) await env.step(action);
-    return performance.now() - t0;
+    return { ms: performance.now() - t0, localTransport: env.localTransport };
   } finally {
     await env.close();
   }
@@ -132,8 +155,45 @@ async function ptyFloor(bytes: number, steps: number, warmup: number): Promise<n
   }
 }
 
+/** Round trips of `bytes` through the local transport's FIFOs to a minimal blocking Node child, without framing or msgpack. */
+async function pipeFloor(bytes: number, steps: number, warmup: number): Promise<number> {
+  const { spawn } = await import('node:child_process');
+  const endpoint = LocalEndpoint.create();
+  if (!endpoint) return NaN;
+  const { request, reply, token } = endpoint.offer();
+  const child = [
+    `const fs = require('fs'); const input = fs.openSync(${JSON.stringify(request)}, 'r'); const output = fs.openSync(${JSON.stringify(reply)}, 'w');`,
+    `fs.readSync(input, Buffer.alloc(${token.length})); const b = Buffer.alloc(${bytes}, 7); const one = Buffer.alloc(1);`,
+    'for (;;) { if (fs.readSync(input, one) === 0) process.exit(0); fs.writeSync(output, b); }',
+  ].join(' ');
+  const proc = spawn(process.execPath, ['-e', child], { stdio: 'ignore' });
+  try {
+    return await new Promise<number>((resolve, reject) => {
+      let got = 0;
+      let rounds = 0;
+      let t0 = 0;
+      const timer = setTimeout(() => reject(new Error('bench remote: pipe floor measurement stalled')), 120_000);
+      endpoint.onData((d) => {
+        got += d.length;
+        if (got < bytes) return;
+        got -= bytes;
+        rounds++;
+        if (rounds === warmup) t0 = performance.now();
+        if (rounds === warmup + steps) {
+          clearTimeout(timer);
+          resolve(performance.now() - t0);
+        } else endpoint.write(Buffer.from([1]));
+      });
+      endpoint.write(Buffer.from([1]));
+    });
+  } finally {
+    proc.kill('SIGKILL');
+    endpoint.close();
+  }
+}
+
 /** A throwaway module with a constant-frame numpy env, so the figure is the bridge's own cost. */
-async function pythonEnv(python: string, size: number, frames: 'noise' | 'rendered'): Promise<RemoteEnvOptions> {
+async function pythonEnv(python: string, size: number, frames: 'noise' | 'rendered'): Promise<RemoteEnvOptions & { env: { PYTHONPATH: string } }> {
   const { mkdtempSync, writeFileSync } = await import('node:fs');
   const { join } = await import('node:path');
   const dir = mkdtempSync(join(os.tmpdir(), 'curl-rl-bench-'));

@@ -60,20 +60,23 @@ describe('compression with the Node test server', () => {
       expect(pidExists(env.pid)).toBe(false);
     }
   });
-  const open = async (flags: string[], compress?: boolean): Promise<RemoteEnv> => {
-    const env = await createRemoteEnv({ command: testServerCommand(flags), timeoutMs: 20_000, ...(compress === undefined ? {} : { compress }) });
+  // Compression is for the pty (fewer ~4 KB wake-ups); over the local transport's pipes the server sends frames raw.
+  const open = async (flags: string[], compress?: boolean, localTransport = false): Promise<RemoteEnv> => {
+    const env = await createRemoteEnv({ command: testServerCommand(flags), timeoutMs: 20_000, localTransport, ...(compress === undefined ? {} : { compress }) });
     opened.push(env);
+    expect(env.localTransport).toBe(localTransport);
     return env;
   };
 
-  // Each pairing: a compressing server, a client that declines, and a server that predates accept_encoding.
-  for (const [name, flags, compress] of [
-    ['compressed', [], undefined],
-    ['declined by the client', [], false],
-    ['an old server that ignores accept_encoding', ['--no-compress'], undefined],
+  // Each pairing: a compressing server, a client that declines, a server that predates accept_encoding, and the local transport.
+  for (const [name, flags, compress, local] of [
+    ['compressed', [], undefined, false],
+    ['declined by the client', [], false, false],
+    ['an old server that ignores accept_encoding', ['--no-compress'], undefined, false],
+    ['over the local transport (not compressed)', [], undefined, true],
   ] as const) {
     it(`rendered frames arrive bit-exact: ${name}`, async () => {
-      const env = await open(['--frames', 'rendered', '--size', '64', ...flags], compress);
+      const env = await open(['--frames', 'rendered', '--size', '64', ...flags], compress, local);
       const first = await env.reset({ seed: 4 });
       expect(Buffer.compare(first.observation as Uint8Array, renderedFrame(4, 0, 64))).toBe(0);
       for (let t = 1; t <= 3; t++) {

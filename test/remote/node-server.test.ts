@@ -15,11 +15,14 @@ import { EnvError, InvalidActionError } from '../../envs/errors.js';
 import { expectedFrame, pidExists, pidsWithArg } from './helpers.js';
 
 const opened: RemoteEnv[] = [];
-async function open(flags: string[] = [], timeoutMs = 20_000): Promise<RemoteEnv> {
-  const env = await createRemoteEnv({ command: testServerCommand(flags), timeoutMs });
+/** localTransport: the default (frames over the FIFOs after the spec) or false (the pty throughout). */
+async function openAt(flags: string[] = [], timeoutMs = 20_000, localTransport = true): Promise<RemoteEnv> {
+  const env = await createRemoteEnv({ command: testServerCommand(flags), timeoutMs, localTransport });
   opened.push(env);
+  expect(env.localTransport).toBe(localTransport);
   return env;
 }
+const open = openAt;
 afterEach(async () => {
   for (const env of opened.splice(0)) {
     await env.close();
@@ -32,8 +35,11 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 describe('RemoteEnv against the Node test server', () => {
-  it('reads the spec and round-trips 100x100x3 uint8 frames bit-exactly', async () => {
-    const env = await open();
+  it.each([
+    ['the local transport', true],
+    ['the pty', false],
+  ])('reads the spec and round-trips 100x100x3 uint8 frames bit-exactly over %s', async (_, local) => {
+    const env = await open([], 20_000, local);
     expect(env.id).toBe('remote:node-test-pattern');
     expect(env.observationSpace).toEqual({ kind: 'box', shape: [100, 100, 3], dtype: 'uint8', low: 0, high: 255 });
     expect(env.actionSpace).toEqual({ kind: 'box', shape: [2], dtype: 'float32', low: -1, high: 1 });
@@ -107,7 +113,13 @@ describe('RemoteEnv against the Node test server', () => {
   });
 });
 
-describe('RemoteEnv faults', () => {
+// Every fault over both transports: the FIFOs carry the frames by default, the pty when either side declines.
+describe.each([
+  ['the local transport', true],
+  ['the pty', false],
+])('RemoteEnv faults over %s', (_, local) => {
+  const open = (flags: string[] = [], timeoutMs = 20_000): Promise<RemoteEnv> => openAt(flags, timeoutMs, local);
+
   it('garbage on the channel is a protocol error with the stderr tail, and kills the process', async () => {
     const env = await open(['--size', '4', '--garbage-after', '2']);
     await env.reset({ seed: 1 });
@@ -156,6 +168,50 @@ describe('RemoteEnv faults', () => {
     expect(pidExists(pid)).toBe(false);
   });
 
+  it('an error raised on the far side is RemoteEnvRaisedError and the env stays usable', async () => {
+    const env = await open(['--size', '4', '--raise-after', '1']);
+    await env.reset({ seed: 1 });
+    await env.step(new Float32Array([0, 0]));
+    const error = (await env.step(new Float32Array([0, 0])).catch((e: unknown) => e)) as RemoteEnvRaisedError;
+    expect(error).toBeInstanceOf(RemoteEnvRaisedError);
+    expect(error.remoteType).toBe('RangeError');
+    expect(error.request).toBe('step');
+    expect(error.traceback).toContain('simulated failure in step 1');
+    expect(pidExists(env.pid)).toBe(true);
+    expect((await env.step(new Float32Array([0, 0]))).info.step).toBe(2);
+  });
+
+  it('restart() replaces a dead process and the env continues after a reset', async () => {
+    const env = await open(['--size', '4', '--crash-after', '1']);
+    await env.reset({ seed: 5 });
+    await env.step(new Float32Array([0, 0]));
+    const oldPid = env.pid;
+    await expect(env.step(new Float32Array([0, 0]))).rejects.toThrow(RemoteProcessExitedError);
+    await env.restart();
+    expect(env.restarts).toBe(1);
+    expect(env.localTransport).toBe(local);
+    expect(env.pid).not.toBe(oldPid);
+    expect(pidExists(oldPid)).toBe(false);
+    expect(pidExists(env.pid)).toBe(true);
+    await expect(env.step(new Float32Array([0, 0]))).rejects.toThrow(EnvError);
+    const r = await env.reset({ seed: 5 });
+    expect(sameBytes(r.observation as Uint8Array, expectedFrame(5, 0, 4))).toBe(true);
+    expect((await env.step(new Float32Array([0, 0]))).info.step).toBe(1);
+  });
+
+  it('close() is idempotent and leaves no process', async () => {
+    const env = await open(['--size', '4']);
+    opened.splice(opened.indexOf(env), 1);
+    const pid = env.pid;
+    await env.reset();
+    await env.close();
+    await env.close();
+    expect(pidExists(pid)).toBe(false);
+    await expect(env.step(new Float32Array([0, 0]))).rejects.toThrow(/is closed; call restart\(\)/);
+  });
+});
+
+describe('RemoteEnv start-up and process-group faults', () => {
   it('a protocol version mismatch fails at start, naming both versions, with no process left', async () => {
     const tag = `version-test-${process.pid}-${Date.now()}`;
     const error = (await createRemoteEnv({ command: testServerCommand(['--version', '99', '--tag', tag]), timeoutMs: 20_000 }).catch((e: unknown) => e)) as RemoteProtocolError;
@@ -178,36 +234,6 @@ describe('RemoteEnv faults', () => {
     expect(error.stderrTail).toMatch(/definitely-not-a-command-xyz.*not found/);
   });
 
-  it('an error raised on the far side is RemoteEnvRaisedError and the env stays usable', async () => {
-    const env = await open(['--size', '4', '--raise-after', '1']);
-    await env.reset({ seed: 1 });
-    await env.step(new Float32Array([0, 0]));
-    const error = (await env.step(new Float32Array([0, 0])).catch((e: unknown) => e)) as RemoteEnvRaisedError;
-    expect(error).toBeInstanceOf(RemoteEnvRaisedError);
-    expect(error.remoteType).toBe('RangeError');
-    expect(error.request).toBe('step');
-    expect(error.traceback).toContain('simulated failure in step 1');
-    expect(pidExists(env.pid)).toBe(true);
-    expect((await env.step(new Float32Array([0, 0]))).info.step).toBe(2);
-  });
-
-  it('restart() replaces a dead process and the env continues after a reset', async () => {
-    const env = await open(['--size', '4', '--crash-after', '1']);
-    await env.reset({ seed: 5 });
-    await env.step(new Float32Array([0, 0]));
-    const oldPid = env.pid;
-    await expect(env.step(new Float32Array([0, 0]))).rejects.toThrow(RemoteProcessExitedError);
-    await env.restart();
-    expect(env.restarts).toBe(1);
-    expect(env.pid).not.toBe(oldPid);
-    expect(pidExists(oldPid)).toBe(false);
-    expect(pidExists(env.pid)).toBe(true);
-    await expect(env.step(new Float32Array([0, 0]))).rejects.toThrow(EnvError);
-    const r = await env.reset({ seed: 5 });
-    expect(sameBytes(r.observation as Uint8Array, expectedFrame(5, 0, 4))).toBe(true);
-    expect((await env.step(new Float32Array([0, 0]))).info.step).toBe(1);
-  });
-
   it('close() also ends children the server started (its process group)', async () => {
     const marker = `${2000 + (process.pid % 1000)}.5`;
     const env = await createRemoteEnv({ command: `/bin/sh -c ${JSON.stringify(`sleep ${marker} & exec ${testServerCommand(['--size', '4'])}`)}` });
@@ -218,15 +244,6 @@ describe('RemoteEnv faults', () => {
     expect(pidsWithArg(marker)).toEqual([]);
   });
 
-  it('close() is idempotent and leaves no process', async () => {
-    const env = await createRemoteEnv({ command: testServerCommand(['--size', '4']) });
-    const pid = env.pid;
-    await env.reset();
-    await env.close();
-    await env.close();
-    expect(pidExists(pid)).toBe(false);
-    await expect(env.step(new Float32Array([0, 0]))).rejects.toThrow(/is closed; call restart\(\)/);
-  });
 });
 
 describe('createRemoteEnv input checks', () => {

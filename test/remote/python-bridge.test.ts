@@ -187,6 +187,8 @@ describe.skipIf(!python)('RemoteEnv against the Python bridge', () => {
   it('serves a module:callable pixel env with bit-exact frames, seeds and info', async () => {
     const env = await open(['--env', 'tinyenv:make_pixels', '--kwargs', '{"size": 12}']);
     expect(env.id).toBe('remote:tinyenv:make_pixels');
+    // Same machine: after the spec the frames cross the local transport's FIFOs.
+    expect(env.localTransport).toBe(true);
     expect(env.observationSpace).toEqual({ kind: 'box', shape: [12, 12, 3], dtype: 'uint8', low: 0, high: 255 });
     expect(env.actionSpace).toEqual({ kind: 'box', shape: [2], dtype: 'float32', low: new Float64Array([-1, -2]), high: new Float64Array([1, 2]) });
 
@@ -323,9 +325,55 @@ describe.skipIf(!python)('RemoteEnv against the Python bridge', () => {
     expect(error.message).toMatch(/--dmc needs dm_control.*pip install dm_control/);
   });
 
+  it('keeps to the pty when the client declines the local transport; frames bit-exact, errors and crashes typed', async () => {
+    const env = await createRemoteEnv({ command: command('--env', 'tinyenv:make_pixels', '--kwargs', '{"size": 40}'), env: { PYTHONPATH: dir }, localTransport: false });
+    opened.push(env);
+    expect(env.localTransport).toBe(false);
+    const first = await env.reset({ seed: 5 });
+    expect(Buffer.compare(first.observation as Uint8Array, pattern(5, 0, 40))).toBe(0);
+    const r = await env.step(new Float32Array([0.25, -0.5]));
+    expect(Buffer.compare(r.observation as Uint8Array, pattern(5, 1, 40))).toBe(0);
+    await expect(env.step(new Float32Array([0.95, 0]))).rejects.toThrow(RemoteEnvRaisedError);
+    const crash = (await env.step(new Float32Array([-0.95, 0])).catch((e: unknown) => e)) as RemoteProcessExitedError;
+    expect(crash).toBeInstanceOf(RemoteProcessExitedError);
+    expect(crash.processExitCode).toBe(7);
+  });
+
+  it("the bridge's open_local takes only the client's FIFOs, without blocking on anything else", async () => {
+    const script = [
+      'import os, sys, tempfile',
+      `sys.path.insert(0, ${JSON.stringify(BRIDGE_PATH.replace(/\/[^/]*$/, ''))})`,
+      'import bridge',
+      'd = tempfile.mkdtemp()',
+      'req, rep = os.path.join(d, "request"), os.path.join(d, "reply")',
+      'os.mkfifo(req); os.mkfifo(rep)',
+      '# the client holds both ends open for reading and writing, with the token waiting',
+      'creq = os.open(req, os.O_RDWR | os.O_NONBLOCK); crep = os.open(rep, os.O_RDWR | os.O_NONBLOCK)',
+      'for bad in (None, "x", {}, {"token": "", "request": req, "reply": rep}, {"token": "ab", "request": req + "-missing", "reply": rep}):',
+      '    assert bridge.open_local(bad) is None, bad',
+      'os.write(creq, b"wrong-token-0123")',
+      'assert bridge.open_local({"token": "0123456789abcdef", "request": req, "reply": rep}) is None',
+      'os.write(creq, b"0123456789abcdef")',
+      'fd_in, fd_out = bridge.open_local({"token": "0123456789abcdef", "request": req, "reply": rep})',
+      'os.write(creq, b"ping"); assert os.read(fd_in, 4) == b"ping"',
+      'os.write(fd_out, b"pong"); assert os.read(crep, 4) == b"pong"',
+      'print("ok")',
+    ].join('\n');
+    const { spawnSync } = await import('node:child_process');
+    const run = spawnSync(python!, ['-c', script], { encoding: 'utf8', timeout: 20_000 });
+    expect(run.stderr).toBe('');
+    expect(run.stdout.trim()).toBe('ok');
+  });
+
   it('compresses frames that pay for it when the client accepts zlib; they arrive bit-exact either way', async () => {
     for (const compress of [true, false]) {
-      const env = await createRemoteEnv({ command: command('--env', 'tinyenv:make_pixels', '--kwargs', '{"size": 64}'), env: { PYTHONPATH: dir }, compress });
+      // Over the pty: on the local transport the bridge does not compress (a pipe takes the frame in one write).
+      const env = await createRemoteEnv({
+        command: command('--env', 'tinyenv:make_pixels', '--kwargs', '{"size": 64}'),
+        env: { PYTHONPATH: dir },
+        compress,
+        localTransport: false,
+      });
       opened.push(env);
       const first = await env.reset({ seed: 3 });
       expect(Buffer.compare(first.observation as Uint8Array, pattern(3, 0, 64))).toBe(0);
