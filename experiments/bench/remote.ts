@@ -131,28 +131,44 @@ async function ptyFloor(bytes: number, steps: number, warmup: number): Promise<n
   const child = `process.stdin.setRawMode(true); const b = Buffer.alloc(${bytes}, 7); process.stdin.on('data', (d) => { for (let i = 0; i < d.length; i++) process.stdout.write(b); });`;
   const pty = spawn('/bin/sh', ['-c', 'stty raw -echo; exec "$@"', 'sh', process.execPath, '-e', child], { encoding: null, cols: 80, rows: 24 });
   try {
-    return await new Promise<number>((resolve, reject) => {
-      let got = 0;
-      let rounds = 0;
-      let t0 = 0;
-      const timer = setTimeout(() => reject(new Error('bench remote: pty floor measurement stalled')), 120_000);
-      pty.onData((d) => {
-        got += (d as unknown as Buffer).length;
-        if (got < bytes) return;
-        got -= bytes;
-        rounds++;
-        if (rounds === warmup) t0 = performance.now();
-        if (rounds === warmup + steps) {
-          clearTimeout(timer);
-          resolve(performance.now() - t0);
-        } else pty.write(Buffer.from([1]));
-      });
-      // The child sets raw mode itself; give it a moment before the first byte.
-      setTimeout(() => pty.write(Buffer.from([1])), 300);
-    });
+    // The child sets raw mode itself; give it a moment before the first byte.
+    return await timeRoundTrips('pty', (listener) => pty.onData((d) => listener((d as unknown as Buffer).length)), (b) => pty.write(b), bytes, steps, warmup, 300);
   } finally {
     pty.kill('SIGKILL');
   }
+}
+
+/**
+ * ms for `steps` round trips (after `warmup`): one byte out, `bytes` back,
+ * over whichever channel `onChunk`/`write` drive.
+ */
+function timeRoundTrips(
+  what: string,
+  onChunk: (listener: (length: number) => void) => void,
+  write: (b: Buffer) => void,
+  bytes: number,
+  steps: number,
+  warmup: number,
+  firstDelayMs: number,
+): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    let got = 0;
+    let rounds = 0;
+    let t0 = 0;
+    const timer = setTimeout(() => reject(new Error(`bench remote: ${what} floor measurement stalled`)), 120_000);
+    onChunk((length) => {
+      got += length;
+      if (got < bytes) return;
+      got -= bytes;
+      rounds++;
+      if (rounds === warmup) t0 = performance.now();
+      if (rounds === warmup + steps) {
+        clearTimeout(timer);
+        resolve(performance.now() - t0);
+      } else write(Buffer.from([1]));
+    });
+    setTimeout(() => write(Buffer.from([1])), firstDelayMs);
+  });
 }
 
 /** Round trips of `bytes` through the local transport's FIFOs to a minimal blocking Node child, without framing or msgpack. */
@@ -168,24 +184,7 @@ async function pipeFloor(bytes: number, steps: number, warmup: number): Promise<
   ].join(' ');
   const proc = spawn(process.execPath, ['-e', child], { stdio: 'ignore' });
   try {
-    return await new Promise<number>((resolve, reject) => {
-      let got = 0;
-      let rounds = 0;
-      let t0 = 0;
-      const timer = setTimeout(() => reject(new Error('bench remote: pipe floor measurement stalled')), 120_000);
-      endpoint.onData((d) => {
-        got += d.length;
-        if (got < bytes) return;
-        got -= bytes;
-        rounds++;
-        if (rounds === warmup) t0 = performance.now();
-        if (rounds === warmup + steps) {
-          clearTimeout(timer);
-          resolve(performance.now() - t0);
-        } else endpoint.write(Buffer.from([1]));
-      });
-      endpoint.write(Buffer.from([1]));
-    });
+    return await timeRoundTrips('pipe', (listener) => endpoint.onData((d) => listener(d.length)), (b) => endpoint.write(b), bytes, steps, warmup, 0);
   } finally {
     proc.kill('SIGKILL');
     endpoint.close();
