@@ -57,6 +57,6 @@ describe('curl-rl report', () => {
     const out = join(tmp, 'rep');
     await program().parseAsync(['report', join(tmp, 'runs'), '--out', out, '--band', 'ci95'], { from: 'user' });
     for (const f of ['curves.svg', 'curves.png', 'report.md', 'summary.json']) expect(existsSync(join(out, f))).toBe(true);
-    expect(printed()).toContain('| reacher-easy | curl | 1 | 0 | 5.0 | — | 538 | — | 929 |');
+    expect(printed()).toContain('| reacher-easy | curl | 1 | 5.0 | 0 | 5.0 | 5.0 | — | 538 | — | 929 |');
   });
 });
