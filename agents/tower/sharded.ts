@@ -273,7 +273,8 @@ class ShardedConvTower implements ConvTower {
     this.local.release();
     const active = this.active;
     this.active = [];
-    await Promise.all(active.map(({ worker }) => worker.call({ op: 'release' })));
+    // Runs in the update's finally: a worker that failed must not mask the error that got us here.
+    await Promise.allSettled(active.map(({ worker }) => worker.call({ op: 'release' })));
   }
 
   dispose(): void {
