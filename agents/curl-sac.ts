@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../replay/types.js';
-import { currentBackend } from '../src/backend.js';
+import { activeBackendName } from '../src/backend.js';
 import type { BackendName } from '../src/config/schema.js';
 import { Rng } from '../src/rng.js';
 import { Adam } from './adam.js';
@@ -18,6 +18,9 @@ import type { AgentConfig, AgentSpec, AgentState, UpdateMetrics } from './types.
 import { AgentError } from './types.js';
 
 type TensorMap = ReadonlyMap<string, tf.Tensor>;
+
+/** Key of the conv features' gradient among a loss's head gradients (no parameter has this name). */
+const DH = 'dh';
 
 /** tf.tidy for a computation that returns named tensors (a Map is not a TensorContainer). */
 function tidyMap(fn: () => Map<string, tf.Tensor>): Map<string, tf.Tensor> {
@@ -112,7 +115,7 @@ export class CurlSacAgent {
       // with CURL a second backward pass meets the same activations
       cacheTransposes: config.aux === 'curl',
       workers: config.convWorkers ?? 0,
-      backend: (currentBackend()?.name ?? tf.getBackend()) as BackendName,
+      backend: activeBackendName() as BackendName,
     });
   }
 
@@ -191,11 +194,21 @@ export class CurlSacAgent {
     if (batch.notDone.length !== b) fail(`notDone has ${batch.notDone.length} values, expected ${b}`);
   }
 
-  /** Conv-stack gradient of the anchor pass for dh, as a name -> grad map. */
-  private async convGrads(p: ConvParams, dh: tf.Tensor2D): Promise<Map<string, tf.Tensor>> {
-    const g = await this.tower.anchorGrads(p, dh);
-    const names = convNames(this.numLayers);
-    return new Map(names.map((n, i) => [n, (i % 2 === 0 ? g.w[i >> 1] : g.b[i >> 1]) as tf.Tensor]));
+  /**
+   * Head gradients, holding the features' gradient under DH, completed with
+   * the conv stack's gradient of the anchor pass (at conv params p).
+   */
+  private async withConvGrads(headGrads: Map<string, tf.Tensor>, p: ConvParams): Promise<Map<string, tf.Tensor>> {
+    const dh = headGrads.get(DH) as tf.Tensor2D;
+    headGrads.delete(DH);
+    let g;
+    try {
+      g = await this.tower.anchorGrads(p, dh);
+    } finally {
+      dh.dispose();
+    }
+    convNames(this.numLayers).forEach((n, i) => headGrads.set(n, i % 2 === 0 ? g.w[i >> 1]! : g.b[i >> 1]!));
+    return headGrads;
   }
 
   async update(batch: Batch, step: number): Promise<UpdateMetrics> {
@@ -267,12 +280,9 @@ export class CurlSacAgent {
           return L.criticLoss(q1, q2, y);
         })([hA, ...criticHeadNames.map((n) => P.get(n)!)]);
         metrics.criticLoss = tf.keep(value as tf.Scalar);
-        return new Map<string, tf.Tensor>([['dh', grads[0]!], ...criticHeadNames.map((n, i) => [n, grads[i + 1]!] as [string, tf.Tensor])]);
+        return new Map<string, tf.Tensor>([[DH, grads[0]!], ...criticHeadNames.map((n, i) => [n, grads[i + 1]!] as [string, tf.Tensor])]);
       });
-      const dhCritic = headGrads.get('dh')!;
-      headGrads.delete('dh');
-      const criticGrads = new Map([...headGrads, ...(await this.convGrads(convParams(P, layers), dhCritic as tf.Tensor2D))]);
-      dhCritic.dispose();
+      const criticGrads = await this.withConvGrads(headGrads, convParams(P, layers));
       metrics.criticGradNorm = globalNorm(criticGrads.values());
       this.criticOpt.step(criticGrads);
       tf.dispose([...criticGrads.values()]);
@@ -402,12 +412,9 @@ export class CurlSacAgent {
       const lg = logits as unknown as tf.Tensor2D;
       metrics.curlAccuracy = tf.keep(L.curlAccuracy(lg));
       lg.dispose();
-      return new Map<string, tf.Tensor>([['dh', grads[0]!], ...queryNames.map((n, i) => [n, grads[i + 1]!] as [string, tf.Tensor])]);
+      return new Map<string, tf.Tensor>([[DH, grads[0]!], ...queryNames.map((n, i) => [n, grads[i + 1]!] as [string, tf.Tensor])]);
     });
-    const dh = headGrads.get('dh')!;
-    headGrads.delete('dh');
-    const grads = new Map([...headGrads, ...(await this.convGrads(convParams(snapshot, this.numLayers), dh as tf.Tensor2D))]);
-    dh.dispose();
+    const grads = await this.withConvGrads(headGrads, convParams(snapshot, this.numLayers));
     metrics.curlGradNorm = globalNorm(grads.values());
     this.curlOpt!.step(grads);
     tf.dispose([...grads.values()]);

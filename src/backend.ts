@@ -177,3 +177,8 @@ export async function initBackend(
 export function currentBackend(): BackendChoice | undefined {
   return current;
 }
+
+/** The backend in use: the one initBackend chose, else tfjs' own (code that set a backend directly, as tests do). */
+export function activeBackendName(): string {
+  return current?.name ?? tf.getBackend();
+}

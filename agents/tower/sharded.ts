@@ -1,4 +1,3 @@
-import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import type { BackendName } from '../../src/config/schema.js';
@@ -283,13 +282,3 @@ class ShardedConvTower implements ConvTower {
   }
 }
 
-/**
- * Workers for an unset convWorkers: one per spare core on the single-threaded
- * backends (wasm, cpu), none on the native ones (TensorFlow already uses every
- * core there). `runsSharingCores`: processes that share the machine (a sweep's
- * parallel runs), which take their share of the cores first.
- */
-export function defaultConvWorkers(backend: string, runsSharingCores = 1, cores = availableParallelism()): number {
-  if (backend !== 'wasm' && backend !== 'cpu') return 0;
-  return Math.max(0, Math.floor(cores / Math.max(1, runsSharingCores)) - 1);
-}

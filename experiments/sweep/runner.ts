@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, w
 import { availableParallelism, freemem } from 'node:os';
 import { join } from 'node:path';
 import { hasCheckpoint, readStatus, type RunState } from '../report/run-files.js';
+import { coreShareWorkers } from '../../agents/tower/defaults.js';
 import { CurlRlError } from '../../src/errors.js';
 import { processSpawner, type TrainProcessResult, type TrainSpawner } from './spawner.js';
 import { freshTrainArgs, resumeTrainArgs, type RunSpec, type Sweep } from './spec.js';
@@ -90,7 +91,7 @@ export function defaultParallelism(cores = availableParallelism(), freeBytes = f
  */
 export function convWorkerArgs(run: RunSpec, parallel: number, cores = availableParallelism()): string[] {
   if ('convWorkers' in run.overrides) return [];
-  return ['--conv-workers', String(Math.max(0, Math.floor(cores / parallel) - 1))];
+  return ['--conv-workers', String(coreShareWorkers(parallel, cores))];
 }
 
 export function planRun(run: RunSpec): RunAction {

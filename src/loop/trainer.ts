@@ -1,15 +1,14 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
 import { Subject } from 'rxjs';
-import { createAgent, defaultConvWorkers, type CurlSacAgent } from '../../agents/index.js';
+import { createAgent, defaultConvWorkers, usesConvWorkers, type CurlSacAgent } from '../../agents/index.js';
 import { makeEnv, type MakeEnvOptions } from '../../envs/registry.js';
 import { isSnapshotCapable, spaceSize, type Env, type EnvSnapshot, type StepResult } from '../../envs/types.js';
 import { FrameStacker } from '../../envs/wrappers/frame-stack.js';
 import { centerCrop } from '../../replay/augment.js';
 import { ReplayBuffer } from '../../replay/buffer.js';
 import type { Batch } from '../../replay/types.js';
-import { currentBackend } from '../backend.js';
+import { activeBackendName } from '../backend.js';
 import type { Config } from '../config/schema.js';
 import { ConfigError, CurlRlError } from '../errors.js';
 import { Rng, type RngState } from '../rng.js';
@@ -432,9 +431,8 @@ export async function buildTrainer(config: Config, runDir: string, log: MetricsL
     actionDim,
     frameStack: config.frameStack,
   });
-  const backend = currentBackend()?.name ?? tf.getBackend();
-  // worker threads only help the single-threaded backends; the native ones already use every core
-  const convWorkers = backend === 'wasm' || backend === 'cpu' ? (config.convWorkers ?? defaultConvWorkers(backend)) : 0;
+  const backend = activeBackendName();
+  const convWorkers = usesConvWorkers(backend) ? (config.convWorkers ?? defaultConvWorkers(backend)) : 0;
   const agent = createAgent({ ...config, convWorkers }, { obsShape: [config.cropSize, config.cropSize, 3 * config.frameStack], actionDim }, config.seed);
   return new Trainer({ config, runDir, log, env, agent, replay, rng: new Rng(`loop-${config.seed}`) });
 }
