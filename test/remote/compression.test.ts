@@ -1,10 +1,10 @@
 import { deflateSync } from 'node:zlib';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createRemoteEnv, RemoteEnv, RemoteProtocolError, testServerCommand } from '../../envs/remote/index.js';
 import { encodeFrame, FrameDecoder } from '../../envs/remote/framing.js';
 import { ArrayCompressor, decodeArray, encodeArray, type WireArray } from '../../envs/remote/protocol.js';
 import { renderedFrame } from '../../envs/remote/test-pattern.js';
-import { expectedFrame, pidExists } from './helpers.js';
+import { closedAfterEach, expectedFrame } from './helpers.js';
 
 /** Through a real frame: encode, split, decode, as the client sees it. */
 function overTheWire(array: WireArray): unknown {
@@ -53,13 +53,7 @@ describe('zlib array encoding', () => {
 });
 
 describe('compression with the Node test server', () => {
-  const opened: RemoteEnv[] = [];
-  afterEach(async () => {
-    for (const env of opened.splice(0)) {
-      await env.close();
-      expect(pidExists(env.pid)).toBe(false);
-    }
-  });
+  const opened = closedAfterEach();
   // Compression is for the pty (fewer ~4 KB wake-ups); over the local transport's pipes the server sends frames raw.
   const open = async (flags: string[], compress?: boolean, localTransport = false): Promise<RemoteEnv> => {
     const env = await createRemoteEnv({ command: testServerCommand(flags), timeoutMs: 20_000, localTransport, ...(compress === undefined ? {} : { compress }) });

@@ -1,5 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { afterEach, expect } from 'vitest';
+import type { RemoteEnv } from '../../envs/remote/index.js';
 
 /** True while a process with this pid exists (zombies included: they still answer kill 0). */
 export function pidExists(pid: number | undefined): boolean {
@@ -50,4 +52,16 @@ export function pidsWithArg(arg: string): number[] {
     }
   }
   return found;
+}
+
+/** Envs pushed onto the returned list are closed after each test (of the calling scope), and their processes must be gone. */
+export function closedAfterEach(): RemoteEnv[] {
+  const opened: RemoteEnv[] = [];
+  afterEach(async () => {
+    for (const env of opened.splice(0)) {
+      await env.close();
+      expect(pidExists(env.pid)).toBe(false);
+    }
+  });
+  return opened;
 }

@@ -1,10 +1,10 @@
 import { closeSync, existsSync, readSync, statSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createRemoteEnv, RemoteEnv, RemoteProtocolError, testServerCommand } from '../../envs/remote/index.js';
 import { LocalEndpoint, openLocalServer, type LocalOffer } from '../../envs/remote/local-transport.js';
 import { renderedFrame } from '../../envs/remote/test-pattern.js';
-import { expectedFrame, pidExists } from './helpers.js';
+import { closedAfterEach, expectedFrame, pidExists } from './helpers.js';
 
 /** The offer a live env's channel made (the channel keeps it; tests only read the paths). */
 function offerOf(env: RemoteEnv): LocalOffer {
@@ -66,13 +66,7 @@ describe('LocalEndpoint and openLocalServer', () => {
 });
 
 describe('the local transport with the Node test server', () => {
-  const opened: RemoteEnv[] = [];
-  afterEach(async () => {
-    for (const env of opened.splice(0)) {
-      await env.close();
-      expect(pidExists(env.pid)).toBe(false);
-    }
-  });
+  const opened = closedAfterEach();
   const open = async (flags: string[], localTransport?: boolean): Promise<RemoteEnv> => {
     const env = await createRemoteEnv({ command: testServerCommand(flags), timeoutMs: 20_000, ...(localTransport === undefined ? {} : { localTransport }) });
     opened.push(env);

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { checkEnv } from '../../envs/checker.js';
 import {
   createRemoteEnv,
@@ -12,9 +12,9 @@ import {
   testServerCommand,
 } from '../../envs/remote/index.js';
 import { EnvError, InvalidActionError } from '../../envs/errors.js';
-import { expectedFrame, pidExists, pidsWithArg } from './helpers.js';
+import { closedAfterEach, expectedFrame, pidExists, pidsWithArg } from './helpers.js';
 
-const opened: RemoteEnv[] = [];
+const opened = closedAfterEach();
 /** localTransport: the default (frames over the FIFOs after the spec) or false (the pty throughout). */
 async function openAt(flags: string[] = [], timeoutMs = 20_000, localTransport = true): Promise<RemoteEnv> {
   const env = await createRemoteEnv({ command: testServerCommand(flags), timeoutMs, localTransport });
@@ -23,12 +23,6 @@ async function openAt(flags: string[] = [], timeoutMs = 20_000, localTransport =
   return env;
 }
 const open = openAt;
-afterEach(async () => {
-  for (const env of opened.splice(0)) {
-    await env.close();
-    expect(pidExists(env.pid)).toBe(false);
-  }
-});
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && Buffer.compare(a, b) === 0;

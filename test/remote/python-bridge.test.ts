@@ -1,7 +1,8 @@
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { dirname, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkEnv } from '../../envs/checker.js';
 import {
   BRIDGE_PATH,
@@ -13,7 +14,7 @@ import {
   RemoteProcessExitedError,
   RemoteTimeoutError,
 } from '../../envs/remote/index.js';
-import { findBridgePython, pidExists } from './helpers.js';
+import { closedAfterEach, findBridgePython, pidExists } from './helpers.js';
 
 /**
  * A pure-Python pixel env with the Gymnasium API (no gymnasium import): frame
@@ -158,9 +159,17 @@ if (!python) {
   console.warn('skipping the Python bridge tests: no python3 with msgpack and numpy (apt-get install python3-msgpack python3-numpy)');
 }
 
+/** Runs Python lines with the bridge imported as `bridge` (and sys); they print "ok" at the end and nothing to stderr. */
+function expectBridgeScriptOk(lines: string[]): void {
+  const preamble = ['import sys', `sys.path.insert(0, ${JSON.stringify(dirname(BRIDGE_PATH))})`, 'import bridge'];
+  const run = spawnSync(python!, ['-c', [...preamble, ...lines].join('\n')], { encoding: 'utf8', timeout: 20_000 });
+  expect(run.stderr).toBe('');
+  expect(run.stdout.trim()).toBe('ok');
+}
+
 describe.skipIf(!python)('RemoteEnv against the Python bridge', () => {
   let dir = '';
-  const opened: RemoteEnv[] = [];
+  const opened = closedAfterEach();
   const command = (...args: string[]): string => joinCommand([python!, BRIDGE_PATH, ...args]);
   const open = async (args: string[], timeoutMs = 20_000): Promise<RemoteEnv> => {
     const env = await createRemoteEnv({ command: command(...args), timeoutMs, env: { PYTHONPATH: dir } });
@@ -175,12 +184,6 @@ describe.skipIf(!python)('RemoteEnv against the Python bridge', () => {
     writeFileSync(join(dir, 'fakes', 'gymnasium.py'), FAKE_GYMNASIUM);
     writeFileSync(join(dir, 'fakes', 'dm_control', '__init__.py'), '');
     writeFileSync(join(dir, 'fakes', 'dm_control', 'suite.py'), FAKE_DMC_SUITE);
-  });
-  afterEach(async () => {
-    for (const env of opened.splice(0)) {
-      await env.close();
-      expect(pidExists(env.pid)).toBe(false);
-    }
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -341,9 +344,7 @@ describe.skipIf(!python)('RemoteEnv against the Python bridge', () => {
 
   it("the bridge's open_local takes only the client's FIFOs, without blocking on anything else", async () => {
     const script = [
-      'import os, sys, tempfile',
-      `sys.path.insert(0, ${JSON.stringify(BRIDGE_PATH.replace(/\/[^/]*$/, ''))})`,
-      'import bridge',
+      'import os, tempfile',
       'd = tempfile.mkdtemp()',
       'req, rep = os.path.join(d, "request"), os.path.join(d, "reply")',
       'os.mkfifo(req); os.mkfifo(rep)',
@@ -358,11 +359,8 @@ describe.skipIf(!python)('RemoteEnv against the Python bridge', () => {
       'os.write(creq, b"ping"); assert os.read(fd_in, 4) == b"ping"',
       'os.write(fd_out, b"pong"); assert os.read(crep, 4) == b"pong"',
       'print("ok")',
-    ].join('\n');
-    const { spawnSync } = await import('node:child_process');
-    const run = spawnSync(python!, ['-c', script], { encoding: 'utf8', timeout: 20_000 });
-    expect(run.stderr).toBe('');
-    expect(run.stdout.trim()).toBe('ok');
+    ];
+    expectBridgeScriptOk(script);
   });
 
   it('compresses frames that pay for it when the client accepts zlib; they arrive bit-exact either way', async () => {
@@ -382,20 +380,15 @@ describe.skipIf(!python)('RemoteEnv against the Python bridge', () => {
     }
     // The bridge's Compressor itself: zlib for a compressible frame, raw (and a back-off) for noise.
     const script = [
-      'import sys, zlib, numpy as np',
-      `sys.path.insert(0, ${JSON.stringify(BRIDGE_PATH.replace(/\/[^/]*$/, ''))})`,
-      'import bridge',
+      'import zlib, numpy as np',
       'c = bridge.Compressor()',
       'flat = bridge.encode_array(np.zeros((64, 64, 3), np.uint8))',
       'noise = bridge.encode_array(np.random.default_rng(0).integers(0, 256, (64, 64, 3)).astype(np.uint8))',
       'a = c.encode(flat); assert a["encoding"] == "zlib" and zlib.decompress(a["data"]) == flat["data"], a.keys()',
       'assert c.encode(noise) is noise and c.encode(flat) is flat and c.encode(flat)["encoding"] == "zlib"',
       'print("ok")',
-    ].join('\n');
-    const { spawnSync } = await import('node:child_process');
-    const run = spawnSync(python!, ['-c', script], { encoding: 'utf8' });
-    expect(run.stderr).toBe('');
-    expect(run.stdout.trim()).toBe('ok');
+    ];
+    expectBridgeScriptOk(script);
   });
 
   it('fetchRemoteSpec names the bridge and the spaces', async () => {
