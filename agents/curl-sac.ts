@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../replay/types.js';
 import { activeBackendName } from '../src/backend.js';
 import type { BackendName } from '../src/config/schema.js';
+import { libtorchThreads, resolveConvEngine } from '../src/conv-engine.js';
 import { Rng } from '../src/rng.js';
 import { Adam } from './adam.js';
 import type { AdamState } from './adam.js';
@@ -109,19 +110,28 @@ export class CurlSacAgent {
     this.curlOpt = config.aux === 'curl'
       ? new Adam(this.params, [...convNames(this.numLayers), ...headNames('critic'), 'curl.W'], adam)
       : null;
+    const engine = resolveConvEngine(config.convEngine ?? 'auto', activeBackendName()).engine;
     this.tower = createConvTower({
+      engine,
+      threads: libtorchThreads(config.convWorkers),
+      numLayers: config.numConvLayers,
       obsShape: spec.obsShape,
       microBatch: config.microBatch,
       // with CURL a second backward pass meets the same activations
       cacheTransposes: config.aux === 'curl',
-      workers: config.convWorkers ?? 0,
+      workers: engine === 'tfjs' ? (config.convWorkers ?? 0) : 0,
       backend: activeBackendName() as BackendName,
     });
   }
 
-  /** Threads an update's conv passes are split over. */
+  /** Threads an update's conv passes are split over (tfjs engine; 1 on libtorch). */
   get convShards(): number {
     return this.tower.shards;
+  }
+
+  /** Which engine runs the conv passes, on how many threads. */
+  get convEngine(): { engine: 'tfjs' | 'libtorch'; threads: number } {
+    return { engine: this.tower.engine, threads: this.tower.threads };
   }
 
   /** Names of all variables (for inspection and tests). */

@@ -15,6 +15,7 @@ const probability = z.number().min(0).max(1);
 
 export const backendNames = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export const auxNames = ['curl', 'none'] as const;
+export const convEngineNames = ['auto', 'libtorch', 'tfjs'] as const;
 
 export const configSchema = z
   .object({
@@ -57,7 +58,9 @@ export const configSchema = z
     microBatch: positiveInt.default(128).describe('largest chunk of a batch run through the encoder with gradients at once (bounds wasm memory)'),
     convWorkers: z
       .number().int().min(0).max(64).optional()
-      .describe('extra worker threads that split the conv passes of an update by rows (wasm/cpu; default: one per spare core there, none on native backends)'),
+      .describe('extra threads for the conv passes of an update: worker threads that split the rows on the tfjs engine (wasm/cpu), or libtorch threads beyond the first (default: every core; none on native backends)'),
+    convEngine: z.enum(convEngineNames).default('auto')
+      .describe('who runs the conv passes: libtorch (native addon, `npm run build:native`), tfjs, or auto (libtorch when built and the backend is wasm/cpu)'),
     // --- evaluation, logging, checkpoints --------------------------------
     evalEvery: positiveInt.default(10_000).describe('environment steps between evaluations'),
     evalEpisodes: positiveInt.default(10),

@@ -16,6 +16,8 @@ export function tinyConfig(overrides: Partial<AgentConfig> = {}): AgentConfig {
     aux: 'curl', hiddenDim: 16, latentDim: 6, numConvLayers: 2, numFilters: 4, lr: 1e-3, beta1: 0.9,
     alphaLr: 1e-4, alphaBeta1: 0.5, initTemperature: 0.1, discount: 0.99, criticTau: 0.01, encoderTau: 0.05,
     actorUpdateFreq: 2, criticTargetUpdateFreq: 2, microBatch: 128, actorLogStdMin: -10, actorLogStdMax: 2,
+    // the tfjs engine unless a test asks for libtorch: these tests pin the wasm/cpu math
+    convEngine: 'tfjs',
     ...overrides,
   };
 }

@@ -1,0 +1,70 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * The libtorch conv engine's N-API addon (conv_engine.cc), loaded on first
+ * use. It is optional: a machine without libtorch has no addon, and the
+ * tfjs engine does the convs instead.
+ */
+
+export interface NativeConvGrads {
+  w: Float32Array[];
+  b: Float32Array[];
+}
+
+export interface NativeConvEngine {
+  readonly threads: number;
+  load(images: Record<string, Uint8Array>, rows: number): void;
+  features(key: string, weights: Float32Array[], biases: Float32Array[]): Promise<Float32Array>;
+  anchor(key: string, weights: Float32Array[], biases: Float32Array[]): Promise<Float32Array>;
+  anchorGrads(weights: Float32Array[], biases: Float32Array[], dh: Float32Array): Promise<NativeConvGrads>;
+  release(): void;
+}
+
+export interface NativeInfo {
+  torchVersion: string;
+  mkldnn: boolean;
+  parallel: string;
+}
+
+interface Binding {
+  ConvEngine: new (options: { height: number; width: number; channels: number; layers: number; threads: number }) => NativeConvEngine;
+  info(): NativeInfo;
+}
+
+export type AddonStatus =
+  | { available: true; path: string; binding: Binding; info: NativeInfo }
+  | { available: false; path: string; reason: string };
+
+export const BUILD_COMMAND = 'npm run build:native';
+export const BUILD_HINT =
+  `Build it with \`${BUILD_COMMAND}\` (it needs libtorch: on Debian/Ubuntu \`sudo apt-get install libtorch-dev\`; ` +
+  'elsewhere set LIBTORCH_DIR to an unpacked libtorch, or use a python3 that can `import torch`).';
+
+/** Where the addon is: CURL_RL_CONV_ADDON when set (another build, or a test's), else the build output. */
+export function addonPath(): string {
+  return process.env.CURL_RL_CONV_ADDON ?? fileURLToPath(new URL('./build/Release/curl_conv.node', import.meta.url));
+}
+
+let cached: AddonStatus | undefined;
+
+export function loadConvAddon(): AddonStatus {
+  const path = addonPath();
+  if (cached && cached.path === path) return cached;
+  if (!existsSync(path)) {
+    cached = { available: false, path, reason: `the native conv engine is not built (no ${path})` };
+    return cached;
+  }
+  try {
+    const binding = createRequire(import.meta.url)(path) as Binding;
+    if (typeof binding.ConvEngine !== 'function' || typeof binding.info !== 'function') {
+      throw new Error('it does not export ConvEngine and info(); rebuild it');
+    }
+    cached = { available: true, path, binding, info: binding.info() };
+  } catch (error) {
+    const why = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    cached = { available: false, path, reason: `the native conv engine at ${path} does not load: ${why}` };
+  }
+  return cached;
+}

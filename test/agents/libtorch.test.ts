@@ -1,0 +1,186 @@
+import { rmSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createAgent } from '../../agents/index.js';
+import type { AgentSpec } from '../../agents/index.js';
+import { loadConvAddon } from '../../agents/native/addon.js';
+import { createConvTower } from '../../agents/tower/sharded.js';
+import type { ConvEngineName, ConvTower } from '../../agents/tower/sharded.js';
+import type { ConvParams } from '../../agents/networks.js';
+import { resolveConvEngine } from '../../src/conv-engine.js';
+import { BackendUnavailableError } from '../../src/errors.js';
+import { Rng } from '../../src/rng.js';
+import { randomBatch, tinyConfig, useBackend } from './helpers.js';
+
+const built = loadConvAddon().available;
+
+describe('libtorch conv engine: build', () => {
+  it.runIf(process.env.CI === 'true')('is built in CI (.ci/run installs libtorch-dev before npm ci)', () => {
+    expect(loadConvAddon()).toMatchObject({ available: true });
+  });
+});
+
+function randomConv(seed: number, channels: number, filters: number, layers: number): ConvParams {
+  const rng = new Rng(seed);
+  const t = (shape: number[]) => tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal() * 0.2), shape);
+  const w: tf.Tensor4D[] = [];
+  const b: tf.Tensor1D[] = [];
+  for (let l = 0; l < layers; l++) {
+    w.push(t([3, 3, l === 0 ? channels : filters, filters]) as tf.Tensor4D);
+    b.push(t([filters]) as tf.Tensor1D);
+  }
+  return { w, b };
+}
+
+async function values(ts: readonly tf.Tensor[]): Promise<Float32Array[]> {
+  return Promise.all(ts.map(async (t) => (await t.data()) as Float32Array));
+}
+
+/** |a - b| <= tol * (1 + |b|) everywhere, and the same sizes. */
+function expectClose(a: Float32Array[], b: Float32Array[], tol: number): void {
+  expect(a.map((x) => x.length)).toEqual(b.map((x) => x.length));
+  let worst = 0;
+  a.forEach((row, i) => row.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - b[i]![j]!) / (1 + Math.abs(b[i]![j]!))))));
+  expect(worst).toBeLessThanOrEqual(tol);
+}
+
+describe.runIf(built)('libtorch conv engine against the tfjs engine', () => {
+  beforeAll(() => useBackend('wasm'));
+  const towers: ConvTower[] = [];
+  afterAll(() => towers.forEach((t) => t.dispose()));
+  const make = (engine: ConvEngineName, obsShape: [number, number, number], layers: number, threads = 2) => {
+    const t = createConvTower({ engine, threads, numLayers: layers, obsShape, microBatch: 4, cacheTransposes: true, workers: 0, backend: 'wasm' });
+    towers.push(t);
+    return t;
+  };
+
+  // odd sides (the stride-2 layer drops a column), a row count that is a multiple of nothing, and a single row
+  it.each([
+    { side: 13, channels: 9, filters: 5, layers: 3, rows: 11 },
+    { side: 12, channels: 6, filters: 4, layers: 2, rows: 1 },
+    { side: 20, channels: 3, filters: 8, layers: 4, rows: 7 },
+  ])('features, anchor features and two backward passes match: $side x $side x $channels, $layers layers, $rows rows', async ({ side, channels, filters, layers, rows }) => {
+    const batch = randomBatch(side + rows, rows, side, channels, 2);
+    const p = randomConv(1, channels, filters, layers);
+    const q = randomConv(2, channels, filters, layers);
+    const results = async (tower: ConvTower) => {
+      await tower.load({ obs: batch.obs, next: batch.nextObs }, rows);
+      const f = await tower.features('next', q);
+      const h = await tower.anchor('obs', p);
+      const dh1 = tf.tidy(() => tf.mul(h, 0.5).add(0.1) as tf.Tensor2D);
+      const dh2 = tf.tidy(() => tf.sin(tf.mul(h, 3)) as tf.Tensor2D);
+      // the critic's and then CURL's gradient from the same anchor activations, at other parameters the second time
+      const g1 = await tower.anchorGrads(p, dh1);
+      const g2 = await tower.anchorGrads(q, dh2);
+      const out = await values([f, h, ...g1.w, ...g1.b, ...g2.w, ...g2.b]);
+      tf.dispose([f, h, dh1, dh2, ...g1.w, ...g1.b, ...g2.w, ...g2.b]);
+      await tower.release();
+      return out;
+    };
+    const reference = await results(make('tfjs', [side, side, channels], layers));
+    const native = await results(make('libtorch', [side, side, channels], layers));
+    // features are alive (not all zero), so the comparison means something
+    expect(reference[1]!.some((v) => v > 0)).toBe(true);
+    expectClose(native, reference, 2e-5);
+    tf.dispose([...p.w, ...p.b, ...q.w, ...q.b]);
+  });
+
+  it('says what was wrong: bad sizes, a missing image set, a gradient before its forward pass', async () => {
+    const tower = make('libtorch', [12, 12, 6], 2);
+    const p = randomConv(3, 6, 4, 2);
+    const batch = randomBatch(3, 4, 12, 6, 2);
+    await expect(tower.load({ obs: batch.obs.subarray(1) }, 4)).rejects.toThrow(/'obs' has 3455 bytes, expected 4 x 864/);
+    await tower.load({ obs: batch.obs }, 4);
+    await expect(tower.features('pos', p)).rejects.toThrow(/no 'pos' images loaded/);
+    const dh = tf.zeros([4, 3 * 3 * 4]) as tf.Tensor2D;
+    await expect(tower.anchorGrads(p, dh)).rejects.toThrow(/anchorGrads before anchor/);
+    const h = await tower.features('obs', p);
+    expect(h.shape).toEqual([4, 36]);
+    tf.dispose([h, dh, ...p.w, ...p.b]);
+    await tower.release();
+  });
+});
+
+describe.runIf(built)('an agent on the libtorch engine', () => {
+  beforeAll(() => useBackend('wasm'));
+  const S = 16;
+  const C = 6;
+  const spec: AgentSpec = { obsShape: [S, S, C], actionDim: 2 };
+  const run = async (convEngine: 'tfjs' | 'libtorch', convWorkers = 1) => {
+    const agent = createAgent(tinyConfig({ convEngine, convWorkers, microBatch: 5, numFilters: 6 }), spec, 11);
+    expect(agent.convEngine.engine).toBe(convEngine);
+    const metrics: Array<Record<string, number>> = [];
+    metrics.push(await agent.update(randomBatch(300, 13, S, C, 2), 0));
+    const live = tf.memory().numTensors;
+    for (let i = 1; i < 6; i++) metrics.push(await agent.update(randomBatch(300 + i, 13, S, C, 2), i));
+    expect(tf.memory().numTensors).toBe(live);
+    const params = await Promise.all(agent.paramNames().map((n) => agent.readParam(n)));
+    agent.dispose();
+    return { metrics, params };
+  };
+
+  it('updates like the tfjs agent (metrics to 4 decimals, every weight after 6 updates), with a flat tensor count', async () => {
+    const tfjs = await run('tfjs', 0);
+    const native = await run('libtorch');
+    for (let i = 0; i < tfjs.metrics.length; i++) {
+      expect(Object.keys(native.metrics[i]!).sort()).toEqual(Object.keys(tfjs.metrics[i]!).sort());
+      for (const k of Object.keys(tfjs.metrics[i]!)) expect(native.metrics[i]![k]).toBeCloseTo(tfjs.metrics[i]![k]!, 4);
+    }
+    expectClose(native.params, tfjs.params, 1e-4);
+  });
+
+  it('gives identical numbers twice for the same seed and thread count', async () => {
+    const a = await run('libtorch', 1);
+    const b = await run('libtorch', 1);
+    expect(a.metrics).toEqual(b.metrics);
+    expect(a.params).toEqual(b.params);
+  });
+});
+
+describe('choosing the conv engine', () => {
+  let dir: string | undefined;
+  const saved = process.env.CURL_RL_CONV_ADDON;
+  afterEach(() => {
+    if (saved === undefined) delete process.env.CURL_RL_CONV_ADDON;
+    else process.env.CURL_RL_CONV_ADDON = saved;
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    dir = undefined;
+  });
+
+  it('auto takes libtorch on wasm/cpu when it is built, tfjs on the native TensorFlow backends', () => {
+    expect(resolveConvEngine('auto', 'tensorflow').engine).toBe('tfjs');
+    expect(resolveConvEngine('auto', 'tensorflow-gpu').reason).toMatch(/runs convs natively/);
+    expect(resolveConvEngine('tfjs', 'wasm')).toMatchObject({ engine: 'tfjs', reason: 'requested' });
+    if (built) expect(resolveConvEngine('auto', 'wasm').engine).toBe('libtorch');
+  });
+
+  it('a missing addon: auto falls back to tfjs saying how to build it; asking for libtorch is exit code 3 with the build command', () => {
+    process.env.CURL_RL_CONV_ADDON = '/nonexistent/curl_conv.node';
+    const auto = resolveConvEngine('auto', 'wasm');
+    expect(auto.engine).toBe('tfjs');
+    expect(auto.reason).toMatch(/not built.*npm run build:native/);
+    let error: unknown;
+    try {
+      resolveConvEngine('libtorch', 'wasm');
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(BackendUnavailableError);
+    expect((error as BackendUnavailableError).exitCode).toBe(3);
+    expect((error as Error).message).toMatch(/--conv-engine libtorch is not available.*npm run build:native.*libtorch-dev/);
+  });
+
+  it('a broken addon file is reported as not loading, not a crash', () => {
+    dir = mkdtempSync(join(tmpdir(), 'curl-addon-'));
+    const path = join(dir, 'curl_conv.node');
+    writeFileSync(path, 'not a shared library');
+    process.env.CURL_RL_CONV_ADDON = path;
+    const status = loadConvAddon();
+    expect(status.available).toBe(false);
+    if (!status.available) expect(status.reason).toMatch(/does not load/);
+    expect(resolveConvEngine('auto', 'cpu').engine).toBe('tfjs');
+    expect(() => resolveConvEngine('libtorch', 'cpu')).toThrow(/does not load.*npm run build:native/);
+  });
+});
