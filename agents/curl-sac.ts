@@ -9,19 +9,34 @@ import type { AdamState } from './adam.js';
 import * as L from './losses.js';
 import { actorForward, convForward, headForward, qForward } from './networks.js';
 import type { ConvParams } from './networks.js';
+import { layerNorm } from './ops.js';
 import {
   convNames, convParams, createParams, featureDim, headNames, headParams, mlpNames, mlpParams,
 } from './params.js';
 import type { ParamMap } from './params.js';
-import { createConvTower } from './tower/sharded.js';
-import type { ConvTower } from './tower/sharded.js';
+import { createTrunk } from './tower/trunk.js';
+import type { DenseParams, EncoderTrunk, TrunkGrads } from './tower/trunk.js';
 import type { AgentConfig, AgentSpec, AgentState, UpdateMetrics } from './types.js';
 import { AgentError } from './types.js';
 
 type TensorMap = ReadonlyMap<string, tf.Tensor>;
 
-/** Key of the conv features' gradient among a loss's head gradients (no parameter has this name). */
-const DH = 'dh';
+/** Key of the trunk output's gradient among a loss's gradients (no parameter has this name). */
+const DU = 'du';
+
+/** An encoder head's dense layer (run by the trunk) and its LayerNorm (run here). */
+function denseOf(params: ReadonlyMap<string, tf.Tensor>, prefix: string): DenseParams {
+  const { fcW, fcB } = headParams(params, prefix);
+  return { w: fcW, b: fcB };
+}
+function lnNames(prefix: string): string[] {
+  return headNames(prefix).slice(2);
+}
+function normalize(u: tf.Tensor2D, params: ReadonlyMap<string, tf.Tensor>, prefix: string): tf.Tensor2D {
+  const [g, b] = lnNames(prefix).map((n) => params.get(n));
+  if (!g || !b) throw new AgentError(`missing LayerNorm parameters of "${prefix}"`);
+  return layerNorm(u, g as tf.Tensor1D, b as tf.Tensor1D);
+}
 
 /** tf.tidy for a computation that returns named tensors (a Map is not a TensorContainer). */
 function tidyMap(fn: () => Map<string, tf.Tensor>): Map<string, tf.Tensor> {
@@ -79,7 +94,7 @@ export class CurlSacAgent {
   /** Wall-clock ms of each stage of the last update (the wasm and cpu backends run ops eagerly). */
   lastStageMs: Record<string, number> = {};
   private readonly numLayers: number;
-  private readonly tower: ConvTower;
+  private readonly trunk: EncoderTrunk;
 
   constructor(config: AgentConfig, spec: AgentSpec, seed: number) {
     const [h, w, c] = spec.obsShape;
@@ -111,10 +126,11 @@ export class CurlSacAgent {
       ? new Adam(this.params, [...convNames(this.numLayers), ...headNames('critic'), 'curl.W'], adam)
       : null;
     const engine = resolveConvEngine(config.convEngine ?? 'auto', activeBackendName()).engine;
-    this.tower = createConvTower({
+    this.trunk = createTrunk({
       engine,
       threads: libtorchThreads(config.convWorkers),
       numLayers: config.numConvLayers,
+      numFilters: config.numFilters,
       obsShape: spec.obsShape,
       microBatch: config.microBatch,
       // with CURL a second backward pass meets the same activations
@@ -126,12 +142,12 @@ export class CurlSacAgent {
 
   /** Threads an update's conv passes are split over (tfjs engine; 1 on libtorch). */
   get convShards(): number {
-    return this.tower.shards;
+    return this.trunk.shards;
   }
 
   /** Which engine runs the conv passes, on how many threads. */
   get convEngine(): { engine: 'tfjs' | 'libtorch'; threads: number } {
-    return { engine: this.tower.engine, threads: this.tower.threads };
+    return { engine: this.trunk.engine, threads: this.trunk.threads };
   }
 
   /** Names of all variables (for inspection and tests). */
@@ -205,20 +221,25 @@ export class CurlSacAgent {
   }
 
   /**
-   * Head gradients, holding the features' gradient under DH, completed with
-   * the conv stack's gradient of the anchor pass (at conv params p).
+   * A loss's gradients, holding its trunk output's gradient under DU,
+   * completed by the trunk's backward pass of `slot`: the head's dense layer
+   * (as `<prefix>.fc.*`) and, for the anchor, the conv stack.
    */
-  private async withConvGrads(headGrads: Map<string, tf.Tensor>, p: ConvParams): Promise<Map<string, tf.Tensor>> {
-    const dh = headGrads.get(DH) as tf.Tensor2D;
-    headGrads.delete(DH);
-    let g;
+  private async withTrunkGrads(
+    grads: Map<string, tf.Tensor>, slot: 'anchor' | 'detached', conv: ConvParams, head: DenseParams, prefix: string,
+  ): Promise<Map<string, tf.Tensor>> {
+    const du = grads.get(DU) as tf.Tensor2D;
+    grads.delete(DU);
+    let g: TrunkGrads;
     try {
-      g = await this.tower.anchorGrads(p, dh);
+      g = await this.trunk.backward(slot, conv, head, du, slot === 'anchor');
     } finally {
-      dh.dispose();
+      du.dispose();
     }
-    convNames(this.numLayers).forEach((n, i) => headGrads.set(n, i % 2 === 0 ? g.w[i >> 1]! : g.b[i >> 1]!));
-    return headGrads;
+    grads.set(`${prefix}.fc.w`, g.head.w);
+    grads.set(`${prefix}.fc.b`, g.head.b);
+    if (g.conv) convNames(this.numLayers).forEach((n, i) => grads.set(n, i % 2 === 0 ? g.conv!.w[i >> 1]! : g.conv!.b[i >> 1]!));
+    return grads;
   }
 
   async update(batch: Batch, step: number): Promise<UpdateMetrics> {
@@ -245,19 +266,20 @@ export class CurlSacAgent {
     let snapshot: Map<string, tf.Tensor> | null = null;
     const stage = this.stageTimer();
     try {
-      await this.tower.load({ obs: batch.obs, next: batch.nextObs, ...(doCurl ? { pos: batch.obsPositive! } : {}) }, b);
+      await this.trunk.load({ obs: batch.obs, next: batch.nextObs, ...(doCurl ? { pos: batch.obsPositive! } : {}) }, b);
       stage('upload');
 
       // --- 1. critic target, no gradient -------------------------------------------
-      const hNext = await this.tower.features('next', convParams(P, layers));
-      const hNextT = await this.tower.features('next', convParams(P, layers, 'target.'));
-      temp.push(hNext, hNextT);
+      const [uNext] = await this.trunk.forward('next', convParams(P, layers), [denseOf(P, 'actor')]);
+      temp.push(uNext!);
+      const [uNextT] = await this.trunk.forward('next', convParams(P, layers, 'target.'), [denseOf(P, 'target.critic')]);
+      temp.push(uNextT!);
       const y = tf.tidy(() => {
         const alpha = tf.exp(P.get('logAlpha')!) as tf.Scalar;
-        const zNext = headForward(hNext, headParams(P, 'actor'));
+        const zNext = normalize(uNext!, P, 'actor');
         const { mu, logStdRaw } = actorForward(zNext, mlpParams(P, 'actor'), A);
         const pol = L.tanhGaussian(mu, logStdRaw, tf.tensor2d(noiseNext, [b, A]), cfg.actorLogStdMin, cfg.actorLogStdMax);
-        const zNextT = headForward(hNextT, headParams(P, 'target.critic'));
+        const zNextT = normalize(uNextT!, P, 'target.critic');
         const q1 = qForward(zNextT, pol.action, mlpParams(P, 'target.q1'));
         const q2 = qForward(zNextT, pol.action, mlpParams(P, 'target.q2'));
         const target = L.criticTarget(reward, notDone, q1, q2, pol.logPi, alpha, cfg.discount);
@@ -270,8 +292,8 @@ export class CurlSacAgent {
       stage('target');
 
       // --- 2. one encoder pass of the anchor crop, shared by critic and CURL ---------
-      const hA = await this.tower.anchor('obs', convParams(P, layers));
-      temp.push(hA);
+      const [uA] = await this.trunk.forward('obs', convParams(P, layers), [denseOf(P, 'critic')], 'anchor');
+      temp.push(uA!);
       if (doCurl) {
         // CURL's gradient is taken at these start-of-update parameters (see class doc)
         snapshot = new Map([...convNames(layers), ...headNames('critic')].map((n) => [n, P.get(n)!.clone()]));
@@ -279,20 +301,20 @@ export class CurlSacAgent {
       stage('anchor');
 
       // --- 3. critic ----------------------------------------------------------------
-      const criticHeadNames = [...headNames('critic'), ...mlpNames('q1'), ...mlpNames('q2')];
+      const criticHeadNames = [...lnNames('critic'), ...mlpNames('q1'), ...mlpNames('q2')];
       const headGrads = tidyMap(() => {
-        const { value, grads } = tf.valueAndGrads((h: tf.Tensor, ...ps: tf.Tensor[]) => {
+        const { value, grads } = tf.valueAndGrads((u: tf.Tensor, ...ps: tf.Tensor[]) => {
           const m = new Map(criticHeadNames.map((n, i) => [n, ps[i]!]));
-          const z = headForward(h as tf.Tensor2D, headParams(m, 'critic'));
+          const z = normalize(u as tf.Tensor2D, m, 'critic');
           const q1 = qForward(z, action, mlpParams(m, 'q1'));
           const q2 = qForward(z, action, mlpParams(m, 'q2'));
           metrics.qMean = tf.keep(tf.mean(tf.add(q1, q2)).div(2) as tf.Scalar);
           return L.criticLoss(q1, q2, y);
-        })([hA, ...criticHeadNames.map((n) => P.get(n)!)]);
+        })([uA!, ...criticHeadNames.map((n) => P.get(n)!)]);
         metrics.criticLoss = tf.keep(value as tf.Scalar);
-        return new Map<string, tf.Tensor>([[DH, grads[0]!], ...criticHeadNames.map((n, i) => [n, grads[i + 1]!] as [string, tf.Tensor])]);
+        return new Map<string, tf.Tensor>([[DU, grads[0]!], ...criticHeadNames.map((n, i) => [n, grads[i + 1]!] as [string, tf.Tensor])]);
       });
-      const criticGrads = await this.withConvGrads(headGrads, convParams(P, layers));
+      const criticGrads = await this.withTrunkGrads(headGrads, 'anchor', convParams(P, layers), denseOf(P, 'critic'), 'critic');
       metrics.criticGradNorm = globalNorm(criticGrads.values());
       this.criticOpt.step(criticGrads);
       tf.dispose([...criticGrads.values()]);
@@ -300,9 +322,9 @@ export class CurlSacAgent {
 
       // --- 4. actor and temperature (convs detached; they are the critic's, just updated)
       if (doActor) {
-        const h = await this.tower.features('obs', convParams(P, layers));
-        temp.push(h);
-        this.updateActorAndAlpha(h, noiseActor!, metrics);
+        const us = await this.trunk.forward('obs', convParams(P, layers), [denseOf(P, 'actor'), denseOf(P, 'critic')], 'detached');
+        temp.push(...us);
+        await this.updateActorAndAlpha(us[0]!, us[1]!, noiseActor!, metrics);
       }
       stage('actor');
 
@@ -313,9 +335,9 @@ export class CurlSacAgent {
       // --- 6. CURL --------------------------------------------------------------------
       if (doCurl) {
         // keys: the momentum (critic target) encoder, no gradient
-        const hPos = await this.tower.features('pos', convParams(P, layers, 'target.'));
-        temp.push(hPos);
-        await this.updateCurl(hPos, hA, snapshot!, metrics);
+        const [uPos] = await this.trunk.forward('pos', convParams(P, layers, 'target.'), [denseOf(P, 'target.critic')]);
+        temp.push(uPos!);
+        await this.updateCurl(uPos!, uA!, snapshot!, metrics);
       }
       stage('curl');
 
@@ -328,7 +350,7 @@ export class CurlSacAgent {
       keys.forEach((k, i) => (out[k] = values[i]!));
       return out;
     } finally {
-      await this.tower.release();
+      await this.trunk.release();
       if (snapshot) tf.dispose([...snapshot.values()]);
       tf.dispose([action, reward, notDone, ...temp, ...Object.values(metrics)]);
     }
@@ -344,21 +366,24 @@ export class CurlSacAgent {
     };
   }
 
-  /** h: conv features of the obs at the critic-updated convs (detached). */
-  private updateActorAndAlpha(h: tf.Tensor2D, noise: Float32Array, metrics: Record<string, tf.Scalar>): void {
+  /**
+   * uActor, uCritic: the actor's and the critic's head outputs (before their
+   * LayerNorms) on the obs at the critic-updated convs, detached from them.
+   */
+  private async updateActorAndAlpha(uActor: tf.Tensor2D, uCritic: tf.Tensor2D, noise: Float32Array, metrics: Record<string, tf.Scalar>): Promise<void> {
     const cfg = this.config;
     const P = this.params;
     const A = this.spec.actionDim;
-    const b = h.shape[0];
-    const actorNames = [...headNames('actor'), ...mlpNames('actor')];
+    const b = uActor.shape[0];
+    const actorNames = [...lnNames('actor'), ...mlpNames('actor')];
     let logPi: tf.Tensor2D | null = null;
-    const actorGrads = tidyMap(() => {
+    const lossGrads = tidyMap(() => {
       const alpha = tf.exp(P.get('logAlpha')!) as tf.Scalar;
-      const zCritic = headForward(h, headParams(P, 'critic'));
+      const zCritic = normalize(uCritic, P, 'critic');
       const eps = tf.tensor2d(noise, [b, A]);
-      const { value, grads } = tf.valueAndGrads((...ps: tf.Tensor[]) => {
+      const { value, grads } = tf.valueAndGrads((u: tf.Tensor, ...ps: tf.Tensor[]) => {
         const m = new Map(actorNames.map((n, i) => [n, ps[i]!]));
-        const z = headForward(h, headParams(m, 'actor'));
+        const z = normalize(u as tf.Tensor2D, m, 'actor');
         const { mu, logStdRaw } = actorForward(z, mlpParams(m, 'actor'), A);
         const pol = L.tanhGaussian(mu, logStdRaw, eps, cfg.actorLogStdMin, cfg.actorLogStdMax);
         const q1 = qForward(zCritic, pol.action, mlpParams(P, 'q1'));
@@ -366,12 +391,12 @@ export class CurlSacAgent {
         logPi = tf.keep(pol.logPi.clone());
         metrics.entropy = tf.keep(tf.mean(L.gaussianEntropy(pol.logStd)) as tf.Scalar);
         return L.actorLoss(pol.logPi, q1, q2, alpha);
-      })(actorNames.map((n) => P.get(n)!));
+      })([uActor, ...actorNames.map((n) => P.get(n)!)]);
       metrics.actorLoss = tf.keep(value as tf.Scalar);
-      const map = new Map<string, tf.Tensor>(actorNames.map((n, i) => [n, grads[i]!]));
-      metrics.actorGradNorm = tf.keep(globalNorm(map.values()));
-      return map;
+      return new Map<string, tf.Tensor>([[DU, grads[0]!], ...actorNames.map((n, i) => [n, grads[i + 1]!] as [string, tf.Tensor])]);
     });
+    const actorGrads = await this.withTrunkGrads(lossGrads, 'detached', convParams(P, this.numLayers), denseOf(P, 'actor'), 'actor');
+    metrics.actorGradNorm = globalNorm(actorGrads.values());
     this.actorOpt.step(actorGrads);
     tf.dispose([...actorGrads.values()]);
 
@@ -403,28 +428,31 @@ export class CurlSacAgent {
     });
   }
 
-  /** hPos: key features from the momentum encoder; hA: the anchor pass's features at the start-of-update convs. */
-  private async updateCurl(hPos: tf.Tensor2D, hA: tf.Tensor2D, snapshot: Map<string, tf.Tensor>, metrics: Record<string, tf.Scalar>): Promise<void> {
+  /**
+   * uPos: the momentum encoder's head output on the positive crops (the keys);
+   * uA: the anchor pass's critic head output at the start-of-update parameters.
+   */
+  private async updateCurl(uPos: tf.Tensor2D, uA: tf.Tensor2D, snapshot: Map<string, tf.Tensor>, metrics: Record<string, tf.Scalar>): Promise<void> {
     const P = this.params;
-    const queryNames = [...headNames('critic'), 'curl.W'];
+    const queryNames = [...lnNames('critic'), 'curl.W'];
     const headGrads = tidyMap(() => {
-      const zPos = headForward(hPos, headParams(P, 'target.critic'));
-      const startParams = [...headNames('critic').map((n) => snapshot.get(n)!), P.get('curl.W')!];
+      const zPos = normalize(uPos, P, 'target.critic');
+      const startParams = [...lnNames('critic').map((n) => snapshot.get(n)!), P.get('curl.W')!];
       let logits: tf.Tensor2D | null = null;
-      const { value, grads } = tf.valueAndGrads((h: tf.Tensor, ...ps: tf.Tensor[]) => {
+      const { value, grads } = tf.valueAndGrads((u: tf.Tensor, ...ps: tf.Tensor[]) => {
         const m = new Map(queryNames.map((n, i) => [n, ps[i]!]));
-        const zA = headForward(h as tf.Tensor2D, headParams(m, 'critic'));
+        const zA = normalize(u as tf.Tensor2D, m, 'critic');
         const lg = L.curlLogits(zA, m.get('curl.W') as tf.Tensor2D, zPos);
         logits = tf.keep(lg); // gradients() tidies its function; accuracy is read below
         return L.curlLoss(lg);
-      })([hA, ...startParams]);
+      })([uA, ...startParams]);
       metrics.curlLoss = tf.keep(value as tf.Scalar);
       const lg = logits as unknown as tf.Tensor2D;
       metrics.curlAccuracy = tf.keep(L.curlAccuracy(lg));
       lg.dispose();
-      return new Map<string, tf.Tensor>([[DH, grads[0]!], ...queryNames.map((n, i) => [n, grads[i + 1]!] as [string, tf.Tensor])]);
+      return new Map<string, tf.Tensor>([[DU, grads[0]!], ...queryNames.map((n, i) => [n, grads[i + 1]!] as [string, tf.Tensor])]);
     });
-    const grads = await this.withConvGrads(headGrads, convParams(snapshot, this.numLayers));
+    const grads = await this.withTrunkGrads(headGrads, 'anchor', convParams(snapshot, this.numLayers), denseOf(snapshot, 'critic'), 'critic');
     metrics.curlGradNorm = globalNorm(grads.values());
     this.curlOpt!.step(grads);
     tf.dispose([...grads.values()]);
@@ -484,7 +512,7 @@ export class CurlSacAgent {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.tower.dispose();
+    this.trunk.dispose();
     for (const v of this.params.values()) v.dispose();
     this.criticOpt.dispose();
     this.actorOpt.dispose();

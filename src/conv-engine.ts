@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { BUILD_HINT, loadConvAddon } from '../agents/native/addon.js';
 import type { NativeInfo } from '../agents/native/addon.js';
-import type { ConvEngineName } from '../agents/tower/sharded.js';
+import type { ConvEngineName } from '../agents/tower/trunk.js';
 import type { convEngineNames } from './config/schema.js';
 import { BackendUnavailableError } from './errors.js';
 

@@ -8,17 +8,27 @@ import { fileURLToPath } from 'node:url';
  * tfjs engine does the convs instead.
  */
 
-export interface NativeConvGrads {
-  w: Float32Array[];
-  b: Float32Array[];
+export interface NativeHead {
+  /** [F, L], F in NHWC order of the last conv's output */
+  w: Float32Array;
+  /** [L] */
+  b: Float32Array;
 }
 
+export interface NativeGrads {
+  headW: Float32Array;
+  headB: Float32Array;
+  /** conv filters' gradients, [kh, kw, Cin, Cout] each (only when asked for) */
+  w?: Float32Array[];
+  b?: Float32Array[];
+}
+
+/** See conv_engine.cc; layouts are tfjs'. */
 export interface NativeConvEngine {
   readonly threads: number;
   load(images: Record<string, Uint8Array>, rows: number): void;
-  features(key: string, weights: Float32Array[], biases: Float32Array[]): Promise<Float32Array>;
-  anchor(key: string, weights: Float32Array[], biases: Float32Array[]): Promise<Float32Array>;
-  anchorGrads(weights: Float32Array[], biases: Float32Array[], dh: Float32Array): Promise<NativeConvGrads>;
+  forward(key: string, convW: Float32Array[], convB: Float32Array[], heads: NativeHead[], keep: string): Promise<Float32Array[]>;
+  backward(slot: string, convW: Float32Array[], convB: Float32Array[], head: NativeHead, dOut: Float32Array, withConv: boolean): Promise<NativeGrads>;
   release(): void;
 }
 
@@ -29,7 +39,7 @@ export interface NativeInfo {
 }
 
 interface Binding {
-  ConvEngine: new (options: { height: number; width: number; channels: number; layers: number; threads: number }) => NativeConvEngine;
+  ConvEngine: new (options: { height: number; width: number; channels: number; layers: number; filters: number; threads: number }) => NativeConvEngine;
   info(): NativeInfo;
 }
 

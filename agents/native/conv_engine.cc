@@ -1,25 +1,33 @@
-// The encoder's conv stack on libtorch (ATen + oneDNN), for the CPU backends.
+// The encoder's trunk on libtorch (ATen + oneDNN), for the CPU backends: the
+// conv stack and the dense layers that read its flattened output.
 //
 // Same math as agents/networks.ts: VALID 3x3 convs, stride 2 then 1, ReLU after
 // every conv, the 1/255 pixel scaling folded into the first filter, features
-// flattened in NHWC order. Tensors are NCHW logically and channels_last in
-// memory, which is NHWC bytes: tfjs' layout crosses the boundary without a
-// transpose, and oneDNN's fastest CPU conv path takes it as is.
+// flattened in NHWC order, then x @ W + b per head. Tensors are NCHW logically
+// and channels_last in memory, which is NHWC bytes: tfjs' layouts cross the
+// boundary without a transpose, and oneDNN's fastest CPU conv path takes them
+// as they are. A dense layer over the flattened features is a VALID conv whose
+// kernel covers the whole feature map, so oneDNN runs it too (libtorch's own
+// matmul would go to whatever BLAS the system has, which may be the slow
+// reference one).
 //
 // Every pass runs on a libuv pool thread and settles a Promise, so the agent's
-// thread stays free (signals, progress, and tfjs work between passes).
+// thread stays free for signals and progress between passes.
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <c10/core/CPUAllocator.h>
 #include <napi.h>
 #include <torch/version.h>
 
 #include <array>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -30,12 +38,81 @@ constexpr int64_t kKernel = 3;
 
 int64_t StrideOf(size_t layer) { return layer == 0 ? 2 : 1; }
 
+// An update allocates the same large buffers (activations, their gradients)
+// in the same sizes every time. glibc returns such blocks to the kernel on
+// free (mmap, or a trimmed heap, and always on a pool thread's arena), so every
+// pass paid tens of thousands of page faults: a third of a conv pass. Freed
+// large blocks are kept by size and handed out again instead.
+class CachingCpuAllocator final : public c10::Allocator {
+ public:
+  static constexpr size_t kMinCached = 1 << 16;
+  static constexpr size_t kMaxCachedBytes = size_t{2} << 30;
+  static constexpr size_t kAlignment = 64;
+
+  c10::DataPtr allocate(size_t n) const override {
+    void* p = nullptr;
+    if (n >= kMinCached) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = free_.find(n);
+      if (it != free_.end()) {
+        p = it->second;
+        free_.erase(it);
+        cached_ -= n;
+      }
+    }
+    if (!p && n > 0) {
+      if (posix_memalign(&p, kAlignment, n) != 0) throw std::bad_alloc();
+      if (n >= kMinCached) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        sizes_[p] = n;
+      }
+    }
+    return {p, p, &Delete, c10::Device(c10::DeviceType::CPU)};
+  }
+  c10::DeleterFnPtr raw_deleter() const override { return &Delete; }
+
+  static CachingCpuAllocator& Instance() {
+    static auto* instance = new CachingCpuAllocator();  // never destroyed: tensors may outlive static teardown
+    return *instance;
+  }
+
+ private:
+  static void Delete(void* p) {
+    if (!p) return;
+    auto& self = Instance();
+    {
+      std::lock_guard<std::mutex> lock(self.mutex_);
+      auto it = self.sizes_.find(p);
+      if (it != self.sizes_.end()) {
+        if (self.cached_ + it->second <= kMaxCachedBytes) {
+          self.free_.emplace(it->second, p);
+          self.cached_ += it->second;
+          return;
+        }
+        self.sizes_.erase(it);
+      }
+    }
+    free(p);
+  }
+
+  mutable std::mutex mutex_;
+  mutable std::multimap<size_t, void*> free_;
+  mutable std::map<void*, size_t> sizes_;
+  mutable size_t cached_ = 0;
+};
+
 struct ConvParams {
   std::vector<at::Tensor> w;  // [Cout, Cin, 3, 3], channels_last; layer 0 pre-scaled by 1/255
   std::vector<at::Tensor> b;  // [Cout]
 };
 
-// What the backward pass of the last anchor() needs.
+// A dense head over the flattened features, as a conv: [L, C, H, W] channels_last.
+struct Head {
+  at::Tensor w;
+  at::Tensor b;
+};
+
+// What a backward pass needs of a forward pass that kept its activations.
 struct Kept {
   at::Tensor input;              // float pixels, [N, C, H, W] channels_last
   std::vector<at::Tensor> acts;  // post-ReLU output of every layer
@@ -44,14 +121,12 @@ struct Kept {
 struct State {
   int64_t height = 0, width = 0, channels = 0, layers = 0;
   int threads = 1;
-  int64_t rows = 0;
-  std::map<std::string, at::Tensor> images;  // uint8 [N, C, H, W] channels_last
-  std::unique_ptr<Kept> kept;
+  std::map<std::string, at::Tensor> bytes;   // uint8 [N, C, H, W] channels_last, as loaded
+  std::map<std::string, at::Tensor> floats;  // the same as float, converted on first use, read-only after
+  std::map<std::string, Kept> kept;          // by slot
   std::atomic<bool> busy{false};
 };
 
-// One pass at a time: the agent awaits each, and overlapping passes on the
-// shared kept activations would be a bug on the caller's side.
 class BusyGuard {
  public:
   explicit BusyGuard(State* s) : s_(s) {}
@@ -63,68 +138,80 @@ class BusyGuard {
 
 at::Tensor ChannelsLast(const at::Tensor& t) { return t.contiguous(at::MemoryFormat::ChannelsLast); }
 
+bool IsFloat32Array(const Napi::Value& v) { return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array; }
+
 // A float copy of the caller's Float32Array (the JS buffer may change once the call returns).
-at::Tensor CopyFloats(const Napi::Float32Array& a, at::IntArrayRef shape) {
+at::Tensor CopyFloats(const Napi::Env& env, const Napi::Value& v, at::IntArrayRef shape, const std::string& what) {
+  if (!IsFloat32Array(v)) throw Napi::TypeError::New(env, "conv engine: " + what + " must be a Float32Array");
+  auto a = v.As<Napi::Float32Array>();
   auto t = at::empty(shape, at::kFloat);
   if (static_cast<size_t>(t.numel()) != a.ElementLength()) {
-    throw std::runtime_error("expected " + std::to_string(t.numel()) + " floats, got " + std::to_string(a.ElementLength()));
+    throw Napi::RangeError::New(env, "conv engine: " + what + " has " + std::to_string(a.ElementLength()) + " values, expected " + std::to_string(t.numel()));
   }
   std::memcpy(t.data_ptr<float>(), a.Data(), a.ByteLength());
   return t;
 }
 
+int64_t OutputSide(int64_t side, int64_t layers) {
+  side = (side - kKernel) / 2 + 1;
+  for (int64_t l = 1; l < layers; l++) side -= kKernel - 1;
+  return side;
+}
+
 // tfjs filters are [kh, kw, Cin, Cout]; libtorch wants [Cout, Cin, kh, kw].
-ConvParams ReadParams(const Napi::Env& env, const Napi::Value& wv, const Napi::Value& bv, const State& s) {
-  if (!wv.IsArray() || !bv.IsArray()) throw Napi::TypeError::New(env, "conv engine: weights and biases must be arrays of Float32Array");
+ConvParams ReadConv(const Napi::Env& env, const Napi::Value& wv, const Napi::Value& bv, const State& s, int64_t filters) {
+  if (!wv.IsArray() || !bv.IsArray()) throw Napi::TypeError::New(env, "conv engine: conv weights and biases must be arrays of Float32Array");
   auto wa = wv.As<Napi::Array>();
   auto ba = bv.As<Napi::Array>();
   if (wa.Length() != static_cast<uint32_t>(s.layers) || ba.Length() != static_cast<uint32_t>(s.layers)) {
-    throw Napi::RangeError::New(env, "conv engine: expected " + std::to_string(s.layers) + " weights and biases");
+    throw Napi::RangeError::New(env, "conv engine: expected " + std::to_string(s.layers) + " conv weights and biases");
   }
   ConvParams p;
   int64_t cin = s.channels;
   for (uint32_t l = 0; l < wa.Length(); l++) {
-    Napi::Value wl = wa[l];
-    Napi::Value bl = ba[l];
-    if (!wl.IsTypedArray() || wl.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array ||
-        !bl.IsTypedArray() || bl.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
-      throw Napi::TypeError::New(env, "conv engine: layer " + std::to_string(l) + " weights/bias must be Float32Array");
-    }
-    auto bias = bl.As<Napi::Float32Array>();
-    const int64_t cout = static_cast<int64_t>(bias.ElementLength());
-    at::Tensor hwio;
-    try {
-      hwio = CopyFloats(wl.As<Napi::Float32Array>(), {kKernel, kKernel, cin, cout});
-    } catch (const std::exception& e) {
-      throw Napi::RangeError::New(env, "conv engine: layer " + std::to_string(l) + " weights: " + e.what());
-    }
+    const auto name = "layer " + std::to_string(l);
+    auto hwio = CopyFloats(env, wa[l], {kKernel, kKernel, cin, filters}, name + " weights");
     auto w = ChannelsLast(hwio.permute({3, 2, 0, 1}));
     if (l == 0) w = ChannelsLast(w * (1.0f / 255.0f));
     p.w.push_back(w);
-    p.b.push_back(CopyFloats(bias, {cout}));
-    cin = cout;
+    p.b.push_back(CopyFloats(env, ba[l], {filters}, name + " bias"));
+    cin = filters;
   }
   return p;
 }
 
+// tfjs' dense weight is [F, L] with F in NHWC order; as a conv it is [L, C, H, W].
+Head ReadHead(const Napi::Env& env, const Napi::Value& v, int64_t side, int64_t filters) {
+  if (!v.IsObject()) throw Napi::TypeError::New(env, "conv engine: a head is {w: Float32Array [F, L], b: Float32Array [L]}");
+  auto o = v.As<Napi::Object>();
+  Napi::Value bv = o.Get("b");
+  if (!IsFloat32Array(bv)) throw Napi::TypeError::New(env, "conv engine: head bias must be a Float32Array");
+  const int64_t latent = static_cast<int64_t>(bv.As<Napi::Float32Array>().ElementLength());
+  auto hwcl = CopyFloats(env, o.Get("w"), {side, side, filters, latent}, "head weights");
+  return {ChannelsLast(hwcl.permute({3, 2, 0, 1})), CopyFloats(env, bv, {latent}, "head bias")};
+}
+
+std::vector<Head> ReadHeads(const Napi::Env& env, const Napi::Value& v, int64_t side, int64_t filters) {
+  if (!v.IsArray()) throw Napi::TypeError::New(env, "conv engine: heads must be an array");
+  auto a = v.As<Napi::Array>();
+  std::vector<Head> heads;
+  for (uint32_t i = 0; i < a.Length(); i++) heads.push_back(ReadHead(env, a[i], side, filters));
+  return heads;
+}
+
 // Forward through the stack; acts, when given, receives every layer's output.
-at::Tensor Forward(const at::Tensor& x, const ConvParams& p, std::vector<at::Tensor>* acts) {
+at::Tensor RunStack(const at::Tensor& x, const ConvParams& p, std::vector<at::Tensor>* acts) {
   at::Tensor a = x;
   for (size_t l = 0; l < p.w.size(); l++) {
     a = at::convolution(a, p.w[l], p.b[l], {StrideOf(l), StrideOf(l)}, {0, 0}, {1, 1}, false, {0, 0}, 1);
-    a = at::relu_(a);
+    at::relu_(a);
     if (acts) acts->push_back(a);
   }
   return a;
 }
 
-// [N, C, H, W] channels_last -> a Float32Array [N, H*W*C] (NHWC order: the memory order).
-Napi::Float32Array ToFeatures(Napi::Env env, const at::Tensor& out) {
-  auto nhwc = out.permute({0, 2, 3, 1}).contiguous();
-  auto holder = new at::Tensor(nhwc);
-  auto buf = Napi::ArrayBuffer::New(env, nhwc.data_ptr<float>(), nhwc.numel() * sizeof(float),
-                                    [](Napi::Env, void*, at::Tensor* t) { delete t; }, holder);
-  return Napi::Float32Array::New(env, nhwc.numel(), buf, 0);
+at::Tensor ApplyHead(const at::Tensor& h, const Head& head) {
+  return at::convolution(h, head.w, head.b, {1, 1}, {0, 0}, {1, 1}, false, {0, 0}, 1).reshape({h.size(0), head.w.size(0)});
 }
 
 Napi::Float32Array ToArray(Napi::Env env, const at::Tensor& t) {
@@ -134,7 +221,7 @@ Napi::Float32Array ToArray(Napi::Env env, const at::Tensor& t) {
   return arr;
 }
 
-// Runs fn on a pool thread; resolves with make(env) on the agent's thread.
+// Runs work on a pool thread; resolves with make(env) on the agent's thread.
 class Pass : public Napi::AsyncWorker {
  public:
   using Work = std::function<void()>;
@@ -180,9 +267,8 @@ class ConvEngine : public Napi::ObjectWrap<ConvEngine> {
     return DefineClass(env, "ConvEngine",
                        {
                            InstanceMethod("load", &ConvEngine::Load),
-                           InstanceMethod("features", &ConvEngine::Features),
-                           InstanceMethod("anchor", &ConvEngine::Anchor),
-                           InstanceMethod("anchorGrads", &ConvEngine::AnchorGrads),
+                           InstanceMethod("forward", &ConvEngine::Forward),
+                           InstanceMethod("backward", &ConvEngine::Backward),
                            InstanceMethod("release", &ConvEngine::Release),
                            InstanceAccessor("threads", &ConvEngine::Threads, nullptr),
                        });
@@ -190,7 +276,7 @@ class ConvEngine : public Napi::ObjectWrap<ConvEngine> {
 
   explicit ConvEngine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ConvEngine>(info), s_(std::make_shared<State>()) {
     auto env = info.Env();
-    if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "ConvEngine({height, width, channels, layers, threads})");
+    if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "ConvEngine({height, width, channels, layers, filters, threads})");
     auto o = info[0].As<Napi::Object>();
     auto field = [&](const char* name) {
       Napi::Value v = o.Get(name);
@@ -203,7 +289,11 @@ class ConvEngine : public Napi::ObjectWrap<ConvEngine> {
     s_->width = field("width");
     s_->channels = field("channels");
     s_->layers = field("layers");
+    filters_ = field("filters");
     s_->threads = static_cast<int>(field("threads"));
+    if (s_->height != s_->width) throw Napi::RangeError::New(env, "ConvEngine: images must be square");
+    side_ = OutputSide(s_->height, s_->layers);
+    if (side_ < 1) throw Napi::RangeError::New(env, "ConvEngine: images are too small for the conv stack");
   }
 
  private:
@@ -213,22 +303,16 @@ class ConvEngine : public Napi::ObjectWrap<ConvEngine> {
   }
   void Claim() { s_->busy = true; }
 
-  at::Tensor& Images(Napi::Env env, const Napi::Value& key) {
-    auto it = s_->images.find(key.ToString().Utf8Value());
-    if (it == s_->images.end()) throw Napi::RangeError::New(env, "conv engine: no '" + key.ToString().Utf8Value() + "' images loaded for this batch");
-    return it->second;
-  }
-
-  // load({obs, next, pos}: Uint8Array HWC per row, rows): copies the batch's images.
+  // load({obs, next, pos}: Uint8Array HWC per row, rows): copies the batch's images; float buffers are reused across batches.
   Napi::Value Load(const Napi::CallbackInfo& info) {
     auto env = info.Env();
     EnsureIdle(env);
     if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsNumber()) throw Napi::TypeError::New(env, "load(images, rows)");
     const int64_t rows = info[1].As<Napi::Number>().Int64Value();
     if (rows < 1) throw Napi::RangeError::New(env, "conv engine: rows must be >= 1");
-    s_->images.clear();
-    s_->kept.reset();
-    s_->rows = rows;
+    s_->bytes.clear();
+    s_->floats.clear();
+    s_->kept.clear();
     auto images = info[0].As<Napi::Object>();
     auto keys = images.GetPropertyNames();
     const int64_t per = s_->height * s_->width * s_->channels;
@@ -246,93 +330,115 @@ class ConvEngine : public Napi::ObjectWrap<ConvEngine> {
       }
       auto nhwc = at::empty({rows, s_->height, s_->width, s_->channels}, at::kByte);
       std::memcpy(nhwc.data_ptr<uint8_t>(), u8.Data(), u8.ByteLength());
-      s_->images[key] = nhwc.permute({0, 3, 1, 2});  // NCHW view of NHWC memory: channels_last
+      s_->bytes[key] = nhwc.permute({0, 3, 1, 2});  // NCHW view of NHWC memory: channels_last
     }
     return env.Undefined();
   }
 
-  Napi::Value Features(const Napi::CallbackInfo& info) { return Run(info, false); }
-  Napi::Value Anchor(const Napi::CallbackInfo& info) { return Run(info, true); }
+  std::string Key(Napi::Env env, const Napi::Value& v) {
+    auto key = v.ToString().Utf8Value();
+    if (!s_->bytes.count(key)) throw Napi::RangeError::New(env, "conv engine: no '" + key + "' images loaded for this batch");
+    return key;
+  }
 
-  // features/anchor(key, weights, biases) -> Promise<Float32Array [rows, F]>
-  Napi::Value Run(const Napi::CallbackInfo& info, bool keep) {
+  // forward(key, convW, convB, heads, keep: '' | slot) -> Promise<Float32Array[]>: each head's output [rows, L].
+  // A kept slot holds the activations for backward(slot, ...).
+  Napi::Value Forward(const Napi::CallbackInfo& info) {
     auto env = info.Env();
-    if (info.Length() < 3) throw Napi::TypeError::New(env, "(key, weights, biases)");
+    if (info.Length() < 5) throw Napi::TypeError::New(env, "forward(key, convWeights, convBiases, heads, keep)");
     EnsureIdle(env);
-    auto images = Images(env, info[0]);
-    auto params = std::make_shared<ConvParams>(ReadParams(env, info[1], info[2], *s_));
-    Claim();
+    auto key = Key(env, info[0]);
+    auto params = std::make_shared<ConvParams>(ReadConv(env, info[1], info[2], *s_, filters_));
+    auto heads = std::make_shared<std::vector<Head>>(ReadHeads(env, info[3], side_, filters_));
+    auto slot = info[4].ToString().Utf8Value();
     auto state = s_;
-    auto out = std::make_shared<at::Tensor>();
-    if (keep) state->kept.reset();
+    auto outs = std::make_shared<std::vector<at::Tensor>>();
+    if (!slot.empty()) state->kept.erase(slot);
+    Claim();
     auto* pass = new Pass(
         env, state,
-        [state, images, params, out, keep]() {
-          auto x = images.to(at::kFloat);  // keeps channels_last
-          if (keep) {
-            auto kept = std::make_unique<Kept>();
-            kept->input = x;
-            *out = Forward(x, *params, &kept->acts);
-            state->kept = std::move(kept);
-          } else {
-            *out = Forward(x, *params, nullptr);
+        [state, key, params, heads, slot, outs]() {
+          // converted once per batch and image set: obs and next each feed two passes
+          auto it = state->floats.find(key);
+          at::Tensor x = it != state->floats.end() ? it->second : (state->floats[key] = state->bytes.at(key).to(at::kFloat));
+          Kept kept;
+          auto h = RunStack(x, *params, slot.empty() ? nullptr : &kept.acts);
+          for (const auto& head : *heads) outs->push_back(ApplyHead(h, head));
+          if (!slot.empty()) {
+            kept.input = x;
+            state->kept[slot] = std::move(kept);
           }
         },
-        [out](Napi::Env e) -> Napi::Value { return ToFeatures(e, *out); });
+        [outs](Napi::Env e) -> Napi::Value {
+          auto arr = Napi::Array::New(e, outs->size());
+          for (uint32_t i = 0; i < outs->size(); i++) arr.Set(i, ToArray(e, (*outs)[i]));
+          return arr;
+        });
     auto promise = pass->Promise();
     pass->Queue();
     return promise;
   }
 
-  // anchorGrads(weights, biases, dh: Float32Array [rows, F]) -> Promise<{w: Float32Array[] (HWIO), b: Float32Array[]}>
-  Napi::Value AnchorGrads(const Napi::CallbackInfo& info) {
+  // backward(slot, convW, convB, head, dOut: Float32Array [rows, L], conv: boolean)
+  //   -> Promise<{headW, headB, w?: Float32Array[] (HWIO), b?: Float32Array[]}>
+  // The head's gradients, and with conv the conv stack's too, from the slot's kept activations.
+  Napi::Value Backward(const Napi::CallbackInfo& info) {
     auto env = info.Env();
-    if (info.Length() < 3 || !info[2].IsTypedArray()) throw Napi::TypeError::New(env, "anchorGrads(weights, biases, dh)");
+    if (info.Length() < 6) throw Napi::TypeError::New(env, "backward(slot, convWeights, convBiases, head, dOut, conv)");
     EnsureIdle(env);
-    if (!s_->kept) throw Napi::RangeError::New(env, "conv tower: anchorGrads before anchor");
-    auto params = std::make_shared<ConvParams>(ReadParams(env, info[0], info[1], *s_));
-    const auto& last = s_->kept->acts.back();
-    // dh arrives in NHWC order, the memory order of the channels_last activations
-    at::Tensor dh;
-    try {
-      dh = CopyFloats(info[2].As<Napi::Float32Array>(), {last.size(0), last.size(2), last.size(3), last.size(1)}).permute({0, 3, 1, 2});
-    } catch (const std::exception& e) {
-      throw Napi::RangeError::New(env, std::string("conv engine: dh: ") + e.what());
-    }
-    Claim();
+    auto slot = info[0].ToString().Utf8Value();
+    auto it = s_->kept.find(slot);
+    if (it == s_->kept.end()) throw Napi::RangeError::New(env, "conv tower: backward of '" + slot + "' before its forward pass kept it");
+    auto params = std::make_shared<ConvParams>(ReadConv(env, info[1], info[2], *s_, filters_));
+    auto head = std::make_shared<Head>(ReadHead(env, info[3], side_, filters_));
+    const int64_t rows = it->second.input.size(0);
+    const int64_t latent = head->w.size(0);
+    auto dout = CopyFloats(env, info[4], {rows, latent, 1, 1}, "head output gradient");
+    const bool withConv = info[5].ToBoolean();
     auto state = s_;
-    auto gw = std::make_shared<std::vector<at::Tensor>>(params->w.size());
-    auto gb = std::make_shared<std::vector<at::Tensor>>(params->w.size());
+    auto g = std::make_shared<std::map<std::string, std::vector<at::Tensor>>>();
+    Claim();
     auto* pass = new Pass(
         env, state,
-        [state, params, dh, gw, gb]() {
-          const Kept& k = *state->kept;
-          at::Tensor d = dh;
-          for (int64_t l = static_cast<int64_t>(params->w.size()) - 1; l >= 0; l--) {
-            const auto& out = k.acts[l];
-            d = at::threshold_backward(d, out, 0);  // ReLU mask from its output
+        [state, slot, params, head, dout, withConv, g]() {
+          const Kept& k = state->kept.at(slot);
+          const auto& h = k.acts.back();
+          const std::vector<int64_t> latent{head->b.size(0)};
+          auto hg = at::convolution_backward(dout, h, head->w, at::IntArrayRef(latent), {1, 1}, {0, 0}, {1, 1}, false, {0, 0}, 1,
+                                             {withConv, true, true});
+          (*g)["headW"] = {std::get<1>(hg).permute({2, 3, 1, 0}).contiguous()};  // back to [H, W, C, L] = [F, L]
+          (*g)["headB"] = {std::get<2>(hg)};
+          if (!withConv) return;
+          const auto layers = params->w.size();
+          std::vector<at::Tensor> gw(layers), gb(layers);
+          at::Tensor d = std::get<0>(hg);
+          for (int64_t l = static_cast<int64_t>(layers) - 1; l >= 0; l--) {
+            d = at::threshold_backward(d, k.acts[l], 0);  // ReLU mask from its output
             const auto& input = l == 0 ? k.input : k.acts[l - 1];
             const int64_t s = StrideOf(l);
-            std::vector<int64_t> bias_sizes{params->b[l].size(0)};
-            auto grads = at::convolution_backward(d, input, params->w[l], at::IntArrayRef(bias_sizes), {s, s}, {0, 0}, {1, 1}, false,
-                                                  {0, 0}, 1, {l > 0, true, true});
-            auto g = std::get<1>(grads);
-            if (l == 0) g = g * (1.0f / 255.0f);  // chain rule through the folded scaling
-            (*gw)[l] = g.permute({2, 3, 1, 0}).contiguous();  // back to [kh, kw, Cin, Cout]
-            (*gb)[l] = std::get<2>(grads);
+            const std::vector<int64_t> bias{params->b[l].size(0)};
+            auto grads = at::convolution_backward(d, input, params->w[l], at::IntArrayRef(bias), {s, s}, {0, 0}, {1, 1}, false, {0, 0}, 1,
+                                                  {l > 0, true, true});
+            auto gwl = std::get<1>(grads);
+            if (l == 0) gwl = gwl * (1.0f / 255.0f);  // chain rule through the folded scaling
+            gw[l] = gwl.permute({2, 3, 1, 0}).contiguous();  // back to [kh, kw, Cin, Cout]
+            gb[l] = std::get<2>(grads);
             if (l > 0) d = std::get<0>(grads);
           }
+          (*g)["w"] = gw;
+          (*g)["b"] = gb;
         },
-        [gw, gb](Napi::Env e) -> Napi::Value {
-          auto w = Napi::Array::New(e, gw->size());
-          auto b = Napi::Array::New(e, gb->size());
-          for (uint32_t l = 0; l < gw->size(); l++) {
-            w.Set(l, ToArray(e, (*gw)[l]));
-            b.Set(l, ToArray(e, (*gb)[l]));
-          }
+        [g](Napi::Env e) -> Napi::Value {
           auto o = Napi::Object::New(e);
-          o.Set("w", w);
-          o.Set("b", b);
+          for (const auto& [name, ts] : *g) {
+            if (name == "headW" || name == "headB") {
+              o.Set(name, ToArray(e, ts[0]));
+              continue;
+            }
+            auto arr = Napi::Array::New(e, ts.size());
+            for (uint32_t l = 0; l < ts.size(); l++) arr.Set(l, ToArray(e, ts[l]));
+            o.Set(name, arr);
+          }
           return o;
         });
     auto promise = pass->Promise();
@@ -342,15 +448,17 @@ class ConvEngine : public Napi::ObjectWrap<ConvEngine> {
 
   Napi::Value Release(const Napi::CallbackInfo& info) {
     EnsureIdle(info.Env());
-    s_->images.clear();
-    s_->kept.reset();
-    s_->rows = 0;
+    s_->bytes.clear();
+    s_->floats.clear();
+    s_->kept.clear();
     return info.Env().Undefined();
   }
 
   Napi::Value Threads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), s_->threads); }
 
   std::shared_ptr<State> s_;
+  int64_t filters_ = 0;
+  int64_t side_ = 0;
 };
 
 Napi::Value Info(const Napi::CallbackInfo& info) {
@@ -363,6 +471,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  c10::SetCPUAllocator(&CachingCpuAllocator::Instance(), /*priority=*/1);
   exports.Set("ConvEngine", ConvEngine::Define(env));
   exports.Set("info", Napi::Function::New(env, Info));
   return exports;

@@ -2,8 +2,6 @@ import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import type { BackendName } from '../../src/config/schema.js';
 import type { ConvGrads, ConvParams } from '../networks.js';
-import { BUILD_HINT, loadConvAddon } from '../native/addon.js';
-import { LibtorchConvTower } from './libtorch.js';
 import { LocalConvTower } from './local.js';
 import type { ImageKey } from './local.js';
 import { convFromWire, convToWire, fromWire, toWire } from './wire.js';
@@ -20,12 +18,8 @@ type Images = Partial<Record<ImageKey, Uint8Array>>;
  * (gradients): the same math, reproducible for a given shard count.
  */
 export interface ConvTower {
-  /** Which code runs the convs: tfjs on this backend (and its workers), or libtorch. */
-  readonly engine: ConvEngineName;
-  /** Threads the rows are split over (1: the calling thread only, or one libtorch engine). */
+  /** Threads the rows are split over (1: the calling thread only). */
   readonly shards: number;
-  /** Threads the conv passes run on: shards on tfjs, intra-op threads on libtorch. */
-  readonly threads: number;
   load(images: Images, rows: number): Promise<void>;
   features(key: ImageKey, p: ConvParams): Promise<tf.Tensor2D>;
   anchor(key: ImageKey, p: ConvParams): Promise<tf.Tensor2D>;
@@ -34,14 +28,7 @@ export interface ConvTower {
   dispose(): void;
 }
 
-export type ConvEngineName = 'tfjs' | 'libtorch';
-
 export interface ConvTowerOptions {
-  /** 'libtorch' needs the addon (see src/conv-engine.ts for the choice). */
-  engine: ConvEngineName;
-  /** libtorch's intra-op threads (the tfjs engine threads by workers instead). */
-  threads: number;
-  numLayers: number;
   obsShape: readonly [number, number, number];
   microBatch: number;
   cacheTransposes: boolean;
@@ -52,21 +39,13 @@ export interface ConvTowerOptions {
 }
 
 export function createConvTower(options: ConvTowerOptions): ConvTower {
-  if (options.engine === 'libtorch') {
-    const addon = loadConvAddon();
-    if (!addon.available) throw new ConvWorkerError(`${addon.reason}. ${BUILD_HINT}`);
-    const [height, width, channels] = options.obsShape;
-    return new LibtorchConvTower(new addon.binding.ConvEngine({ height, width, channels, layers: options.numLayers, threads: options.threads }));
-  }
   const local = new LocalConvTower(options.obsShape, options.microBatch, options.cacheTransposes);
   return options.workers > 0 ? new ShardedConvTower(local, options) : new InlineConvTower(local);
 }
 
 /** All rows on the calling thread. */
 class InlineConvTower implements ConvTower {
-  readonly engine = 'tfjs' as const;
   readonly shards = 1;
-  readonly threads = 1;
   constructor(private readonly local: LocalConvTower) {}
   async load(images: Images, rows: number): Promise<void> {
     this.local.load(images, rows);
@@ -178,16 +157,13 @@ class WorkerShard {
  * the calling thread then computes its own shard while they compute theirs.
  */
 class ShardedConvTower implements ConvTower {
-  readonly engine = 'tfjs' as const;
   readonly shards: number;
-  readonly threads: number;
   private readonly workers: WorkerShard[];
   private ownRange: [number, number] = [0, 0];
   private active: Array<{ worker: WorkerShard; range: [number, number] }> = [];
 
   constructor(private readonly local: LocalConvTower, private readonly options: ConvTowerOptions) {
     this.shards = options.workers + 1;
-    this.threads = this.shards;
     const data: TowerWorkerData = {
       backend: options.backend,
       obsShape: [...options.obsShape] as [number, number, number],

@@ -2,7 +2,9 @@ import { parseArgs } from 'node:util';
 import { createAgent, agentFeatureDim, defaultConvWorkers } from '../../agents/index.js';
 import type { AgentConfig, AgentSpec } from '../../agents/index.js';
 import type { Batch } from '../../replay/types.js';
-import { backendNames, defaultConfig } from '../../src/config/schema.js';
+import { backendNames, convEngineNames, defaultConfig } from '../../src/config/schema.js';
+import { libtorchThreads, resolveConvEngine } from '../../src/conv-engine.js';
+import type { ConvEngineRequest } from '../../src/conv-engine.js';
 import type { BackendName } from '../../src/config/schema.js';
 import { initBackend } from '../../src/backend.js';
 import { Rng } from '../../src/rng.js';
@@ -87,6 +89,7 @@ export async function main(argv: string[]): Promise<void> {
       warmup: { type: 'string', default: '2' },
       'micro-batch': { type: 'string' },
       'conv-workers': { type: 'string' },
+      'conv-engine': { type: 'string', default: 'auto' },
       // output is always JSON lines; the flag is accepted for the documented command line
       json: { type: 'boolean', default: false },
     },
@@ -101,12 +104,19 @@ export async function main(argv: string[]): Promise<void> {
     throw new Error('bench update: --batch-size (comma list of ints >= 2), --iters (>= 1) and --warmup (>= 0) must be numbers');
   }
   const backend = await selectBackend(String(values.backend));
+  const engineRequest = String(values['conv-engine']);
+  if (!(convEngineNames as readonly string[]).includes(engineRequest)) {
+    throw new Error(`bench update: --conv-engine must be one of ${convEngineNames.join(', ')}, got '${engineRequest}'`);
+  }
+  const engine = resolveConvEngine(engineRequest as ConvEngineRequest, backend);
   const base = defaultConfig();
   for (const aux of auxes as Array<'curl' | 'none'>) {
     for (const b of batchSizes) {
-      const convWorkers = values['conv-workers'] !== undefined ? Number(values['conv-workers']) : defaultConvWorkers(backend);
+      const convWorkers = values['conv-workers'] !== undefined
+        ? Number(values['conv-workers'])
+        : engine.engine === 'libtorch' ? libtorchThreads(undefined) - 1 : defaultConvWorkers(backend);
       if (!Number.isInteger(convWorkers) || convWorkers < 0) throw new Error(`bench update: --conv-workers must be an integer >= 0, got '${values['conv-workers']}'`);
-      const cfg: AgentConfig = { ...base, aux, convWorkers, ...(values['micro-batch'] ? { microBatch: Number(values['micro-batch']) } : {}) };
+      const cfg: AgentConfig = { ...base, aux, convWorkers, convEngine: engine.engine, ...(values['micro-batch'] ? { microBatch: Number(values['micro-batch']) } : {}) };
       const spec: AgentSpec = { obsShape: [SIZE, SIZE, CHANNELS], actionDim: ACTION_DIM };
       const agent = createAgent(cfg, spec, 1);
       const rng = new Rng(7);
@@ -121,13 +131,13 @@ export async function main(argv: string[]): Promise<void> {
           for (const [k, v] of Object.entries(agent.lastStageMs)) (stages[k] ??= []).push(v);
         }
       }
-      const threads = agent.convShards;
+      const { threads } = agent.convEngine;
       agent.dispose();
       times.sort((x, y) => x - y);
       const median = times.length % 2 ? times[(times.length - 1) / 2]! : (times[times.length / 2 - 1]! + times[times.length / 2]!) / 2;
       const flops = updateFlops(cfg, spec, b);
       const row = {
-        bench: 'update', backend, aux, batchSize: b, microBatch: cfg.microBatch, convWorkers, threads, iters,
+        bench: 'update', backend, convEngine: engine.engine, aux, batchSize: b, microBatch: cfg.microBatch, convWorkers, threads, iters,
         medianMs: Math.round(median * 10) / 10, minMs: Math.round(times[0]! * 10) / 10,
         gflopPerUpdate: Math.round(flops.total / 1e7) / 100, convGflopPerUpdate: Math.round(flops.conv / 1e7) / 100,
         gflops: Math.round((flops.total / 1e9 / (median / 1000)) * 100) / 100,

@@ -6,8 +6,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createAgent } from '../../agents/index.js';
 import type { AgentSpec } from '../../agents/index.js';
 import { loadConvAddon } from '../../agents/native/addon.js';
-import { createConvTower } from '../../agents/tower/sharded.js';
-import type { ConvEngineName, ConvTower } from '../../agents/tower/sharded.js';
+import { createTrunk } from '../../agents/tower/trunk.js';
+import type { ConvEngineName, DenseParams, EncoderTrunk } from '../../agents/tower/trunk.js';
 import type { ConvParams } from '../../agents/networks.js';
 import { resolveConvEngine } from '../../src/conv-engine.js';
 import { BackendUnavailableError } from '../../src/errors.js';
@@ -46,13 +46,21 @@ function expectClose(a: Float32Array[], b: Float32Array[], tol: number): void {
   expect(worst).toBeLessThanOrEqual(tol);
 }
 
-describe.runIf(built)('libtorch conv engine against the tfjs engine', () => {
+function randomDense(seed: number, features: number, latent: number): DenseParams {
+  const rng = new Rng(seed);
+  const t = (n: number) => Float32Array.from({ length: n }, () => rng.normal() * 0.05);
+  return { w: tf.tensor2d(t(features * latent), [features, latent]), b: tf.tensor1d(t(latent)) };
+}
+
+describe.runIf(built)('libtorch trunk against the tfjs trunk', () => {
   beforeAll(() => useBackend('wasm'));
-  const towers: ConvTower[] = [];
-  afterAll(() => towers.forEach((t) => t.dispose()));
-  const make = (engine: ConvEngineName, obsShape: [number, number, number], layers: number, threads = 2) => {
-    const t = createConvTower({ engine, threads, numLayers: layers, obsShape, microBatch: 4, cacheTransposes: true, workers: 0, backend: 'wasm' });
-    towers.push(t);
+  const trunks: EncoderTrunk[] = [];
+  afterAll(() => trunks.forEach((t) => t.dispose()));
+  const make = (engine: ConvEngineName, obsShape: [number, number, number], layers: number, filters: number) => {
+    const t = createTrunk({
+      engine, threads: 2, numLayers: layers, numFilters: filters, obsShape, microBatch: 4, cacheTransposes: true, workers: 0, backend: 'wasm',
+    });
+    trunks.push(t);
     return t;
   };
 
@@ -61,45 +69,57 @@ describe.runIf(built)('libtorch conv engine against the tfjs engine', () => {
     { side: 13, channels: 9, filters: 5, layers: 3, rows: 11 },
     { side: 12, channels: 6, filters: 4, layers: 2, rows: 1 },
     { side: 20, channels: 3, filters: 8, layers: 4, rows: 7 },
-  ])('features, anchor features and two backward passes match: $side x $side x $channels, $layers layers, $rows rows', async ({ side, channels, filters, layers, rows }) => {
+  ])('forward passes with several heads and backward passes (conv and detached) match: $side x $side x $channels, $layers layers, $rows rows', async ({ side, channels, filters, layers, rows }) => {
     const batch = randomBatch(side + rows, rows, side, channels, 2);
+    const out = Math.floor((side - 3) / 2) + 1 - 2 * (layers - 1);
+    const F = out * out * filters;
     const p = randomConv(1, channels, filters, layers);
     const q = randomConv(2, channels, filters, layers);
-    const results = async (tower: ConvTower) => {
-      await tower.load({ obs: batch.obs, next: batch.nextObs }, rows);
-      const f = await tower.features('next', q);
-      const h = await tower.anchor('obs', p);
-      const dh1 = tf.tidy(() => tf.mul(h, 0.5).add(0.1) as tf.Tensor2D);
-      const dh2 = tf.tidy(() => tf.sin(tf.mul(h, 3)) as tf.Tensor2D);
+    const [h1, h2, h3] = [randomDense(3, F, 5), randomDense(4, F, 5), randomDense(5, F, 5)];
+    const results = async (trunk: EncoderTrunk) => {
+      await trunk.load({ obs: batch.obs, next: batch.nextObs }, rows);
+      const next = await trunk.forward('next', q, [h1!, h2!]);
+      const [u] = await trunk.forward('obs', p, [h1!], 'anchor');
+      const detached = await trunk.forward('next', q, [h2!, h3!], 'detached');
+      const d1 = tf.tidy(() => tf.mul(u!, 0.5).add(0.1) as tf.Tensor2D);
+      const d2 = tf.tidy(() => tf.sin(tf.mul(u!, 3)) as tf.Tensor2D);
       // the critic's and then CURL's gradient from the same anchor activations, at other parameters the second time
-      const g1 = await tower.anchorGrads(p, dh1);
-      const g2 = await tower.anchorGrads(q, dh2);
-      const out = await values([f, h, ...g1.w, ...g1.b, ...g2.w, ...g2.b]);
-      tf.dispose([f, h, dh1, dh2, ...g1.w, ...g1.b, ...g2.w, ...g2.b]);
-      await tower.release();
-      return out;
+      const g1 = await trunk.backward('anchor', p, h1!, d1, true);
+      const g2 = await trunk.backward('anchor', q, h2!, d2, true);
+      // the actor's: its head only, from the detached pass
+      const g3 = await trunk.backward('detached', q, h3!, d2, false);
+      expect(g3.conv).toBeUndefined();
+      const grads = [g1, g2, g3].flatMap((g) => [g.head.w, g.head.b, ...(g.conv?.w ?? []), ...(g.conv?.b ?? [])]);
+      const all = [...next, u!, ...detached, ...grads];
+      const vals = await values(all);
+      tf.dispose([...all, d1, d2]);
+      await trunk.release();
+      return vals;
     };
-    const reference = await results(make('tfjs', [side, side, channels], layers));
-    const native = await results(make('libtorch', [side, side, channels], layers));
-    // features are alive (not all zero), so the comparison means something
-    expect(reference[1]!.some((v) => v > 0)).toBe(true);
+    const reference = await results(make('tfjs', [side, side, channels], layers, filters));
+    const native = await results(make('libtorch', [side, side, channels], layers, filters));
+    // outputs and gradients are alive (not all zero), so the comparison means something
+    expect(reference[2]!.some((v) => v !== 0) && reference.at(-1)!.some((v) => v !== 0)).toBe(true);
     expectClose(native, reference, 2e-5);
-    tf.dispose([...p.w, ...p.b, ...q.w, ...q.b]);
+    tf.dispose([...p.w, ...p.b, ...q.w, ...q.b, h1!.w, h1!.b, h2!.w, h2!.b, h3!.w, h3!.b]);
   });
 
-  it('says what was wrong: bad sizes, a missing image set, a gradient before its forward pass', async () => {
-    const tower = make('libtorch', [12, 12, 6], 2);
+  it('says what was wrong: bad sizes, a missing image set, a backward pass before its forward pass', async () => {
+    const trunk = make('libtorch', [12, 12, 6], 2, 4);
     const p = randomConv(3, 6, 4, 2);
+    const head = randomDense(4, 36, 3);
     const batch = randomBatch(3, 4, 12, 6, 2);
-    await expect(tower.load({ obs: batch.obs.subarray(1) }, 4)).rejects.toThrow(/'obs' has 3455 bytes, expected 4 x 864/);
-    await tower.load({ obs: batch.obs }, 4);
-    await expect(tower.features('pos', p)).rejects.toThrow(/no 'pos' images loaded/);
-    const dh = tf.zeros([4, 3 * 3 * 4]) as tf.Tensor2D;
-    await expect(tower.anchorGrads(p, dh)).rejects.toThrow(/anchorGrads before anchor/);
-    const h = await tower.features('obs', p);
-    expect(h.shape).toEqual([4, 36]);
-    tf.dispose([h, dh, ...p.w, ...p.b]);
-    await tower.release();
+    await expect(trunk.load({ obs: batch.obs.subarray(1) }, 4)).rejects.toThrow(/'obs' has 3455 bytes, expected 4 x 864/);
+    await trunk.load({ obs: batch.obs }, 4);
+    await expect(trunk.forward('pos', p, [head])).rejects.toThrow(/no 'pos' images loaded/);
+    const d = tf.zeros([4, 3]) as tf.Tensor2D;
+    await expect(trunk.backward('anchor', p, head, d, true)).rejects.toThrow(/backward of 'anchor' before its forward pass/);
+    const wrongHead = randomDense(5, 35, 3);
+    await expect(trunk.forward('obs', p, [wrongHead])).rejects.toThrow(/head weights has 105 values, expected 108/);
+    const [u] = await trunk.forward('obs', p, [head]);
+    expect(u!.shape).toEqual([4, 3]);
+    tf.dispose([u!, d, ...p.w, ...p.b, head.w, head.b, wrongHead.w, wrongHead.b]);
+    await trunk.release();
   });
 });
 

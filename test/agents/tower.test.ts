@@ -44,7 +44,7 @@ describe('data-parallel conv tower (worker threads)', () => {
   const towers: ConvTower[] = [];
   afterAll(() => towers.forEach((t) => t.dispose()));
   const make = (workers: number, microBatch = 4) => {
-    const t = createConvTower({ engine: 'tfjs', threads: 1, numLayers: 2, obsShape: spec.obsShape, microBatch, cacheTransposes: true, workers, backend: 'wasm' });
+    const t = createConvTower({ obsShape: spec.obsShape, microBatch, cacheTransposes: true, workers, backend: 'wasm' });
     towers.push(t);
     return t;
   };
