@@ -36,7 +36,7 @@ export function resolveConvEngine(requested: ConvEngineRequest, backend: string)
   }
   if (!libtorchHelps(backend)) return { engine: 'tfjs', requested, reason: `the ${backend} backend runs convs natively`, ...libtorch };
   if (!addon.available) return { engine: 'tfjs', requested, reason: `${addon.reason}; ${BUILD_HINT}` };
-  return { engine: 'libtorch', requested, reason: `libtorch ${addon.info.torchVersion} addon is built and the backend is ${backend}` };
+  return { engine: 'libtorch', requested, reason: `libtorch ${addon.info.torchVersion} addon is built and the backend is ${backend}`, ...libtorch };
 }
 
 /**

@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createAgent, agentFeatureDim, defaultConvWorkers } from '../../agents/index.js';
 import type { AgentConfig, AgentSpec } from '../../agents/index.js';
@@ -15,6 +17,11 @@ import { Rng } from '../../src/rng.js';
  * median ms per update after warm-up, the FLOPs counted per update, GFLOP/s.
  *
  *   npm run bench -- update --batch-size 128 --aux both --iters 5
+ *   npm run bench -- update --batch-size 128,512 --aux both --compare-pytorch
+ *
+ * --compare-pytorch times the same update in PyTorch on the same machine right
+ * after each of ours (same batch, aux, iterations and thread count) and
+ * prints the ratio ours / PyTorch.
  */
 
 const SIZE = 84;
@@ -90,6 +97,8 @@ export async function main(argv: string[]): Promise<void> {
       'micro-batch': { type: 'string' },
       'conv-workers': { type: 'string' },
       'conv-engine': { type: 'string', default: 'auto' },
+      // the same update in PyTorch (experiments/bench/pytorch_update.py), run right after each of ours
+      'compare-pytorch': { type: 'boolean', default: false },
       // output is always JSON lines; the flag is accepted for the documented command line
       json: { type: 'boolean', default: false },
     },
@@ -144,6 +153,32 @@ export async function main(argv: string[]): Promise<void> {
         stageMeanMs: Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, Math.round(v.reduce((a, x) => a + x, 0) / v.length)])),
       };
       console.log(JSON.stringify(row));
+      if (values['compare-pytorch']) {
+        const torch = pytorchUpdate({ aux, batchSize: b, iters, warmup, threads });
+        console.log(JSON.stringify(torch));
+        console.log(JSON.stringify({
+          bench: 'update-vs-pytorch', aux, batchSize: b, convEngine: engine.engine, threads,
+          oursMs: row.medianMs, pytorchMs: torch.medianMs, ratio: Math.round((row.medianMs / torch.medianMs) * 100) / 100,
+        }));
+      }
     }
   }
+}
+
+/** A python3 that can import torch: PYTHON, else the PATH's, else the system's (Debian's python3-torch). */
+function pythonWithTorch(): string {
+  const candidates = [process.env.PYTHON, 'python3', '/usr/bin/python3'].filter((c): c is string => Boolean(c));
+  const found = candidates.find((py) => spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
+  if (!found) {
+    throw new Error(`bench update --compare-pytorch: no python3 with torch among ${candidates.join(', ')}; install one (Debian: apt-get install python3-torch) or set PYTHON`);
+  }
+  return found;
+}
+
+function pytorchUpdate(o: { aux: string; batchSize: number; iters: number; warmup: number; threads: number }): { medianMs: number } & Record<string, unknown> {
+  const script = fileURLToPath(new URL('./pytorch_update.py', import.meta.url));
+  const args = [script, '--aux', o.aux, '--batch-size', String(o.batchSize), '--iters', String(o.iters), '--warmup', String(o.warmup), '--threads', String(o.threads)];
+  const r = spawnSync(pythonWithTorch(), args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`bench update --compare-pytorch: ${script} failed: ${r.stderr.trim().split('\n').slice(-3).join(' ')}`);
+  return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { medianMs: number };
 }

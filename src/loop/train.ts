@@ -2,6 +2,7 @@ import { rmSync } from 'node:fs';
 import { EMPTY, defer, expand, from, lastValueFrom, takeUntil, type Observable } from 'rxjs';
 import { listEnvs } from '../../envs/registry.js';
 import { initBackend } from '../backend.js';
+import { resolveConvEngine } from '../conv-engine.js';
 import { kebab } from '../config/resolve.js';
 import type { Config } from '../config/schema.js';
 import { ConfigError, CurlRlError } from '../errors.js';
@@ -42,10 +43,10 @@ export interface TrainOutcome {
 
 /**
  * Fields that may change on resume: they affect bookkeeping or speed, not what
- * the run computes (backend and convWorkers change float rounding only).
+ * the run computes (backend, convWorkers and convEngine change float rounding only).
  */
 export const resumableFields = [
-  'steps', 'evalEvery', 'evalEpisodes', 'logEvery', 'checkpointEvery', 'keepCheckpoints', 'backend', 'remoteTimeoutMs', 'runsDir', 'convWorkers',
+  'steps', 'evalEvery', 'evalEpisodes', 'logEvery', 'checkpointEvery', 'keepCheckpoints', 'backend', 'remoteTimeoutMs', 'runsDir', 'convWorkers', 'convEngine',
 ] as const;
 
 export function applyResumeOverrides(stored: Config, overrides: Partial<Config>): Config {
@@ -93,6 +94,9 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
     throw new ConfigError(`--env (env) = ${JSON.stringify(config.env)} is not a registered environment; allowed: ${[...known, 'remote'].join(', ')}`);
   }
   const backend = await initBackend(config.backend, { log: say });
+  // before the run directory exists: asking for an engine that is not built is exit 3 with nothing left behind
+  const engine = resolveConvEngine(config.convEngine, backend.name);
+  say(`conv engine: ${engine.engine} (${engine.requested === 'auto' ? `auto; ${engine.reason}` : engine.reason})`);
   if (!options.resume) runDir = createRunDir(config, backend.name, options.runDir);
   say(`run directory: ${runDir}`);
 
@@ -105,7 +109,12 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
     if (!options.resume) rmSync(runDir, { recursive: true, force: true });
     throw error;
   }
-  if (trainer.agent.convShards > 1) say(`conv passes split over ${trainer.agent.convShards} threads (--conv-workers ${trainer.agent.convShards - 1})`);
+  const { engine: convEngine, threads } = trainer.agent.convEngine;
+  if (threads > 1) {
+    say(convEngine === 'libtorch'
+      ? `conv passes on ${threads} libtorch threads (--conv-workers ${threads - 1} extra)`
+      : `conv passes split by rows over ${threads} threads: this one and ${threads - 1} worker thread(s) (--conv-workers ${threads - 1})`);
+  }
   const streams = deriveStreams(trainer.events);
   // Synchronous append: a step's records are on disk before its checkpoint notes the log's length.
   const logSubscription = streams.records$.subscribe((record) => log.append(record));

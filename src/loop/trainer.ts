@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Subject } from 'rxjs';
-import { createAgent, defaultConvWorkers, usesConvWorkers, type CurlSacAgent } from '../../agents/index.js';
+import { coreShareWorkers, createAgent, usesConvWorkers, type CurlSacAgent } from '../../agents/index.js';
 import { makeEnv, type MakeEnvOptions } from '../../envs/registry.js';
 import { isSnapshotCapable, spaceSize, type Env, type EnvSnapshot, type StepResult } from '../../envs/types.js';
 import { FrameStacker } from '../../envs/wrappers/frame-stack.js';
@@ -9,6 +9,7 @@ import { centerCrop } from '../../replay/augment.js';
 import { ReplayBuffer } from '../../replay/buffer.js';
 import type { Batch } from '../../replay/types.js';
 import { activeBackendName } from '../backend.js';
+import { resolveConvEngine } from '../conv-engine.js';
 import type { Config } from '../config/schema.js';
 import { ConfigError, CurlRlError } from '../errors.js';
 import { Rng, type RngState } from '../rng.js';
@@ -432,7 +433,9 @@ export async function buildTrainer(config: Config, runDir: string, log: MetricsL
     frameStack: config.frameStack,
   });
   const backend = activeBackendName();
-  const convWorkers = usesConvWorkers(backend) ? (config.convWorkers ?? defaultConvWorkers(backend)) : 0;
-  const agent = createAgent({ ...config, convWorkers }, { obsShape: [config.cropSize, config.cropSize, 3 * config.frameStack], actionDim }, config.seed);
+  const { engine } = resolveConvEngine(config.convEngine, backend);
+  // libtorch threads itself on any backend; its thread count is convWorkers + 1, like the tfjs workers' share
+  const convWorkers = usesConvWorkers(backend) || engine === 'libtorch' ? (config.convWorkers ?? coreShareWorkers()) : 0;
+  const agent = createAgent({ ...config, convWorkers, convEngine: engine }, { obsShape: [config.cropSize, config.cropSize, 3 * config.frameStack], actionDim }, config.seed);
   return new Trainer({ config, runDir, log, env, agent, replay, rng: new Rng(`loop-${config.seed}`) });
 }

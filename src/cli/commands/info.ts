@@ -4,6 +4,8 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend, probeBackends } from '../../backend.js';
 import { backendNames, type BackendName } from '../../config/schema.js';
 import { ConfigError } from '../../errors.js';
+import { libtorchThreads, resolveConvEngine } from '../../conv-engine.js';
+import { coreShareWorkers } from '../../../agents/index.js';
 
 export function register(program: Command): void {
   program
@@ -17,11 +19,18 @@ export function register(program: Command): void {
       }
       const probes = probeBackends();
       const choice = await initBackend(opts.backend as BackendName, { probes });
+      const engine = resolveConvEngine('auto', choice.name);
       const info = {
         backend: choice.name,
         requested: choice.requested,
         backends: probes.map((p) => ({ name: p.name, available: p.available, reason: p.reason })),
         wasm: choice.name === 'wasm' ? { simd: choice.flags.WASM_HAS_SIMD_SUPPORT, threads: choice.flags.WASM_HAS_MULTITHREAD_SUPPORT } : undefined,
+        convEngine: {
+          engine: engine.engine,
+          reason: engine.reason,
+          threads: engine.engine === 'libtorch' ? libtorchThreads(undefined) : 1 + coreShareWorkers(),
+          libtorch: engine.libtorch ? { version: engine.libtorch.torchVersion, onednn: engine.libtorch.mkldnn } : null,
+        },
         tfjsVersion: tf.version.tfjs,
         nodeVersion: process.version,
         cpus: os.cpus().length,
@@ -33,6 +42,7 @@ export function register(program: Command): void {
       }
       console.log(`backend: ${info.backend} (requested ${info.requested})`);
       for (const b of info.backends) console.log(`  ${b.available ? '✓' : '✗'} ${b.name.padEnd(15)} ${b.reason}`);
+      console.log(`conv engine: ${info.convEngine.engine} on ${info.convEngine.threads} thread(s) (${info.convEngine.reason})`);
       console.log(`tfjs ${info.tfjsVersion}, node ${info.nodeVersion}, ${info.cpus} CPUs`);
     });
 }
