@@ -20,6 +20,7 @@
 #include <napi.h>
 #include <torch/version.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdlib>
@@ -118,6 +119,12 @@ struct Kept {
   std::vector<at::Tensor> acts;  // post-ReLU output of every layer
 };
 
+// Pixels (rows x height x width) a thread must have before a pass is split further. Small
+// passes (tests, tiny crops) run on one thread: OpenMP's fork/join per op costs more than
+// it saves there, and on a busy machine every barrier may wait a scheduler slice (a tiny
+// update measured 17x slower on 2 threads than on 1 at a load average of 12).
+constexpr int64_t kPixelsPerThread = 32768;
+
 struct State {
   int64_t height = 0, width = 0, channels = 0, layers = 0;
   int threads = 1;
@@ -125,6 +132,11 @@ struct State {
   std::map<std::string, at::Tensor> floats;  // the same as float, converted on first use, read-only after
   std::map<std::string, Kept> kept;          // by slot
   std::atomic<bool> busy{false};
+
+  int ThreadsFor(int64_t rows) const {
+    const int64_t useful = std::max<int64_t>(1, rows * height * width / kPixelsPerThread);
+    return static_cast<int>(std::min<int64_t>(threads, useful));
+  }
 };
 
 class BusyGuard {
@@ -226,8 +238,8 @@ class Pass : public Napi::AsyncWorker {
  public:
   using Work = std::function<void()>;
   using Make = std::function<Napi::Value(Napi::Env)>;
-  Pass(Napi::Env env, std::shared_ptr<State> state, Work work, Make make)
-      : Napi::AsyncWorker(env), state_(std::move(state)), work_(std::move(work)), make_(std::move(make)),
+  Pass(Napi::Env env, std::shared_ptr<State> state, int threads, Work work, Make make)
+      : Napi::AsyncWorker(env), state_(std::move(state)), threads_(threads), work_(std::move(work)), make_(std::move(make)),
         deferred_(Napi::Promise::Deferred::New(env)) {}
 
   Napi::Promise Promise() { return deferred_.Promise(); }
@@ -236,7 +248,7 @@ class Pass : public Napi::AsyncWorker {
     BusyGuard guard(state_.get());
     try {
       // The thread count is per calling thread under OpenMP: set it on the pool thread that runs the pass.
-      at::set_num_threads(state_->threads);
+      at::set_num_threads(threads_);
       at::NoGradGuard no_grad;
       work_();
     } catch (const std::exception& e) {
@@ -256,6 +268,7 @@ class Pass : public Napi::AsyncWorker {
 
  private:
   std::shared_ptr<State> state_;
+  int threads_;
   Work work_;
   Make make_;
   Napi::Promise::Deferred deferred_;
@@ -356,7 +369,7 @@ class ConvEngine : public Napi::ObjectWrap<ConvEngine> {
     if (!slot.empty()) state->kept.erase(slot);
     Claim();
     auto* pass = new Pass(
-        env, state,
+        env, state, state->ThreadsFor(state->bytes.at(key).size(0)),
         [state, key, params, heads, slot, outs]() {
           // converted once per batch and image set: obs and next each feed two passes
           auto it = state->floats.find(key);
@@ -399,7 +412,7 @@ class ConvEngine : public Napi::ObjectWrap<ConvEngine> {
     auto g = std::make_shared<std::map<std::string, std::vector<at::Tensor>>>();
     Claim();
     auto* pass = new Pass(
-        env, state,
+        env, state, state->ThreadsFor(rows),
         [state, slot, params, head, dout, withConv, g]() {
           const Kept& k = state->kept.at(slot);
           const auto& h = k.acts.back();

@@ -127,14 +127,14 @@ describe.runIf(built)('an agent on the libtorch engine', () => {
   beforeAll(() => useBackend('wasm'));
   const S = 16;
   const C = 6;
-  const spec: AgentSpec = { obsShape: [S, S, C], actionDim: 2 };
-  const run = async (convEngine: 'tfjs' | 'libtorch', convWorkers = 1) => {
-    const agent = createAgent(tinyConfig({ convEngine, convWorkers, microBatch: 5, numFilters: 6 }), spec, 11);
+  const run = async (convEngine: 'tfjs' | 'libtorch', convWorkers = 1, side = S, rows = 13) => {
+    const shape: AgentSpec = { obsShape: [side, side, C], actionDim: 2 };
+    const agent = createAgent(tinyConfig({ convEngine, convWorkers, microBatch: 5, numFilters: 6 }), shape, 11);
     expect(agent.convEngine.engine).toBe(convEngine);
     const metrics: Array<Record<string, number>> = [];
-    metrics.push(await agent.update(randomBatch(300, 13, S, C, 2), 0));
+    metrics.push(await agent.update(randomBatch(300, rows, side, C, 2), 0));
     const live = tf.memory().numTensors;
-    for (let i = 1; i < 6; i++) metrics.push(await agent.update(randomBatch(300 + i, 13, S, C, 2), i));
+    for (let i = 1; i < 6; i++) metrics.push(await agent.update(randomBatch(300 + i, rows, side, C, 2), i));
     expect(tf.memory().numTensors).toBe(live);
     const params = await Promise.all(agent.paramNames().map((n) => agent.readParam(n)));
     agent.dispose();
@@ -152,8 +152,9 @@ describe.runIf(built)('an agent on the libtorch engine', () => {
   });
 
   it('gives identical numbers twice for the same seed and thread count', async () => {
-    const a = await run('libtorch', 1);
-    const b = await run('libtorch', 1);
+    // 16 rows of 64x64: enough pixels that the engine splits each pass over both threads
+    const a = await run('libtorch', 1, 64, 16);
+    const b = await run('libtorch', 1, 64, 16);
     expect(a.metrics).toEqual(b.metrics);
     expect(a.params).toEqual(b.params);
   });
