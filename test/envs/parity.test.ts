@@ -178,3 +178,64 @@ describe('rewards follow the published definitions', () => {
     expect(at(30)).toBe(0);
   });
 });
+
+describe('initial states follow the published procedures', () => {
+  /**
+   * dm_control's Cheetah.initialize_episode, done by hand with raw MuJoCo
+   * calls: Physics.reset (mj_resetData + mj_forward at the zero pose), each
+   * limited joint uniform in its range, in model order, then
+   * physics.step(nstep=200), which for this Euler model is mj_step2 on the
+   * zero pose's kinematics followed by 199 mj_step; the env's forward pass last.
+   */
+  async function cheetahByHand(seed: number, forwardBeforeSettling: boolean): Promise<{ qpos: number[]; qvel: number[] }> {
+    const mj = await loadMujoco();
+    const model = mj.MjModel.from_xml_string(getTask('cheetah-run')!.xml);
+    const data = new mj.MjData(model);
+    try {
+      mj.mj_resetData(model, data);
+      mj.mj_forward(model, data);
+      const rng = new Rng(seed);
+      const range = model.jnt_range as Float64Array;
+      const adr = model.jnt_qposadr as Int32Array;
+      for (let j = 0; j < model.njnt; j++) {
+        const jnt = model.jnt(j);
+        const limited = Boolean(jnt.limited as unknown);
+        jnt.delete();
+        if (!limited) continue;
+        const [lo, hi] = [range[2 * j]!, range[2 * j + 1]!];
+        (data.qpos as Float64Array)[adr[j]!] = lo + (hi - lo) * rng.uniform();
+      }
+      if (forwardBeforeSettling) {
+        mj.mj_forward(model, data);
+        for (let i = 0; i < 200; i++) mj.mj_step(model, data);
+      } else {
+        mj.mj_step2(model, data);
+        for (let i = 1; i < 200; i++) mj.mj_step(model, data);
+      }
+      mj.mj_forward(model, data);
+      return { qpos: Array.from(data.qpos as Float64Array), qvel: Array.from(data.qvel as Float64Array) };
+    } finally {
+      data.delete();
+      model.delete();
+    }
+  }
+
+  it('cheetah-run: the settled start state equals dm_control\'s order of reset, draw and 200 steps, bit for bit', async () => {
+    const env = await physicsEnv(getTask('cheetah-run')!);
+    try {
+      for (const seed of [1, 7]) {
+        env.reset({ seed });
+        const expected = await cheetahByHand(seed, false);
+        expect(Array.from(env.physics.qpos)).toEqual(expected.qpos);
+        expect(Array.from(env.physics.qvel)).toEqual(expected.qvel);
+        expect(env.physics.time).toBe(0);
+        // The order matters: a forward pass before settling lands elsewhere.
+        const other = await cheetahByHand(seed, true);
+        const gap = Math.max(...other.qpos.map((q, i) => Math.abs(q - expected.qpos[i]!)));
+        expect(gap).toBeGreaterThan(1e-3);
+      }
+    } finally {
+      env.close();
+    }
+  });
+});
