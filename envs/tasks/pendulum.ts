@@ -12,7 +12,7 @@ const XML = `
   <worldbody>
     <light name="top" pos="0 0 2" dir="0 0 -1"/>
     <geom name="floor" type="plane" size="2.5 2.5 0.2" material="grid"/>
-    <camera name="fixed" pos="0 -1.1 1.6" xyaxes="1 0 0 0 1 1"/>
+    <camera name="fixed" pos="0 -1.5 2" xyaxes="1 0 0 0 1 1"/>
     <body name="pole" pos="0 0 0.6">
       <joint name="hinge" type="hinge" axis="0 1 0" damping="0.1"/>
       <geom name="base" type="cylinder" fromto="0 -0.03 0 0 0.03 0" size="0.021" material="decoration" mass="0"/>
