@@ -45,7 +45,7 @@ const XML = `
     </body>
   </worldbody>
   <tendon>
-    <spatial name="string" range="0 0.3" width="0.003" material="decoration">
+    <spatial name="string" range="0 0.3" width="0.003">
       <site site="ball_anchor"/>
       <site site="cup_anchor"/>
     </spatial>

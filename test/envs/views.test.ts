@@ -105,3 +105,50 @@ describe('cameras', () => {
     expect(Array.from((p.data.cam_xpos as Float64Array).slice(0, 3))).toEqual([0, -1, 0.8].map((v) => expect.closeTo(v, 12)));
   });
 });
+
+describe('shared visual settings (suite/common/visual.xml, skybox.xml, materials.xml)', () => {
+  it.each(MUJOCO_TASKS.map((t) => t.id))('%s: head light ambient 0.4, diffuse 0.8, specular 0.1', async (id) => {
+    const head = (await physics(id)).model.vis.headlight;
+    expect(Number(head.active)).toBe(1);
+    for (const [key, v] of [['ambient', 0.4], ['diffuse', 0.8], ['specular', 0.1]] as const) {
+      expect(Array.from(head[key] as Float32Array), key).toEqual([v, v, v].map((x) => expect.closeTo(x, 6)));
+    }
+  });
+
+  it.each(MUJOCO_TASKS.map((t) => t.id))('%s: the suite\'s materials, grid texture and gradient skybox', async (id) => {
+    const p = await physics(id);
+    const mj = await loadMujoco();
+    const m = p.model;
+    const rgba = m.mat_rgba as Float32Array;
+    const material = (name: string): number[] => {
+      const k = mj.mj_name2id(m, mj.mjtObj.mjOBJ_MATERIAL.value, name);
+      expect(k, name).toBeGreaterThanOrEqual(0);
+      return Array.from(rgba.subarray(4 * k, 4 * k + 4));
+    };
+    const near = (v: number[]): unknown[] => v.map((x) => expect.closeTo(x, 6));
+    expect(material('self')).toEqual(near([0.7, 0.5, 0.3, 1]));
+    expect(material('effector')).toEqual(near([0.7, 0.4, 0.2, 1]));
+    expect(material('decoration')).toEqual(near([0.3, 0.5, 0.7, 1]));
+    expect(material('target')).toEqual(near([0.6, 0.3, 0.3, 1]));
+    // The grid: a 300 x 300 two-by-two checker of (.1 .2 .3) and (.2 .3 .4).
+    const types = Array.from(m.tex_type as Int32Array);
+    const grid = mj.mj_name2id(m, mj.mjtObj.mjOBJ_TEXTURE.value, 'grid');
+    expect([types[grid], (m.tex_width as Int32Array)[grid], (m.tex_height as Int32Array)[grid]]).toEqual([0, 300, 300]);
+    const data = m.tex_data as Uint8Array;
+    const texel = (r: number, c: number): number[] => {
+      const o = (m.tex_adr as Int32Array)[grid]! + 3 * (r * 300 + c);
+      return [data[o]!, data[o + 1]!, data[o + 2]!];
+    };
+    const quadrants = new Set([texel(75, 75), texel(75, 225), texel(225, 75), texel(225, 225)].map((t) => t.join()));
+    // 255 x rgb, truncated to bytes by MuJoCo.
+    expect(quadrants).toEqual(new Set(['25,51,76', '51,76,102']));
+    // mjTEXTURE_SKYBOX
+    expect(types).toContain(2);
+  });
+
+  it('ball_in_cup: the string has no material, so it is drawn in MuJoCo\'s default grey', async () => {
+    const m = (await physics('ball_in_cup-catch')).model;
+    expect((m.tendon_matid as Int32Array)[0]).toBe(-1);
+    expect(Array.from((m.tendon_rgba as Float32Array).subarray(0, 4))).toEqual([0.5, 0.5, 0.5, 1]);
+  });
+});
