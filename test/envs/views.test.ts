@@ -4,6 +4,7 @@
  * and the shared visual settings of suite/common/visual.xml.
  */
 import { afterAll, describe, expect, it } from 'vitest';
+import { MujocoEnv } from '../../envs/mujoco/env.js';
 import { loadMujoco } from '../../envs/mujoco/module.js';
 import { Physics } from '../../envs/mujoco/physics.js';
 import { MUJOCO_TASKS, getTask } from '../../envs/registry.js';
@@ -150,5 +151,26 @@ describe('shared visual settings (suite/common/visual.xml, skybox.xml, materials
     const m = (await physics('ball_in_cup-catch')).model;
     expect((m.tendon_matid as Int32Array)[0]).toBe(-1);
     expect(Array.from((m.tendon_rgba as Float32Array).subarray(0, 4))).toEqual([0.5, 0.5, 0.5, 1]);
+  });
+});
+
+describe('rendered light', () => {
+  it('cartpole: the cart\'s face towards the camera is lit by the suite\'s head light, by hand', async () => {
+    const env = await MujocoEnv.create(getTask('cartpole-swingup')!, { imageSize: 100 });
+    try {
+      env.reset({ seed: 0 });
+      env.physics.qpos.fill(0);
+      env.physics.forward();
+      const img = env.observe();
+      // The face's normal is -y, the camera looks along +y: head light diffuse 0.8 x 1, ambient 0.4,
+      // the light above grazes it (n.L = 0). Highlight: head specular 0.1 x material 0.5 x (n.h)^64,
+      // with n.h within 1e-5 of 1 at the image centre. Colour 'self' (.7 .5 .3).
+      const expected = [0.7, 0.5, 0.3].map((c) => c * (0.4 + 0.8) + 0.1 * 0.5);
+      const o = 3 * (50 * 100 + 50);
+      expected.forEach((v, k) => expect(Math.abs(img[o + k]! - v * 255), `channel ${k}`).toBeLessThanOrEqual(0.6));
+      // MuJoCo's default head light (ambient 0.1, diffuse 0.4, specular 0.5) would give (.6 .5 .4).
+    } finally {
+      env.close();
+    }
   });
 });
