@@ -121,11 +121,38 @@ export class Physics {
     return this.xmat[bodyId * 9 + 8] as number;
   }
 
+  /**
+   * mj_resetData, then kinematics of the reset pose, as dm_control's
+   * Physics.reset does: a task that edits qpos and then steps with
+   * stepLikeDmControl finishes its first step on these kinematics.
+   */
   reset(): void {
     this.mj.mj_resetData(this.model, this.data);
+    // dm_control runs this with actuation disabled; ctrl is 0 after a reset, so motors add nothing either way.
+    this.mj.mj_forward(this.model, this.data);
   }
   step(): void {
     this.mj.mj_step(this.model, this.data);
+  }
+
+  /**
+   * dm_control's Physics.step(nstep) (its default "legacy" step). It assumes
+   * mj_step1 already ran for the current state, so for every integrator but
+   * RK4 it starts with mj_step2: after the caller edits qpos without a
+   * forward pass, the first step's forces come from the kinematics computed
+   * before the edit (the reset pose, in dm_control's initialize_episode).
+   * It ends with mj_step1 so positions and sensors match the new qpos.
+   */
+  stepLikeDmControl(nstep: number): void {
+    if (!Number.isInteger(nstep) || nstep < 1) throw new RangeError(`stepLikeDmControl: nstep must be a positive integer, got ${nstep}`);
+    const { mj, model, data } = this;
+    if (Number(model.opt.integrator) === mj.mjtIntegrator.mjINT_RK4.value) {
+      for (let i = 0; i < nstep; i++) mj.mj_step(model, data);
+    } else {
+      mj.mj_step2(model, data);
+      for (let i = 1; i < nstep; i++) mj.mj_step(model, data);
+    }
+    mj.mj_step1(model, data);
   }
   /** Recomputes positions, contacts and sensors from qpos/qvel without integrating. */
   forward(): void {

@@ -34,8 +34,17 @@ export interface BoundTask {
   setState?(state: TaskState): void;
 }
 
-/** Shared MJCF assets: our colours, a checker floor and a plain sky. */
+/**
+ * What every Control Suite model includes from suite/common/: the head light
+ * of visual.xml (MuJoCo's default is 0.1 ambient / 0.4 diffuse, visibly
+ * darker), the gradient skybox of skybox.xml (without its random white dots,
+ * which our renderer does not draw), and the grid floor and colours of
+ * materials.xml.
+ */
 export const COMMON_ASSETS = `
+  <visual>
+    <headlight ambient=".4 .4 .4" diffuse=".8 .8 .8" specular="0.1 0.1 0.1"/>
+  </visual>
   <asset>
     <texture name="grid" type="2d" builtin="checker" rgb1=".1 .2 .3" rgb2=".2 .3 .4" width="300" height="300" mark="edge" markrgb=".2 .3 .4"/>
     <texture name="skybox" type="skybox" builtin="gradient" rgb1=".4 .6 .8" rgb2="0 0 0" width="800" height="800"/>

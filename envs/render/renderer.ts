@@ -1,7 +1,10 @@
 /**
  * CPU ray caster for MuJoCo scenes: one primary ray per pixel from a model
- * camera against the visible geoms and tendons, ambient + diffuse shading
- * with one hard shadow ray, a checker floor and a gradient sky. Pure double
+ * camera against the visible geoms and tendons, lit as MuJoCo's OpenGL
+ * renderer lights them (head light along the view, model lights as
+ * directional, ambient + diffuse + Blinn-Phong specular with a local viewer,
+ * textures modulating the clamped lighting), one hard shadow ray, textured
+ * floors mapped as MuJoCo maps them, and the model's skybox. Pure double
  * arithmetic in a fixed order, so the same state gives the same bytes.
  */
 import { FREE_CAMERA, freeCameraPose, pixelCoords, resolveCamera, type CameraPose } from './camera.js';
@@ -10,9 +13,11 @@ import { GEOM_PLANE, isSupportedGeom, localHalfExtents, localNormal, rayPrimitiv
 import { loadMaterialTextures, pickRgba, type Texture } from './materials.js';
 import { field, type MjData, type MjModel, type MujocoModule } from './mujoco.js';
 import {
-  P_CHECK, P_COLOR, P_FL, P_GEOM, P_I0, P_I1, P_J0, P_J1, P_LL, P_MAT, P_OL, P_POS, P_RAD, P_RL, P_SIZE, P_TEX,
-  P_TEXSX, P_TEXSY, P_TYPE, P_UL, PrimitiveTable, STRIDE, boundingRadius, prepareForCamera, writeSegment, type FrameCamera,
+  P_CHECK, P_COLOR, P_FL, P_GEOM, P_I0, P_I1, P_J0, P_J1, P_LL, P_MAT, P_OL, P_POS, P_RAD, P_RL, P_SHINE, P_SIZE, P_SPEC,
+  P_SPECCUT2, P_TEX, P_TEXSX, P_TEXSY, P_TYPE, P_UL, PrimitiveTable, STRIDE, boundingRadius, prepareForCamera, writeSegment,
+  type FrameCamera,
 } from './scene.js';
+import { findSkybox, skyboxTexel, type Skybox } from './sky.js';
 
 export interface RenderOptions {
   width: number;
@@ -27,12 +32,15 @@ export interface RenderOptions {
 const FIRST_HIDDEN_GROUP = 3;
 /** Brightness of the darker squares of a procedural checker floor. */
 const CHECKER_DARK = 0.75;
-/** Sky colours (linear 0..1): zenith, horizon, and below the horizon. */
+/** Sky colours (linear 0..1) for models without a skybox: zenith, horizon, and below the horizon. */
 const SKY_TOP = [0.32, 0.5, 0.72] as const;
 const SKY_HORIZON = [0.72, 0.82, 0.92] as const;
 const SKY_GROUND = [0.28, 0.3, 0.34] as const;
 /** Start shadow rays this far (metres) off the surface to skip touching neighbours' rounding. */
 const SHADOW_T_MIN = 1e-7;
+/** MuJoCo's material defaults, which geoms and tendons without a material get. */
+const DEFAULT_SPECULAR = 0.5;
+const DEFAULT_SHININESS = 0.5;
 
 export class Renderer {
   readonly width: number;
@@ -54,6 +62,10 @@ export class Renderer {
   private readonly freePose: CameraPose | null;
   private readonly headAmbient: number;
   private readonly headDiffuse: number;
+  private readonly headSpecular: number;
+  /** Largest specular strength of any light, for the per-primitive highlight cut-off. */
+  private readonly maxLightSpecular: number;
+  private readonly skybox: Skybox | null;
   /** Lights shaded (at least the fallback one); fixed by the model. */
   private readonly nLights: number;
   private readonly modelLights: number;
@@ -69,6 +81,10 @@ export class Renderer {
   private rowDir: Float64Array;
   private lightDir: Float64Array;
   private lightDiffuse: Float64Array;
+  private lightSpecular: Float64Array;
+  /** Per light: its direction dotted with the camera's right, up and forward axes, this frame. */
+  private lightCam: Float64Array;
+  private litScratch: Float64Array;
   private readonly normal = new Float64Array(3);
   private readonly cam: FrameCamera;
   private disposed = false;
@@ -109,6 +125,8 @@ export class Renderer {
     const active = Number(head.active) !== 0;
     this.headAmbient = active ? mean3(head.ambient as Float32Array) : 0;
     this.headDiffuse = active ? mean3(head.diffuse as Float32Array) : 0;
+    this.headSpecular = active ? mean3(head.specular as Float32Array) : 0;
+    this.skybox = findSkybox(model);
 
     this.modelLights = model.nlight;
     this.nTendons = model.ntendon;
@@ -117,6 +135,18 @@ export class Renderer {
     this.skyImage = new Uint8Array(width * height * 3);
     this.lightDir = new Float64Array(3 * nl);
     this.lightDiffuse = new Float64Array(3 * nl);
+    this.lightSpecular = new Float64Array(nl);
+    this.lightCam = new Float64Array(3 * nl);
+    this.litScratch = new Float64Array(2 * nl);
+    let maxSpec = this.headSpecular;
+    if (this.modelLights > 0) {
+      const spec = field(model, 'light_specular', Float32Array);
+      for (let l = 0; l < this.modelLights; l++) {
+        this.lightSpecular[l] = (spec[3 * l]! + spec[3 * l + 1]! + spec[3 * l + 2]!) / 3;
+        maxSpec = Math.max(maxSpec, this.lightSpecular[l]!);
+      }
+    }
+    this.maxLightSpecular = maxSpec;
     this.table = new PrimitiveTable(model.ngeom + 8);
     this.active = new Int32Array(this.table.data.length / STRIDE);
     this.rowDir = new Float64Array(this.active.length * 3);
@@ -268,8 +298,10 @@ export class Renderer {
     const nl = this.modelLights;
     const L = this.lightDir, D = this.lightDiffuse;
     if (nl === 0) {
+      // Our stand-in for a model without lights: matte, so it adds no highlights MuJoCo would not draw.
       L[0] = 0; L[1] = 0; L[2] = 1;
       D[0] = 0.7; D[1] = 0.7; D[2] = 0.7;
+      this.updateLightCam(1);
       return this.headAmbient;
     }
     const xdir = field(data, 'light_xdir', Float64Array);
@@ -283,7 +315,19 @@ export class Renderer {
       D[3 * l] = diffuse[3 * l]!; D[3 * l + 1] = diffuse[3 * l + 1]!; D[3 * l + 2] = diffuse[3 * l + 2]!;
       ambient += (amb[3 * l]! + amb[3 * l + 1]! + amb[3 * l + 2]!) / 3;
     }
+    this.updateLightCam(nl);
     return ambient;
+  }
+
+  /** L . (right, up, forward) per light: with them a pixel's L . ray costs two multiply-adds. */
+  private updateLightCam(nl: number): void {
+    const L = this.lightDir, LC = this.lightCam, c = this.cam;
+    for (let l = 0; l < nl; l++) {
+      const x = L[3 * l]!, y = L[3 * l + 1]!, z = L[3 * l + 2]!;
+      LC[3 * l] = x * c.rx + y * c.ry + z * c.rz;
+      LC[3 * l + 1] = x * c.ux + y * c.uy + z * c.uz;
+      LC[3 * l + 2] = x * c.fx + y * c.fy + z * c.fz;
+    }
   }
 
   /** Fills the primitive table with the visible geoms and tendon segments. */
@@ -298,6 +342,8 @@ export class Renderer {
     const matid = field(m, 'geom_matid', Int32Array);
     const group = field(m, 'geom_group', Int32Array);
     const matRgba = field(m, 'mat_rgba', Float32Array);
+    const matSpec = m.nmat > 0 ? field(m, 'mat_specular', Float32Array) : null;
+    const matShine = m.nmat > 0 ? field(m, 'mat_shininess', Float32Array) : null;
     const types = this.geomType;
     for (let g = 0; g < types.length; g++) {
       const type = types[g]!;
@@ -318,13 +364,15 @@ export class Renderer {
       P[b + P_SIZE] = s0; P[b + P_SIZE + 1] = s1; P[b + P_SIZE + 2] = s2;
       P[b + P_COLOR] = rgba[off]!; P[b + P_COLOR + 1] = rgba[off + 1]!; P[b + P_COLOR + 2] = rgba[off + 2]!;
       P[b + P_RAD] = boundingRadius(type, s0, s1, s2);
+      this.setSpecular(P, b, mid >= 0 && matSpec ? matSpec[mid]! : DEFAULT_SPECULAR, mid >= 0 && matShine ? matShine[mid]! : DEFAULT_SHININESS);
       const isPlane = type === GEOM_PLANE;
       const tex = isPlane && mid >= 0 ? this.textures[mid] ?? null : null;
       P[b + P_TEX] = tex !== null ? mid : -1;
       if (tex !== null) {
-        // texuniform: repeats per metre; otherwise across the (finite) plane.
-        P[b + P_TEXSX] = tex.uniform || s0 <= 0 ? tex.repeatX : tex.repeatX / (2 * s0);
-        P[b + P_TEXSY] = tex.uniform || s1 <= 0 ? tex.repeatY : tex.repeatY / (2 * s1);
+        // Texture coordinates per metre as MuJoCo's texgen sets them (s = 0.5 scl x - 0.5):
+        // texuniform repeats texrepeat times per 2 m, otherwise across the (finite) plane.
+        P[b + P_TEXSX] = 0.5 * (tex.uniform || s0 <= 0 ? tex.repeatX : tex.repeatX / s0);
+        P[b + P_TEXSY] = 0.5 * (tex.uniform || s1 <= 0 ? tex.repeatY : tex.repeatY / s1);
       }
       // Planes without a texture get a checker whose cells are the plane's grid spacing.
       P[b + P_CHECK] = isPlane && P[b + P_TEX] === -1 ? (s2 > 0 ? s2 : 0.5) : 0;
@@ -345,6 +393,8 @@ export class Renderer {
     const matid = field(m, 'tendon_matid', Int32Array);
     const group = field(m, 'tendon_group', Int32Array);
     const matRgba = field(m, 'mat_rgba', Float32Array);
+    const matSpec = m.nmat > 0 ? field(m, 'mat_specular', Float32Array) : null;
+    const matShine = m.nmat > 0 ? field(m, 'mat_shininess', Float32Array) : null;
     for (let t = 0; t < this.nTendons; t++) {
       const grp = group[t]!;
       if (grp < 0 || grp >= FIRST_HIDDEN_GROUP) continue;
@@ -362,8 +412,23 @@ export class Renderer {
         writeSegment(P, b, wx[3 * w]!, wx[3 * w + 1]!, wx[3 * w + 2]!, wx[3 * w + 3]!, wx[3 * w + 4]!, wx[3 * w + 5]!, radius);
         P[b + P_COLOR] = rgba[off]!; P[b + P_COLOR + 1] = rgba[off + 1]!; P[b + P_COLOR + 2] = rgba[off + 2]!;
         P[b + P_TEX] = -1; P[b + P_CHECK] = 0;
+        const mid = matid[t]!;
+        this.setSpecular(P, b, mid >= 0 && matSpec ? matSpec[mid]! : DEFAULT_SPECULAR, mid >= 0 && matShine ? matShine[mid]! : DEFAULT_SHININESS);
       }
     }
+  }
+
+  /**
+   * A primitive's Blinn-Phong weight and exponent, and the squared cosine
+   * below which even the strongest light's highlight stays under half a
+   * byte, so most pixels skip the power.
+   */
+  private setSpecular(P: Float64Array, b: number, specular: number, shininess: number): void {
+    const exponent = 128 * shininess;
+    const peak = 255 * specular * this.maxLightSpecular;
+    P[b + P_SPEC] = specular;
+    P[b + P_SHINE] = exponent;
+    P[b + P_SPECCUT2] = peak > 0.5 && exponent > 0 ? (0.5 / peak) ** (2 / exponent) : Infinity;
   }
 
   /** The sky for the current camera orientation, recomputed only when it turns. */
@@ -375,6 +440,18 @@ export class Renderer {
     ) return this.skyImage;
     M[0] = c.rx; M[1] = c.ry; M[2] = c.rz; M[3] = c.ux; M[4] = c.uy; M[5] = c.uz; M[6] = c.fx; M[7] = c.fy; M[8] = c.fz;
     const img = this.skyImage;
+    if (this.skybox !== null) {
+      const texData = field(this.model, 'tex_data', Uint8Array);
+      let p = 0;
+      for (let i = 0; i < this.height; i++) {
+        const v = this.vRow[i]!;
+        for (let j = 0; j < this.width; j++, p += 3) {
+          const u = this.uCol[j]!;
+          skyboxTexel(this.skybox, texData, u * c.rx + v * c.ux + c.fx, u * c.ry + v * c.uy + c.fy, u * c.rz + v * c.uz + c.fz, img, p);
+        }
+      }
+      return img;
+    }
     let o = 0;
     for (let i = 0; i < this.height; i++) {
       const v = this.vRow[i]!;
@@ -462,18 +539,22 @@ export class Renderer {
     if (ndv > 0) { nx = -nx; ny = -ny; nz = -nz; ndv = -ndv; }
 
     let cr = P[b + P_COLOR]!, cg = P[b + P_COLOR + 1]!, cb = P[b + P_COLOR + 2]!;
+    // A texture modulates the lighting after OpenGL clamps it (GL_MODULATE), specular included.
+    let textured = false, tr = 1, tg = 1, tb = 1;
     const tex = P[b + P_TEX]!;
     if (tex >= 0) {
       const tx = this.textures[tex];
       if (tx != null) {
-        const fu = lx * P[b + P_TEXSX]!, fv = ly * P[b + P_TEXSY]!;
+        textured = true;
+        // MuJoCo's plane texgen: s = 0.5 scl x - 0.5, t = -0.5 scl y - 0.5 (TEXSX/Y hold 0.5 scl).
+        const fu = lx * P[b + P_TEXSX]! - 0.5, fv = -ly * P[b + P_TEXSY]! - 0.5;
         const tw = tx.width, th = tx.height;
         let col = Math.floor((fu - Math.floor(fu)) * tw), row = Math.floor((fv - Math.floor(fv)) * th);
         if (col >= tw) col = tw - 1;
         if (row >= th) row = th - 1;
         const p = 3 * (row * tw + col);
         const rgb = tx.rgb;
-        cr *= rgb[p]!; cg *= rgb[p + 1]!; cb *= rgb[p + 2]!;
+        tr = rgb[p]!; tg = rgb[p + 1]!; tb = rgb[p + 2]!;
       }
     } else {
       const cell = P[b + P_CHECK]!;
@@ -482,10 +563,21 @@ export class Renderer {
       }
     }
 
-    const head = this.headDiffuse * -ndv * invLen;
-    let lr = ambient + head, lg = lr, lb = lr;
-    const L = this.lightDir, D = this.lightDiffuse;
+    // MuJoCo's head light is directional along the camera's forward axis, and never shadowed.
+    const ndh = -(nx * c.fx + ny * c.fy + nz * c.fz);
+    // n . V with V the unit vector to the camera (OpenGL local viewer, as MuJoCo sets it).
+    const ndvUnit = -ndv * invLen;
+    const ks = P[b + P_SPEC]!, shine = P[b + P_SHINE]!, cut2 = P[b + P_SPECCUT2]!;
+    let lr = ambient, lg = ambient, lb = ambient;
+    if (ndh > 0) {
+      const hd = this.headDiffuse * ndh;
+      lr += hd; lg += hd; lb += hd;
+    }
+    const L = this.lightDir, D = this.lightDiffuse, S = this.lightSpecular;
     const nl = this.nLights;
+    // Lights that reach this point, as (light, n.L) pairs, for the highlight pass below.
+    const lit = this.litScratch;
+    let nlit = 0;
     let hx = 0, hy = 0, hz = 0;
     if (this.shadows) { hx = c.px + t * dx; hy = c.py + t * dy; hz = c.pz + t * dz; }
     for (let l = 0; l < nl; l++) {
@@ -493,8 +585,28 @@ export class Renderer {
       if (ndl <= 0) continue;
       if (l === 0 && this.shadows && this.occluded(hx, hy, hz, b)) continue;
       lr += D[3 * l]! * ndl; lg += D[3 * l + 1]! * ndl; lb += D[3 * l + 2]! * ndl;
+      if (S[l]! > 0) { lit[2 * nlit] = l; lit[2 * nlit + 1] = ndl; nlit++; }
     }
-    img[o] = toByte(cr * lr); img[o + 1] = toByte(cg * lg); img[o + 2] = toByte(cb * lb);
+    let spec = 0;
+    // Where diffuse light already saturates every channel a highlight changes nothing: most floor pixels.
+    if (ks > 0 && !(cr * lr >= 1 && cg * lg >= 1 && cb * lb >= 1)) {
+      // L . V = forward . ray / |ray| = invLen for the head light, as the ray is right u + up v + forward.
+      if (ndh > 0) spec += this.headSpecular * blinnPhong(ndh, ndvUnit, invLen, cut2, shine);
+      const LC = this.lightCam;
+      for (let k = 0; k < nlit; k++) {
+        const l = lit[2 * k]!;
+        const ldv = -(u * LC[3 * l]! + v * LC[3 * l + 1]! + LC[3 * l + 2]!) * invLen;
+        spec += S[l]! * blinnPhong(lit[2 * k + 1]!, ndvUnit, ldv, cut2, shine);
+      }
+      spec *= ks;
+    }
+    if (textured) {
+      img[o] = toByte(tr * Math.min(1, cr * lr + spec));
+      img[o + 1] = toByte(tg * Math.min(1, cg * lg + spec));
+      img[o + 2] = toByte(tb * Math.min(1, cb * lb + spec));
+    } else {
+      img[o] = toByte(cr * lr + spec); img[o + 1] = toByte(cg * lg + spec); img[o + 2] = toByte(cb * lb + spec);
+    }
   }
 
   /**
@@ -531,6 +643,25 @@ export class Renderer {
     }
     return false;
   }
+}
+
+/**
+ * (n . h)^exponent for unit normal n, light L and view V, given n.L, n.V and
+ * L.V; h = (L + V) / |L + V|. Zero when the squared cosine is under cut2,
+ * where the highlight would not reach half a byte.
+ */
+function blinnPhong(ndl: number, ndv: number, ldv: number, cut2: number, exponent: number): number {
+  const q = ndl + ndv;
+  const len2 = 2 + 2 * ldv;
+  if (!(q > 0) || !(len2 > 0)) return 0;
+  const nh2 = (q * q) / len2;
+  if (nh2 < cut2) return 0;
+  if (nh2 >= 1) return 1;
+  if (exponent === 64) {
+    // MuJoCo's default shininess 0.5: (nh2)^32 by five squarings, several times faster than Math.pow.
+    let x = nh2 * nh2; x *= x; x *= x; x *= x; return x * x;
+  }
+  return Math.pow(nh2, exponent / 2);
 }
 
 function toByte(x: number): number {

@@ -40,7 +40,12 @@ export const P_GEOM = 41;
 /** Texture coordinates per local metre along x and y (textured planes). */
 export const P_TEXSX = 42;
 export const P_TEXSY = 43;
-export const STRIDE = 44;
+/** Material specular weight and Blinn-Phong exponent (MuJoCo: 128 x shininess). */
+export const P_SPEC = 44;
+export const P_SHINE = 45;
+/** Squared cosine below which every light's highlight rounds to nothing. */
+export const P_SPECCUT2 = 46;
+export const STRIDE = 47;
 
 export class PrimitiveTable {
   data: Float64Array;

@@ -25,7 +25,7 @@ const XML = `
   <worldbody>
     <light name="sun" directional="true" diffuse=".6 .6 .6" pos="0 0 2" dir="0 0 -1"/>
     <geom name="ground" type="plane" size="0.6 0.2 10" material="grid"/>
-    <camera name="front" pos="0 -0.85 0.45" xyaxes="1 0 0 0 0 1"/>
+    <camera name="front" pos="0 -1 0.8" xyaxes="1 0 0 0 1 2"/>
     <body name="cup" pos="0 0 0.6" childclass="cup">
       <joint name="cup_x" axis="1 0 0"/>
       <joint name="cup_z" axis="0 0 1"/>
@@ -45,7 +45,7 @@ const XML = `
     </body>
   </worldbody>
   <tendon>
-    <spatial name="string" range="0 0.3" width="0.003" material="decoration">
+    <spatial name="string" range="0 0.3" width="0.003">
       <site site="ball_anchor"/>
       <site site="cup_anchor"/>
     </spatial>

@@ -89,7 +89,9 @@ export const cheetahRun: MujocoTask = {
       initialize(rng) {
         // Leg joints only: the torso starts level (dm_control leaves the unlimited root alone here).
         p.randomizeJoints(rng, { limitedOnly: true });
-        for (let i = 0; i < SETTLE_STEPS; i++) p.step();
+        // Not p.step(): dm_control's first settling step uses the reset pose's kinematics
+        // (no forward pass after the joints are set), and the settled state depends on it.
+        p.stepLikeDmControl(SETTLE_STEPS);
       },
       reward() {
         return tolerance(p.sensordata[speed] as number, {

@@ -12,7 +12,7 @@ const XML = `
   <worldbody>
     <light name="top" pos="0 0 2" dir="0 0 -1"/>
     <geom name="floor" type="plane" size="2.5 2.5 0.2" material="grid"/>
-    <camera name="fixed" pos="0 -1.1 1.6" xyaxes="1 0 0 0 1 1"/>
+    <camera name="fixed" pos="0 -1.5 2" xyaxes="1 0 0 0 1 1"/>
     <body name="pole" pos="0 0 0.6">
       <joint name="hinge" type="hinge" axis="0 1 0" damping="0.1"/>
       <geom name="base" type="cylinder" fromto="0 -0.03 0 0 0.03 0" size="0.021" material="decoration" mass="0"/>
@@ -25,11 +25,13 @@ const XML = `
   </actuator>
 </mujoco>`;
 
-const COS_30 = Math.cos(Math.PI / 6);
+/** dm_control's _ANGLE_BOUND: the pole pays only within 8 degrees of upright. */
+const ANGLE_BOUND_DEG = 8;
+const COS_BOUND = Math.cos((ANGLE_BOUND_DEG * Math.PI) / 180);
 
 export const pendulumSwingup: MujocoTask = {
   id: 'pendulum-swingup',
-  description: 'swing a torque-limited pendulum up and hold it within 30 degrees of vertical (DMC pendulum/swingup)',
+  description: 'swing a torque-limited pendulum up and hold it within 8 degrees of vertical (DMC pendulum/swingup)',
   xml: XML,
   camera: 'fixed',
   controlTimestep: 0.02,
@@ -43,7 +45,7 @@ export const pendulumSwingup: MujocoTask = {
         p.qpos[hinge] = -Math.PI + 2 * Math.PI * rng.uniform();
       },
       reward() {
-        return tolerance(p.bodyUpright(pole), { bounds: [COS_30, 1] });
+        return tolerance(p.bodyUpright(pole), { bounds: [COS_BOUND, 1] });
       },
     };
   },

@@ -24,10 +24,13 @@ const XML = `
     <light name="top" pos="0 0 1" dir="0 0 -1"/>
     <camera name="top" pos="0 0 0.75" xyaxes="1 0 0 0 1 0"/>
     <geom name="ground" type="plane" size="0.625 0.625 10" material="grid"/>
-    <geom name="wall_px" type="box" pos="0.3 0 0.02" size="0.01 0.31 0.02" material="decoration" contype="0" conaffinity="0"/>
-    <geom name="wall_nx" type="box" pos="-0.3 0 0.02" size="0.01 0.31 0.02" material="decoration" contype="0" conaffinity="0"/>
-    <geom name="wall_py" type="box" pos="0 0.3 0.02" size="0.31 0.01 0.02" material="decoration" contype="0" conaffinity="0"/>
-    <geom name="wall_ny" type="box" pos="0 -0.3 0.02" size="0.31 0.01 0.02" material="decoration" contype="0" conaffinity="0"/>
+    <!-- dm_control's walls are one-sided 0.3 x 0.02 planes facing inwards; 2 mm boxes whose inner faces
+         lie on those planes look the same from the top camera (a plane seen from above would be a thick
+         lit top face), and contacts are off in this model either way. -->
+    <geom name="wall_px" type="box" pos="0.301 0 0.02" size="0.001 0.3 0.02" material="decoration" contype="0" conaffinity="0"/>
+    <geom name="wall_nx" type="box" pos="-0.301 0 0.02" size="0.001 0.3 0.02" material="decoration" contype="0" conaffinity="0"/>
+    <geom name="wall_py" type="box" pos="0 0.301 0.02" size="0.3 0.001 0.02" material="decoration" contype="0" conaffinity="0"/>
+    <geom name="wall_ny" type="box" pos="0 -0.301 0.02" size="0.3 0.001 0.02" material="decoration" contype="0" conaffinity="0"/>
     <geom name="root" type="cylinder" fromto="0 0 0 0 0 0.02" size="0.011" material="decoration"/>
     <body name="arm" pos="0 0 0.01">
       <joint name="shoulder"/>

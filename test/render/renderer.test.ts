@@ -221,3 +221,81 @@ describe('Renderer', () => {
     expect(() => r.render(data, out)).toThrow(/after dispose/);
   });
 });
+
+describe('Renderer: light, floor texture and sky as MuJoCo draws them', () => {
+  it('lights with a head light along the view axis: a flat face facing the camera is one colour edge to edge', () => {
+    const { model, data } = load(`<mujoco>
+      <visual><headlight ambient=".2 .2 .2" diffuse=".6 .6 .6" specular="0 0 0"/></visual>
+      <worldbody><light pos="0 0 5" dir="0 0 -1" diffuse="0 0 0" specular="0 0 0"/>
+      <camera name="c" pos="0 -2 0" xyaxes="1 0 0 0 0 1" fovy="60"/>
+      <geom type="box" size="5 0.1 5" rgba=".6 .6 .6 1"/></worldbody></mujoco>`);
+    const img = new Renderer(mj, model, { width: 21, height: 21, camera: 'c' }).render(data);
+    // 0.6 x (ambient 0.2 + diffuse 0.6 x n.(-forward) = 1) = 0.48, in every pixel (a light at the
+    // camera would shade the edges, 30 degrees off the axis, 13% darker).
+    expect(new Set(img)).toEqual(new Set([Math.round(0.48 * 255)]));
+  });
+
+  it('adds a white Blinn-Phong highlight: head light specular x material specular at the centre, fading outwards', () => {
+    const scene = (specular: number): string => `<mujoco>
+      <visual><headlight ambient=".2 .2 .2" diffuse=".4 .4 .4" specular=".3 .3 .3"/></visual>
+      <asset><material name="m" rgba=".5 .1 .1 1" specular="${specular}" shininess=".5"/></asset>
+      <worldbody><light pos="0 0 5" dir="0 0 -1" diffuse="0 0 0" specular="0 0 0"/>
+      <camera name="front" pos="0 -5 0" xyaxes="1 0 0 0 0 1" fovy="45"/>
+      <geom type="sphere" size="1" material="m"/></worldbody></mujoco>`;
+    const W = 41, mid = 20;
+    const glossy = new Renderer(mj, load(scene(0.5)).model, { width: W, height: W, camera: 'front' });
+    const matte = new Renderer(mj, load(scene(0)).model, { width: W, height: W, camera: 'front' });
+    const g = glossy.render(load(scene(0.5)).data), m = matte.render(load(scene(0)).data);
+    // At the centre n, L and V all point at the camera: (n.h)^64 = 1, highlight 0.5 x 0.3 = 0.15.
+    const c = 3 * (mid * W + mid);
+    expect(m[c]).toBe(Math.round(0.5 * 0.6 * 255));
+    expect(g[c]! - m[c]!).toBeGreaterThanOrEqual(Math.floor(0.15 * 255));
+    expect(g[c]! - m[c]!).toBeLessThanOrEqual(Math.ceil(0.15 * 255));
+    // White: the same amount on every channel (up to each channel's rounding).
+    expect(Math.abs(g[c + 1]! - m[c + 1]! - (g[c]! - m[c]!))).toBeLessThanOrEqual(1);
+    const extra = Array.from({ length: W - mid }, (_, k) => g[3 * (mid * W + mid + k) + 1]! - m[3 * (mid * W + mid + k) + 1]!);
+    for (let k = 1; k < extra.length; k++) expect(extra[k]!).toBeLessThanOrEqual(extra[k - 1]!);
+    expect(extra[6]).toBe(0); // exponent 64: gone well inside the silhouette (radius about 12 px)
+  });
+
+  it('maps a uniform grid texture like MuJoCo: 1 m checker squares meeting at the origin, texel colours unscaled', () => {
+    const { model, data } = load(`<mujoco>
+      <visual><headlight ambient=".4 .4 .4" diffuse=".8 .8 .8" specular="0 0 0"/></visual>
+      <asset><texture name="grid" type="2d" builtin="checker" rgb1=".1 .2 .3" rgb2=".2 .3 .4" width="300" height="300"/>
+      <material name="grid" texture="grid" texrepeat="1 1" texuniform="true"/></asset>
+      <worldbody><camera name="down" pos="0 0 1.5" xyaxes="1 0 0 0 1 0" fovy="90"/>
+      <geom type="plane" size="5 5 .1" material="grid"/></worldbody></mujoco>`);
+    const W = 60;
+    const img = new Renderer(mj, model, { width: W, height: W, camera: 'down' }).render(data);
+    // Pixel column j sees x = 0.05 j - 1.475, row i sees y = 1.475 - 0.05 i.
+    const at = (x: number, y: number): string => {
+      const j = Math.round((x + 1.475) / 0.05), i = Math.round((1.475 - y) / 0.05);
+      return Array.from(img.subarray(3 * (i * W + j), 3 * (i * W + j) + 3)).join();
+    };
+    // Lighting 0.4 + 0.8 clamps to 1 before the texture modulates it: the texels' bytes exactly.
+    expect(new Set([at(0.275, 0.475), at(-0.225, 0.475)])).toEqual(new Set(['25,51,76', '51,76,102']));
+    expect(at(0.775, 0.475)).toBe(at(0.275, 0.475)); // same 1 m square (0.5 m squares would split them)
+    expect(at(0.275, 0.975)).toBe(at(0.275, 0.075));
+    expect(at(0.275, -0.475)).not.toBe(at(0.275, 0.475));
+    expect(at(-0.225, -0.475)).toBe(at(0.275, 0.475));
+  });
+
+  it('shows the model\'s skybox unlit, by view direction: gradient rgb1 at the zenith, rgb2 at the nadir', () => {
+    const sky = `<asset><texture type="skybox" builtin="gradient" rgb1="1 0 0" rgb2="0 0 1" width="64" height="64"/></asset>`;
+    const look = (xyaxes: string): Uint8Array => {
+      const { model, data } = load(`<mujoco>${sky}<worldbody><light pos="0 0 1"/>
+        <camera name="c" pos="0 0 0" xyaxes="${xyaxes}" fovy="10"/></worldbody></mujoco>`);
+      return new Renderer(mj, model, { width: 9, height: 9, camera: 'c' }).render(data);
+    };
+    const centre = (img: Uint8Array): number[] => Array.from(img.subarray(3 * 40, 3 * 40 + 3));
+    const near = (v: number[]): unknown[] => v.map((x) => expect.toSatisfy((y: number) => Math.abs(y - x) <= 4));
+    // A camera looks along its -z = -(x cross y).
+    expect(centre(look('1 0 0 0 -1 0'))).toEqual(near([255, 0, 0])); // looking up
+    expect(centre(look('1 0 0 0 1 0'))).toEqual(near([0, 0, 255])); // looking down
+    const horizon = look('1 0 0 0 0 1');
+    expect(centre(horizon)).toEqual(near([127, 0, 127]));
+    // Above the horizon it reddens; the same whichever way the camera faces.
+    expect(horizon[0]!).toBeGreaterThan(horizon[3 * 80]!);
+    expect(centre(look('0 1 0 0 0 1'))).toEqual(centre(horizon));
+  });
+});

@@ -1,8 +1,12 @@
 /** Small MJCF scenes for the renderer tests (written for these tests). */
 
-/** A camera 5 m in front of the origin looking along +y; a red body on a free joint. */
+/**
+ * A camera 5 m in front of the origin looking along +y; a red body on a free
+ * joint. The head light is matte (MuJoCo's default adds a white highlight),
+ * so lit red pixels keep green and blue at 0.
+ */
 export function frontScene(body: string): string {
-  return `<mujoco><worldbody>
+  return `<mujoco><visual><headlight specular="0 0 0"/></visual><worldbody>
   <camera name="front" pos="0 -5 0" xyaxes="1 0 0 0 0 1" fovy="45"/>
   <body name="obj"><freejoint/>${body}</body>
 </worldbody></mujoco>`;
