@@ -192,15 +192,41 @@ ConvParams ReadConv(const Napi::Env& env, const Napi::Value& wv, const Napi::Val
   return p;
 }
 
-// tfjs' dense weight is [F, L] with F in NHWC order; as a conv it is [L, C, H, W].
+// dst[c * rows + r] = src[r * cols + c], in cache-sized tiles over both threads: a dense head's
+// weight is [F, L] in tfjs and [L, F] as a channels_last conv, 8 MB at the paper's sizes, and
+// ATen's strided copy of that transpose took as long as a conv layer.
+void Transpose(const float* src, float* dst, int64_t rows, int64_t cols) {
+  constexpr int64_t kTile = 64;
+  at::parallel_for(0, (rows + kTile - 1) / kTile, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t rt = begin; rt < end; rt++) {
+      const int64_t r1 = std::min(rows, (rt + 1) * kTile);
+      for (int64_t c0 = 0; c0 < cols; c0 += kTile) {
+        const int64_t c1 = std::min(cols, c0 + kTile);
+        for (int64_t r = rt * kTile; r < r1; r++)
+          for (int64_t c = c0; c < c1; c++) dst[c * rows + r] = src[r * cols + c];
+      }
+    }
+  });
+}
+
+// tfjs' dense weight is [F, L] with F in NHWC order; as a conv it is [L, C, H, W] channels_last, i.e. [L, F].
 Head ReadHead(const Napi::Env& env, const Napi::Value& v, int64_t side, int64_t filters) {
   if (!v.IsObject()) throw Napi::TypeError::New(env, "conv engine: a head is {w: Float32Array [F, L], b: Float32Array [L]}");
   auto o = v.As<Napi::Object>();
   Napi::Value bv = o.Get("b");
+  Napi::Value wv = o.Get("w");
   if (!IsFloat32Array(bv)) throw Napi::TypeError::New(env, "conv engine: head bias must be a Float32Array");
+  if (!IsFloat32Array(wv)) throw Napi::TypeError::New(env, "conv engine: head weights must be a Float32Array");
   const int64_t latent = static_cast<int64_t>(bv.As<Napi::Float32Array>().ElementLength());
-  auto hwcl = CopyFloats(env, o.Get("w"), {side, side, filters, latent}, "head weights");
-  return {ChannelsLast(hwcl.permute({3, 2, 0, 1})), CopyFloats(env, bv, {latent}, "head bias")};
+  const int64_t features = side * side * filters;
+  auto wa = wv.As<Napi::Float32Array>();
+  if (static_cast<int64_t>(wa.ElementLength()) != features * latent) {
+    throw Napi::RangeError::New(env, "conv engine: head weights has " + std::to_string(wa.ElementLength()) + " values, expected " +
+                                         std::to_string(features * latent));
+  }
+  auto w = at::empty({latent, filters, side, side}, at::TensorOptions(at::kFloat).memory_format(at::MemoryFormat::ChannelsLast));
+  Transpose(wa.Data(), w.data_ptr<float>(), features, latent);
+  return {w, CopyFloats(env, bv, {latent}, "head bias")};
 }
 
 std::vector<Head> ReadHeads(const Napi::Env& env, const Napi::Value& v, int64_t side, int64_t filters) {
@@ -247,8 +273,13 @@ class Pass : public Napi::AsyncWorker {
   void Execute() override {
     BusyGuard guard(state_.get());
     try {
-      // The thread count is per calling thread under OpenMP: set it on the pool thread that runs the pass.
-      at::set_num_threads(threads_);
+      // The thread count is per calling thread under OpenMP: set it on the pool thread that runs the pass,
+      // and only when it changes (at::set_num_threads also rebuilds libtorch's pthreadpool).
+      thread_local int current = -1;
+      if (current != threads_) {
+        at::set_num_threads(threads_);
+        current = threads_;
+      }
       at::NoGradGuard no_grad;
       work_();
     } catch (const std::exception& e) {
@@ -419,7 +450,7 @@ class ConvEngine : public Napi::ObjectWrap<ConvEngine> {
           const std::vector<int64_t> latent{head->b.size(0)};
           auto hg = at::convolution_backward(dout, h, head->w, at::IntArrayRef(latent), {1, 1}, {0, 0}, {1, 1}, false, {0, 0}, 1,
                                              {withConv, true, true});
-          (*g)["headW"] = {std::get<1>(hg).permute({2, 3, 1, 0}).contiguous()};  // back to [H, W, C, L] = [F, L]
+          (*g)["headW"] = {ChannelsLast(std::get<1>(hg))};  // [L, F] in memory; transposed to tfjs' [F, L] on the way out
           (*g)["headB"] = {std::get<2>(hg)};
           if (!withConv) return;
           const auto layers = params->w.size();
@@ -444,7 +475,14 @@ class ConvEngine : public Napi::ObjectWrap<ConvEngine> {
         [g](Napi::Env e) -> Napi::Value {
           auto o = Napi::Object::New(e);
           for (const auto& [name, ts] : *g) {
-            if (name == "headW" || name == "headB") {
+            if (name == "headW") {
+              const auto& gw = ts[0];
+              auto arr = Napi::Float32Array::New(e, gw.numel());
+              Transpose(gw.data_ptr<float>(), arr.Data(), gw.size(0), gw.numel() / gw.size(0));
+              o.Set(name, arr);
+              continue;
+            }
+            if (name == "headB") {
               o.Set(name, ToArray(e, ts[0]));
               continue;
             }
