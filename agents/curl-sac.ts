@@ -74,8 +74,11 @@ function globalNorm(grads: Iterable<tf.Tensor>): tf.Scalar {
  *    taken at the parameters from the start of the update (the reference runs
  *    CURL after the critic step, i.e. at parameters one critic step later).
  *    Everything else keeps the reference's order: critic step, then actor and
- *    alpha (seeing the critic-updated convs), then the target EMA, then the CURL
- *    step whose keys come from the just-updated momentum encoder.
+ *    alpha (seeing the critic-updated convs), the target EMA, then the CURL
+ *    step whose keys come from the just-updated momentum encoder. (The EMA runs
+ *    before the actor step: it reads only the critic, which the actor step does
+ *    not change, so this is the same computation, and it lets the keys' conv
+ *    pass run on the engine while the actor trains.)
  * 4. In the actor update one conv pass of the obs serves both the actor's and
  *    the critic's encoder heads (their convs are tied and detached there).
  */
@@ -95,6 +98,8 @@ export class CurlSacAgent {
   lastStageMs: Record<string, number> = {};
   private readonly numLayers: number;
   private readonly trunk: EncoderTrunk;
+  /** Passes started ahead of the step that awaits them (disposed in the update's finally if it fails first). */
+  private readonly inFlight: Array<Promise<tf.Tensor2D[]>> = [];
 
   constructor(config: AgentConfig, spec: AgentSpec, seed: number) {
     const [h, w, c] = spec.obsShape;
@@ -274,6 +279,8 @@ export class CurlSacAgent {
       temp.push(uNext!);
       const [uNextT] = await this.trunk.forward('next', convParams(P, layers, 'target.'), [denseOf(P, 'target.critic')]);
       temp.push(uNextT!);
+      // the anchor pass runs on the engine while the target is computed here
+      const anchorPass = this.started(this.trunk.forward('obs', convParams(P, layers), [denseOf(P, 'critic')], 'anchor'));
       const y = tf.tidy(() => {
         const alpha = tf.exp(P.get('logAlpha')!) as tf.Scalar;
         const zNext = normalize(uNext!, P, 'actor');
@@ -292,7 +299,7 @@ export class CurlSacAgent {
       stage('target');
 
       // --- 2. one encoder pass of the anchor crop, shared by critic and CURL ---------
-      const [uA] = await this.trunk.forward('obs', convParams(P, layers), [denseOf(P, 'critic')], 'anchor');
+      const [uA] = await anchorPass;
       temp.push(uA!);
       if (doCurl) {
         // CURL's gradient is taken at these start-of-update parameters (see class doc)
@@ -320,22 +327,29 @@ export class CurlSacAgent {
       tf.dispose([...criticGrads.values()]);
       stage('critic');
 
-      // --- 4. actor and temperature (convs detached; they are the critic's, just updated)
-      if (doActor) {
-        const us = await this.trunk.forward('obs', convParams(P, layers), [denseOf(P, 'actor'), denseOf(P, 'critic')], 'detached');
+      // --- 4. target networks -------------------------------------------------------
+      // before the actor (the reference's order is actor, then EMA): the EMA reads only
+      // the critic, which the actor step leaves alone, so the numbers are the same, and the
+      // keys' pass below can start while the actor trains
+      if (doTarget) this.softUpdateTargets();
+      stage('ema');
+
+      // --- 5. actor and temperature (convs detached; they are the critic's, just updated)
+      const actorPass = doActor
+        ? this.trunk.forward('obs', convParams(P, layers), [denseOf(P, 'actor'), denseOf(P, 'critic')], 'detached')
+        : null;
+      // CURL's keys: the momentum (critic target) encoder, no gradient; queued behind the actor's pass
+      const keyPass = doCurl ? this.started(this.trunk.forward('pos', convParams(P, layers, 'target.'), [denseOf(P, 'target.critic')])) : null;
+      if (actorPass) {
+        const us = await actorPass;
         temp.push(...us);
         await this.updateActorAndAlpha(us[0]!, us[1]!, noiseActor!, metrics);
       }
       stage('actor');
 
-      // --- 5. target networks ---------------------------------------------------------
-      if (doTarget) this.softUpdateTargets();
-      stage('ema');
-
       // --- 6. CURL --------------------------------------------------------------------
-      if (doCurl) {
-        // keys: the momentum (critic target) encoder, no gradient
-        const [uPos] = await this.trunk.forward('pos', convParams(P, layers, 'target.'), [denseOf(P, 'target.critic')]);
+      if (keyPass) {
+        const [uPos] = await keyPass;
         temp.push(uPos!);
         await this.updateCurl(uPos!, uA!, snapshot!, metrics);
       }
@@ -350,10 +364,19 @@ export class CurlSacAgent {
       keys.forEach((k, i) => (out[k] = values[i]!));
       return out;
     } finally {
+      // a pass started ahead and never awaited (an earlier step failed) must not leak its outputs
+      await Promise.all(this.inFlight.splice(0).map((p) => p.then((ts) => tf.dispose(ts), () => undefined)));
       await this.trunk.release();
       if (snapshot) tf.dispose([...snapshot.values()]);
       tf.dispose([action, reward, notDone, ...temp, ...Object.values(metrics)]);
     }
+  }
+
+  /** A pass started now and awaited later: tracked, and its rejection handled until then. */
+  private started(pass: Promise<tf.Tensor2D[]>): Promise<tf.Tensor2D[]> {
+    pass.catch(() => undefined);
+    this.inFlight.push(pass);
+    return pass;
   }
 
   private stageTimer(): (name: string) => void {

@@ -23,12 +23,18 @@ export interface NativeGrads {
   b?: Float32Array[];
 }
 
+/** A head already in the engine's layout (prepareHead). */
+export type PreparedHead = { readonly __brand: 'PreparedHead' };
+
 /** See conv_engine.cc; layouts are tfjs'. */
 export interface NativeConvEngine {
   readonly threads: number;
   load(images: Record<string, Uint8Array>, rows: number): void;
-  forward(key: string, convW: Float32Array[], convB: Float32Array[], heads: NativeHead[], keep: string): Promise<Float32Array[]>;
-  backward(slot: string, convW: Float32Array[], convB: Float32Array[], head: NativeHead, dOut: Float32Array, withConv: boolean): Promise<NativeGrads>;
+  prepareHead(head: NativeHead): PreparedHead;
+  forward(key: string, convW: Float32Array[], convB: Float32Array[], heads: Array<NativeHead | PreparedHead>, keep: string): Promise<Float32Array[]>;
+  backward(
+    slot: string, convW: Float32Array[], convB: Float32Array[], head: NativeHead | PreparedHead, dOut: Float32Array, withConv: boolean,
+  ): Promise<NativeGrads>;
   release(): void;
 }
 

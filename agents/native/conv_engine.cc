@@ -210,7 +210,13 @@ void Transpose(const float* src, float* dst, int64_t rows, int64_t cols) {
 }
 
 // tfjs' dense weight is [F, L] with F in NHWC order; as a conv it is [L, C, H, W] channels_last, i.e. [L, F].
+// A head prepared earlier (prepareHead) arrives as an External and is used as it is.
 Head ReadHead(const Napi::Env& env, const Napi::Value& v, int64_t side, int64_t filters) {
+  if (v.IsExternal()) {
+    const Head& h = *v.As<Napi::External<Head>>().Data();
+    if (h.w.size(1) != filters || h.w.size(2) != side) throw Napi::RangeError::New(env, "conv engine: a prepared head of another engine's shape");
+    return h;
+  }
   if (!v.IsObject()) throw Napi::TypeError::New(env, "conv engine: a head is {w: Float32Array [F, L], b: Float32Array [L]}");
   auto o = v.As<Napi::Object>();
   Napi::Value bv = o.Get("b");
@@ -314,6 +320,7 @@ class ConvEngine : public Napi::ObjectWrap<ConvEngine> {
                            InstanceMethod("forward", &ConvEngine::Forward),
                            InstanceMethod("backward", &ConvEngine::Backward),
                            InstanceMethod("release", &ConvEngine::Release),
+                           InstanceMethod("prepareHead", &ConvEngine::PrepareHead),
                            InstanceAccessor("threads", &ConvEngine::Threads, nullptr),
                        });
   }
@@ -495,6 +502,15 @@ class ConvEngine : public Napi::ObjectWrap<ConvEngine> {
     auto promise = pass->Promise();
     pass->Queue();
     return promise;
+  }
+
+  // prepareHead({w, b}) -> an opaque head in the engine's layout, reusable by forward/backward while its
+  // values stay the same (a tensor's values never change in tfjs, so the caller keys it by tensor).
+  Napi::Value PrepareHead(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    if (info.Length() < 1) throw Napi::TypeError::New(env, "prepareHead({w, b})");
+    auto* head = new Head(ReadHead(env, info[0], side_, filters_));
+    return Napi::External<Head>::New(env, head, [](Napi::Env, Head* h) { delete h; });
   }
 
   Napi::Value Release(const Napi::CallbackInfo& info) {

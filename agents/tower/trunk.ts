@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { BUILD_HINT, loadConvAddon } from '../native/addon.js';
-import type { NativeConvEngine } from '../native/addon.js';
+import type { NativeConvEngine, PreparedHead } from '../native/addon.js';
 import type { ConvGrads, ConvParams } from '../networks.js';
 import { matMul } from '../ops.js';
 import type { ImageKey } from './local.js';
@@ -51,6 +51,33 @@ export interface EncoderTrunk {
   dispose(): void;
 }
 
+/**
+ * Runs calls one after another in the order they were made, so an update may
+ * start a pass and do other work before awaiting it (an engine runs one pass
+ * at a time, and a pass reads its parameters when it starts).
+ */
+class Serial {
+  private tail: Promise<unknown> = Promise.resolve();
+  private pending = 0;
+  /** Starts fn now when nothing is pending (so a native pass begins before the caller's next synchronous work), else after the last call. */
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const call = (): Promise<T> => {
+      try {
+        return fn();
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    };
+    const next = this.pending === 0 ? call() : this.tail.then(call, call);
+    this.pending += 1;
+    const done = () => {
+      this.pending -= 1;
+    };
+    this.tail = next.then(done, done);
+    return next;
+  }
+}
+
 export class TrunkError extends Error {
   constructor(message: string) {
     super(`agent: encoder trunk: ${message}`);
@@ -62,6 +89,7 @@ export class TrunkError extends Error {
 export class TfjsTrunk implements EncoderTrunk {
   readonly engine = 'tfjs' as const;
   private readonly kept = new Map<TrunkSlot, tf.Tensor2D>();
+  private readonly serial = new Serial();
 
   constructor(private readonly tower: ConvTower) {}
 
@@ -72,12 +100,18 @@ export class TfjsTrunk implements EncoderTrunk {
     return this.tower.shards;
   }
 
-  async load(images: Images, rows: number): Promise<void> {
-    this.drop();
-    await this.tower.load(images, rows);
+  load(images: Images, rows: number): Promise<void> {
+    return this.serial.run(async () => {
+      this.drop();
+      await this.tower.load(images, rows);
+    });
   }
 
-  async forward(key: ImageKey, conv: ConvParams, heads: readonly DenseParams[], keep?: TrunkSlot): Promise<tf.Tensor2D[]> {
+  forward(key: ImageKey, conv: ConvParams, heads: readonly DenseParams[], keep?: TrunkSlot): Promise<tf.Tensor2D[]> {
+    return this.serial.run(() => this.forwardNow(key, conv, heads, keep));
+  }
+
+  private async forwardNow(key: ImageKey, conv: ConvParams, heads: readonly DenseParams[], keep?: TrunkSlot): Promise<tf.Tensor2D[]> {
     const h = keep === 'anchor' ? await this.tower.anchor(key, conv) : await this.tower.features(key, conv);
     const outs = tf.tidy(() => heads.map((p) => tf.fused.matMul({ a: h, b: p.w, bias: p.b }) as tf.Tensor2D));
     if (keep) {
@@ -87,7 +121,11 @@ export class TfjsTrunk implements EncoderTrunk {
     return outs;
   }
 
-  async backward(slot: TrunkSlot, conv: ConvParams, head: DenseParams, dOut: tf.Tensor2D, withConv: boolean): Promise<TrunkGrads> {
+  backward(slot: TrunkSlot, conv: ConvParams, head: DenseParams, dOut: tf.Tensor2D, withConv: boolean): Promise<TrunkGrads> {
+    return this.serial.run(() => this.backwardNow(slot, conv, head, dOut, withConv));
+  }
+
+  private async backwardNow(slot: TrunkSlot, conv: ConvParams, head: DenseParams, dOut: tf.Tensor2D, withConv: boolean): Promise<TrunkGrads> {
     const h = this.kept.get(slot);
     if (!h) throw new TrunkError(`backward of '${slot}' before its forward pass kept it`);
     if (withConv && slot !== 'anchor') throw new TrunkError(`only the 'anchor' pass keeps the conv activations a conv gradient needs`);
@@ -113,9 +151,11 @@ export class TfjsTrunk implements EncoderTrunk {
     this.kept.clear();
   }
 
-  async release(): Promise<void> {
-    this.drop();
-    await this.tower.release();
+  release(): Promise<void> {
+    return this.serial.run(async () => {
+      this.drop();
+      await this.tower.release();
+    });
   }
 
   dispose(): void {
@@ -124,16 +164,15 @@ export class TfjsTrunk implements EncoderTrunk {
   }
 }
 
-async function convArrays(p: ConvParams): Promise<[Float32Array[], Float32Array[]]> {
-  return Promise.all([
-    Promise.all(p.w.map((t) => t.data() as Promise<Float32Array>)),
-    Promise.all(p.b.map((t) => t.data() as Promise<Float32Array>)),
-  ]);
+// Read synchronously: the engine must get its pass before the caller goes on to other work (the
+// CPU backends this engine serves hold their data on the host, so a sync read does not stall a device).
+function convArrays(p: ConvParams): [Float32Array[], Float32Array[]] {
+  return [p.w.map((t) => t.dataSync() as Float32Array), p.b.map((t) => t.dataSync() as Float32Array)];
 }
 
-async function headArrays(p: DenseParams): Promise<{ w: Float32Array; b: Float32Array }> {
-  const [w, b] = await Promise.all([p.w.data() as Promise<Float32Array>, p.b.data() as Promise<Float32Array>]);
-  return { w, b };
+/** tfjs' handle of a tensor's values: shared by clones, replaced when a variable is assigned. */
+function dataId(t: tf.Tensor): object {
+  return (t as unknown as { dataId: object }).dataId;
 }
 
 /**
@@ -146,29 +185,54 @@ export class LibtorchTrunk implements EncoderTrunk {
   readonly engine = 'libtorch' as const;
   readonly shards = 1;
   private rows = 0;
+  private readonly serial = new Serial();
+  /**
+   * Heads in the engine's layout by the identity of their values: an update uses the same
+   * head (8 MB at the paper's sizes) several times, e.g. the critic's at the anchor pass, its
+   * backward and CURL's, and each conversion is a copy out of tfjs and a transpose.
+   */
+  private readonly prepared = new WeakMap<object, { b: object; head: PreparedHead }>();
 
   constructor(private readonly native: NativeConvEngine) {}
+
+  private head(p: DenseParams): PreparedHead {
+    const hit = this.prepared.get(dataId(p.w));
+    if (hit && hit.b === dataId(p.b)) return hit.head;
+    const head = this.native.prepareHead({ w: p.w.dataSync() as Float32Array, b: p.b.dataSync() as Float32Array });
+    this.prepared.set(dataId(p.w), { b: dataId(p.b), head });
+    return head;
+  }
 
   get threads(): number {
     return this.native.threads;
   }
 
-  async load(images: Images, rows: number): Promise<void> {
-    const present: Record<string, Uint8Array> = {};
-    for (const [key, bytes] of Object.entries(images)) if (bytes) present[key] = bytes;
-    this.native.load(present, rows);
-    this.rows = rows;
+  load(images: Images, rows: number): Promise<void> {
+    return this.serial.run(async () => {
+      const present: Record<string, Uint8Array> = {};
+      for (const [key, bytes] of Object.entries(images)) if (bytes) present[key] = bytes;
+      this.native.load(present, rows);
+      this.rows = rows;
+    });
   }
 
-  async forward(key: ImageKey, conv: ConvParams, heads: readonly DenseParams[], keep?: TrunkSlot): Promise<tf.Tensor2D[]> {
-    const [[w, b], hs] = await Promise.all([convArrays(conv), Promise.all(heads.map(headArrays))]);
-    const outs = await this.native.forward(key, w, b, hs, keep ?? '');
+  forward(key: ImageKey, conv: ConvParams, heads: readonly DenseParams[], keep?: TrunkSlot): Promise<tf.Tensor2D[]> {
+    return this.serial.run(() => this.forwardNow(key, conv, heads, keep));
+  }
+
+  private async forwardNow(key: ImageKey, conv: ConvParams, heads: readonly DenseParams[], keep?: TrunkSlot): Promise<tf.Tensor2D[]> {
+    const [w, b] = convArrays(conv);
+    const outs = await this.native.forward(key, w, b, heads.map((h) => this.head(h)), keep ?? '');
     return outs.map((o, i) => tf.tensor2d(o, [this.rows, heads[i]!.b.size]));
   }
 
-  async backward(slot: TrunkSlot, conv: ConvParams, head: DenseParams, dOut: tf.Tensor2D, withConv: boolean): Promise<TrunkGrads> {
-    const [[w, b], hd, d] = await Promise.all([convArrays(conv), headArrays(head), dOut.data() as Promise<Float32Array>]);
-    const g = await this.native.backward(slot, w, b, hd, d, withConv);
+  backward(slot: TrunkSlot, conv: ConvParams, head: DenseParams, dOut: tf.Tensor2D, withConv: boolean): Promise<TrunkGrads> {
+    return this.serial.run(() => this.backwardNow(slot, conv, head, dOut, withConv));
+  }
+
+  private async backwardNow(slot: TrunkSlot, conv: ConvParams, head: DenseParams, dOut: tf.Tensor2D, withConv: boolean): Promise<TrunkGrads> {
+    const [w, b] = convArrays(conv);
+    const g = await this.native.backward(slot, w, b, this.head(head), dOut.dataSync() as Float32Array, withConv);
     const headGrads = { w: tf.tensor2d(g.headW, head.w.shape), b: tf.tensor1d(g.headB) };
     if (!withConv) return { head: headGrads };
     return {
@@ -177,9 +241,11 @@ export class LibtorchTrunk implements EncoderTrunk {
     };
   }
 
-  async release(): Promise<void> {
-    this.native.release();
-    this.rows = 0;
+  release(): Promise<void> {
+    return this.serial.run(async () => {
+      this.native.release();
+      this.rows = 0;
+    });
   }
 
   dispose(): void {
