@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
@@ -7,7 +7,7 @@ import { entryToRun, readSlurmIndex, runEntries, writeSlurmIndex } from '../../e
 import { runArrayTask } from '../../experiments/sweep/slurm/task.js';
 import { expandSweep, freshTrainArgs, parseSweepFile } from '../../experiments/sweep/spec.js';
 import * as sweepCommand from '../../src/cli/commands/sweep.js';
-import { parseAccounting, parseQueue, parseSubmitOutput } from '../../experiments/sweep/slurm/commands.js';
+import { parseAccounting, parseQueue, parseSubmitOutput, runSlurmCommand, SlurmError } from '../../experiments/sweep/slurm/commands.js';
 import { arraySpec, parseSlurmTime, sbatchScript, shellQuote, type ScriptInput, type SlurmOptions } from '../../experiments/sweep/slurm/script.js';
 import { judgeRun, statusLine } from '../../experiments/sweep/slurm/status.js';
 import { cpusPerTaskFromEnv, threadArgsForCpus } from '../../experiments/sweep/slurm/threads.js';
@@ -179,6 +179,36 @@ describe('reading Slurm output', () => {
       { taskId: 0, name: '12_0', state: 'COMPLETED', exitCode: '0:0', node: 'n2' },
       { taskId: 1, name: '12_1', state: 'CANCELLED', exitCode: '0:15', node: 'n1' },
     ]);
+  });
+});
+
+describe('running Slurm commands', () => {
+  let tmp: string;
+  beforeEach(() => {
+    tmp = mkdtempSync(join(tmpdir(), 'slurm-cmd-'));
+  });
+  afterEach(() => {
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('says how to get the Slurm commands when one is missing', async () => {
+    await expect(runSlurmCommand('sbatch-not-installed-here', ['--version'])).rejects.toThrow(/`sbatch-not-installed-here` was not found on PATH.*--executor local/);
+  });
+
+  it('repeats a query that got no answer in time, and reports one that never answers', async () => {
+    // Stalls on its first call only, like a controller busy for a moment.
+    const program = join(tmp, 'squeue');
+    writeFileSync(program, `#!/bin/sh\nif [ -e "$0.called" ]; then echo answered; else touch "$0.called"; exec sleep 5; fi\n`, { mode: 0o755 });
+    const out = await runSlurmCommand(program, ['-h'], process.env, { timeoutMs: 1000, retries: 1 });
+    expect(out.stdout.trim()).toBe('answered');
+    rmSync(`${program}.called`);
+    await expect(runSlurmCommand(program, ['-h'], process.env, { timeoutMs: 1000, retries: 0 })).rejects.toThrow(/got no answer within 1 s: is slurmctld up/);
+    // A command that fails says what Slurm said, and is not repeated.
+    const failing = join(tmp, 'scancel');
+    writeFileSync(failing, `#!/bin/sh\necho x >> "$0.calls"; echo "scancel: error: Invalid job id specified" >&2; exit 1\n`, { mode: 0o755 });
+    await expect(runSlurmCommand(failing, ['9'], process.env, { timeoutMs: 1000, retries: 3 })).rejects.toThrow(SlurmError);
+    await expect(runSlurmCommand(failing, ['9'])).rejects.toThrow(/scancel 9` failed: scancel: error: Invalid job id specified/);
+    expect(readFileSync(`${failing}.calls`, 'utf8')).toBe('x\nx\n');
   });
 });
 

@@ -16,11 +16,37 @@ export interface CommandOutput {
   stderr: string;
 }
 
-const commandTimeoutMs = 60_000;
+/** The command got no answer in time (killed by our timeout). */
+class SlurmTimeoutError extends SlurmError {}
 
-export function runSlurmCommand(program: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<CommandOutput> {
+export interface CommandTiming {
+  timeoutMs: number;
+  /** Attempts after one that got no answer in time: only for queries, which are safe to repeat. */
+  retries: number;
+}
+
+const commandTiming: CommandTiming = { timeoutMs: 60_000, retries: 0 };
+/** A busy controller (we saw one stall a minute on a loaded 2-core machine) gets a second chance at a read. */
+const queryTiming: CommandTiming = { timeoutMs: 30_000, retries: 1 };
+
+export async function runSlurmCommand(
+  program: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+  timing: CommandTiming = commandTiming,
+): Promise<CommandOutput> {
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      return await runOnce(program, args, env, timing.timeoutMs);
+    } catch (error) {
+      if (!(error instanceof SlurmTimeoutError) || attempt >= timing.retries) throw error;
+    }
+  }
+}
+
+function runOnce(program: string, args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<CommandOutput> {
   return new Promise((resolvePromise, reject) => {
-    execFile(program, [...args], { env, timeout: commandTimeoutMs, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+    execFile(program, [...args], { env, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
       if (!error) {
         resolvePromise({ stdout, stderr });
         return;
@@ -31,6 +57,15 @@ export function runSlurmCommand(program: string, args: readonly string[], env: N
           new SlurmError(
             `\`${program}\` was not found on PATH. The Slurm executor needs the Slurm client commands: run it on a login node of the cluster ` +
               '(or install them: `apt-get install slurm-client` on Debian), or use --executor local.',
+          ),
+        );
+        return;
+      }
+      if ((error as { killed?: boolean }).killed) {
+        reject(
+          new SlurmTimeoutError(
+            `\`${program} ${args.join(' ')}\` got no answer within ${timeoutMs / 1000} s: is slurmctld up and reachable ` +
+              `(\`scontrol ping\`; configuration ${env.SLURM_CONF ?? '/etc/slurm/slurm.conf'})?`,
           ),
         );
         return;
@@ -94,7 +129,7 @@ export function parseQueue(text: string): SlurmTask[] {
  */
 export async function queueTasks(arrayJobId: string, env?: NodeJS.ProcessEnv): Promise<SlurmTask[]> {
   try {
-    const { stdout } = await runSlurmCommand('squeue', ['-h', '-r', '-t', 'all', '-j', arrayJobId, '-o', queueFormat], env);
+    const { stdout } = await runSlurmCommand('squeue', ['-h', '-r', '-t', 'all', '-j', arrayJobId, '-o', queueFormat], env, queryTiming);
     return parseQueue(stdout);
   } catch (error) {
     if (error instanceof SlurmError && /Invalid job id/i.test(error.message)) return [];
@@ -125,7 +160,7 @@ export function parseAccounting(text: string): SlurmTask[] {
  */
 export async function accountingTasks(arrayJobId: string, env?: NodeJS.ProcessEnv): Promise<SlurmTask[] | undefined> {
   try {
-    const { stdout } = await runSlurmCommand('sacct', ['-n', '-P', '-X', '-j', arrayJobId, '-o', 'JobID,State,ExitCode,NodeList'], env);
+    const { stdout } = await runSlurmCommand('sacct', ['-n', '-P', '-X', '-j', arrayJobId, '-o', 'JobID,State,ExitCode,NodeList'], env, queryTiming);
     return parseAccounting(stdout);
   } catch {
     return undefined;
@@ -143,7 +178,7 @@ export async function requeueJob(jobId: string, env?: NodeJS.ProcessEnv): Promis
 /** The controller's state of one job (e.g. an array task's own SLURM_JOB_ID), or undefined if it does not answer. */
 export async function jobState(jobId: string, env?: NodeJS.ProcessEnv): Promise<string | undefined> {
   try {
-    const { stdout } = await runSlurmCommand('squeue', ['-h', '-t', 'all', '-j', jobId, '-o', '%T'], env);
+    const { stdout } = await runSlurmCommand('squeue', ['-h', '-t', 'all', '-j', jobId, '-o', '%T'], env, queryTiming);
     return stdout.trim().split('\n')[0]?.trim() || undefined;
   } catch {
     return undefined;
