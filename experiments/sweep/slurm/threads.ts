@@ -6,9 +6,10 @@ const maxConvWorkers = configSchema.innerType().shape.convWorkers.unwrap().maxVa
 
 /**
  * Thread settings of a run from the CPUs Slurm gave its array task
- * (SLURM_CPUS_PER_TASK). The run's own thread takes one CPU and each conv
- * worker another. Kept in this one function so that a native engine's thread
- * count can be derived here too.
+ * (SLURM_CPUS_PER_TASK). --conv-workers N means N tfjs workers beside the
+ * run's own thread, or N + 1 libtorch threads: either way CPUs - 1 fills the
+ * allocation. Kept in this one function so that settings of other engines
+ * can join it.
  */
 export function threadArgsForCpus(cpusPerTask: number | undefined, run: Pick<RunSpec, 'overrides'>): string[] {
   // A value the sweep file sets on purpose wins over the allocation.
