@@ -181,7 +181,7 @@ export async function startSlurmCluster(): Promise<SlurmCluster> {
       }
       for (const daemon of [...daemons].reverse()) await stopDaemon(daemon);
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      if (!process.env.CURL_RL_KEEP_SLURM_DIR) rmSync(dir, { recursive: true, force: true });
     }
   };
 

@@ -64,12 +64,12 @@ function metrics(runDir: string): MetricsRecord[] {
   return readFileSync(join(runDir, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as MetricsRecord);
 }
 
-const steps = 2000;
+const steps = 1200;
 /** toy-reach at 16x16 with a tiny network on the cpu backend: a few seconds per run, a checkpoint every 25 agent steps. */
 const tinyOverrides = {
   backend: 'cpu', imageSize: 16, cropSize: 12, frameStack: 2, actionRepeat: 4, steps, initSteps: 40,
   batchSize: 8, microBatch: 8, replayCapacity: 600, hiddenDim: 16, latentDim: 8, numConvLayers: 2, numFilters: 4,
-  evalEvery: 500, evalEpisodes: 1, logEvery: 100, checkpointEvery: 100, keepCheckpoints: 2,
+  evalEvery: 400, evalEpisodes: 1, logEvery: 100, checkpointEvery: 100, keepCheckpoints: 2,
 };
 
 describeSlurm('sweep --executor slurm on a real single-node Slurm cluster', () => {
