@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliEntry } from '../../experiments/sweep/spawner.js';
@@ -65,7 +65,11 @@ function metrics(runDir: string): MetricsRecord[] {
 }
 
 const steps = 1200;
-/** toy-reach at 16x16 with a tiny network on the cpu backend: a few seconds per run, a checkpoint every 25 agent steps. */
+/**
+ * toy-reach at 16x16 with a tiny network on the cpu backend: a few seconds per run, a checkpoint every 25
+ * agent steps. One training process at a time here and on Slurm (--parallel 1, --max-concurrent 1): vitest's
+ * other fork has the second core.
+ */
 const tinyOverrides = {
   backend: 'cpu', imageSize: 16, cropSize: 12, frameStack: 2, actionRepeat: 4, steps, initSteps: 40,
   batchSize: 8, microBatch: 8, replayCapacity: 600, hiddenDim: 16, latentDim: 8, numConvLayers: 2, numFilters: 4,
@@ -124,24 +128,26 @@ describeSlurm('sweep --executor slurm on a real single-node Slurm cluster', () =
     'runs a sweep as a job array whose runs, one requeued and one stopped by the time-limit warning, end with the numbers of the same sweep run locally',
     async () => {
       const file = join(tmp, 'tiny.json');
-      writeFileSync(file, JSON.stringify({ name: 'tiny', tasks: ['toy-reach'], seeds: [1, 2], aux: ['curl', 'none'], overrides: tinyOverrides }));
+      // convWorkers is pinned so both executors do the same float operations (the local runner gives each
+      // run a share of this machine's cores, Slurm its task's CPUs; the last test checks that mapping).
+      const overrides = { ...tinyOverrides, convWorkers: 0 };
+      writeFileSync(file, JSON.stringify({ name: 'tiny', tasks: ['toy-reach'], seeds: [1, 2], aux: ['curl', 'none'], overrides }));
 
-      // The reference: the same sweep on this machine. --parallel = cores gives each local run a conv-worker
-      // share of 0, what a 1-CPU Slurm task gets, so both do the same float operations.
+      // The reference: the same sweep run here, without Slurm.
       const localRuns = join(tmp, 'local');
-      const local = await cli(['sweep', file, '--runs-dir', localRuns, '--parallel', String(availableParallelism())], process.env);
+      const local = await cli(['sweep', file, '--runs-dir', localRuns, '--parallel', '1'], process.env);
       expect(local.code, local.stderr + local.stdout).toBe(0);
 
       const slurmRuns = join(tmp, 'slurm');
       const submitted = await cli(
-        ['sweep', file, '--executor', 'slurm', '--runs-dir', slurmRuns, '--max-concurrent', '2', '--cpus-per-task', '1', '--time', '00:30:00', '--signal-seconds', '120'],
+        ['sweep', file, '--executor', 'slurm', '--runs-dir', slurmRuns, '--max-concurrent', '1', '--cpus-per-task', '1', '--time', '00:30:00', '--signal-seconds', '120'],
         cluster.env,
       );
       expect(submitted.code, submitted.stderr).toBe(0);
       const jobId = /submitted Slurm job (\d+)/.exec(submitted.stdout)?.[1];
       expect(jobId, submitted.stdout).toBeDefined();
       const submittedIndex = index(slurmRuns, 'tiny');
-      expect(submittedIndex.jobs.map((j) => [j.jobId, j.array])).toEqual([[jobId, '0-3%2']]);
+      expect(submittedIndex.jobs.map((j) => [j.jobId, j.array])).toEqual([[jobId, '0-3%1']]);
       expect(submittedIndex.runs.map((r) => [r.taskId, r.id])).toEqual([
         [0, 'toy-reach-curl-s1'], [1, 'toy-reach-none-s1'], [2, 'toy-reach-curl-s2'], [3, 'toy-reach-none-s2'],
       ]);
@@ -184,8 +190,8 @@ describeSlurm('sweep --executor slurm on a real single-node Slurm cluster', () =
       );
       expect([...interrupted].sort()).toEqual([requeueTarget, warningTarget].sort());
       expect([...released].sort()).toEqual([requeueTarget, warningTarget].sort());
-      // Along the way: the throttle kept tasks 2 and 3 pending; every run ran on the node; both interrupted runs were requeued.
-      for (const id of ['toy-reach-curl-s2', 'toy-reach-none-s2']) expect([...seen.get(id)!]).toContain('pending');
+      // Along the way: the throttle kept tasks 1-3 pending; every run ran on the node; both interrupted runs were requeued.
+      for (const id of ['toy-reach-none-s1', 'toy-reach-curl-s2', 'toy-reach-none-s2']) expect([...seen.get(id)!]).toContain('pending');
       for (const [id, states] of seen) expect([...states], id).toContain('running');
       for (const id of [requeueTarget, warningTarget]) expect([...seen.get(id)!], id).toContain('requeued');
       expect([...nodes]).toEqual(['localhost']);
@@ -251,13 +257,17 @@ describeSlurm('sweep --executor slurm on a real single-node Slurm cluster', () =
     expect(text.stdout).toContain('is not a registered environment');
   }, 120_000);
 
-  it('refuses a second submission while the first job runs, and `sweep cancel` stops the array with a checkpoint', async () => {
+  it('gives a run conv workers from its CPUs, refuses a second submission while the first job runs, and `sweep cancel` stops the array with a checkpoint', async () => {
     const file = join(tmp, 'long.json');
     writeFileSync(file, JSON.stringify({ name: 'long', tasks: ['toy-reach'], seeds: [7], aux: ['none'], overrides: { ...tinyOverrides, steps: 1_000_000 } }));
     const runsDir = join(tmp, 'long-runs');
-    const submitted = await cli(['sweep', file, '--executor', 'slurm', '--runs-dir', runsDir], cluster.env);
+    const cpus = Math.min(2, cluster.cpus);
+    const submitted = await cli(['sweep', file, '--executor', 'slurm', '--runs-dir', runsDir, '--cpus-per-task', String(cpus)], cluster.env);
     expect(submitted.code, submitted.stderr).toBe(0);
-    await follow(runsDir, 'long', (ls) => ls[0]!.state === 'running' && (ls[0]!.envStep ?? 0) >= 100, undefined, 60_000);
+    const { lines: started } = await follow(runsDir, 'long', (ls) => ls[0]!.state === 'running' && (ls[0]!.envStep ?? 0) >= 100, undefined, 60_000);
+    const output = readFileSync(started[0]!.output!, 'utf8');
+    expect(output).toContain(`, ${cpus} CPUs,`);
+    expect(output).toMatch(new RegExp(`starting from scratch: curl-rl train .* --conv-workers ${cpus - 1}\\n`));
 
     const twice = await cli(['sweep', file, '--executor', 'slurm', '--runs-dir', runsDir], cluster.env);
     expect(twice.code).toBe(1);
