@@ -172,9 +172,9 @@ export function judgeOutcome(run: RunSpec, result: TrainProcessResult): Pick<Run
 }
 
 /** A run that never checkpointed has nothing to resume; keep its files for inspection out of the report's way. */
-function moveAsideStale(sweep: Sweep, run: RunSpec): void {
+export function moveAsideStale(sweepDir: string, run: RunSpec): void {
   if (!existsSync(run.dir) || readdirSync(run.dir).length === 0) return;
-  const attempts = join(sweep.dir, '.attempts');
+  const attempts = join(sweepDir, '.attempts');
   mkdirSync(attempts, { recursive: true });
   renameSync(run.dir, join(attempts, `${run.id}-${new Date().toISOString().replace(/[:.]/g, '-')}`));
 }
@@ -256,7 +256,7 @@ async function runLocked(sweep: Sweep, parallel: number, spawnTrain: TrainSpawne
       Object.assign(outcome, { action: 'skipped', state: 'finished', exitCode: 0 });
       return;
     }
-    if (action === 'fresh') moveAsideStale(sweep, run);
+    if (action === 'fresh') moveAsideStale(sweep.dir, run);
     const args = [...(action === 'resume' ? resumeTrainArgs(run) : freshTrainArgs(run)), ...convWorkerArgs(run, parallel)];
     outcome.action = action === 'resume' ? 'resumed' : 'started';
     outcome.state = 'running';

@@ -1,8 +1,15 @@
 import { dirname, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { ConfigError, CurlRlError } from '../../errors.js';
+import { readStatus } from '../../../experiments/report/run-files.js';
 import { defaultParallelism, indexPath, planRun, runSweep, type SweepEvent } from '../../../experiments/sweep/runner.js';
-import { expandSweep, freshTrainArgs, loadSweepFile, resumeTrainArgs } from '../../../experiments/sweep/spec.js';
+import { expandSweep, freshTrainArgs, loadSweepFile, resumeTrainArgs, type Sweep } from '../../../experiments/sweep/spec.js';
+import { SlurmError } from '../../../experiments/sweep/slurm/commands.js';
+import { indexFile, readSlurmIndex } from '../../../experiments/sweep/slurm/index-file.js';
+import { defaultSignalSeconds, validateSlurmOptions, type SlurmOptions } from '../../../experiments/sweep/slurm/script.js';
+import { formatStatus, sweepStatus } from '../../../experiments/sweep/slurm/status.js';
+import { activeJobs, cancelSweep, submitSweep, SweepBusyError } from '../../../experiments/sweep/slurm/submit.js';
+import { runArrayTask } from '../../../experiments/sweep/slurm/task.js';
 import { formatDuration } from '../../../experiments/report/markdown.js';
 
 /** The sweep ended with runs that did not finish; the index says which and why. */
@@ -14,26 +21,144 @@ export class SweepIncompleteError extends CurlRlError {
   }
 }
 
-function parseParallel(raw: string): number {
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new ConfigError(`--parallel ${JSON.stringify(raw)} is invalid: expected a positive integer`);
-  return n;
+function positiveInt(flag: string): (raw: string) => number {
+  return (raw) => {
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 1) throw new ConfigError(`--${flag} ${JSON.stringify(raw)} is invalid: expected a positive integer`);
+    return n;
+  };
+}
+const parseParallel = positiveInt('parallel');
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+type SweepOpts = {
+  parallel?: number;
+  runsDir?: string;
+  dryRun?: boolean;
+  executor: 'local' | 'slurm';
+  partition?: string;
+  time?: string;
+  cpusPerTask?: number;
+  gpusPerTask?: number;
+  maxConcurrent?: number;
+  signalSeconds?: number;
+  requeue: boolean;
+  sbatchArg?: string[];
+};
+
+const slurmOnlyFlags: Array<[keyof SweepOpts, string]> = [
+  ['partition', '--partition'], ['time', '--time'], ['cpusPerTask', '--cpus-per-task'], ['gpusPerTask', '--gpus-per-task'],
+  ['maxConcurrent', '--max-concurrent'], ['signalSeconds', '--signal-seconds'],
+];
+
+function loadSweep(file: string, runsDir: string | undefined): { path: string; sweep: Sweep } {
+  const path = resolve(file);
+  const sweep = expandSweep(loadSweepFile(path), { baseDir: dirname(path), ...(runsDir !== undefined ? { runsDir } : {}) });
+  return { path, sweep };
+}
+
+function slurmOptions(opts: SweepOpts): SlurmOptions {
+  if (opts.parallel !== undefined) throw new ConfigError('--parallel is for --executor local; with --executor slurm use --max-concurrent K (array tasks at once).');
+  const options: SlurmOptions = {
+    cpusPerTask: opts.cpusPerTask ?? 1,
+    signalSeconds: opts.signalSeconds ?? defaultSignalSeconds,
+    requeue: opts.requeue,
+    sbatchArgs: opts.sbatchArg ?? [],
+  };
+  if (opts.partition !== undefined) options.partition = opts.partition;
+  if (opts.time !== undefined) options.time = opts.time;
+  if (opts.gpusPerTask !== undefined) options.gpusPerTask = opts.gpusPerTask;
+  if (opts.maxConcurrent !== undefined) options.maxConcurrent = opts.maxConcurrent;
+  return validateSlurmOptions(options);
+}
+
+async function submitToSlurm(path: string, sweep: Sweep, opts: SweepOpts): Promise<void> {
+  const result = await submitSweep(sweep, slurmOptions(opts), { dryRun: opts.dryRun ?? false, sweepFile: path });
+  if (result.taskIds.length === 0) {
+    console.log(`sweep ${sweep.name}: all ${sweep.runs.length} runs have finished; nothing to submit.`);
+    return;
+  }
+  if (opts.dryRun) {
+    process.stdout.write(result.script ?? '');
+    return;
+  }
+  console.log(`sweep ${sweep.name}: submitted Slurm job ${result.jobId}, ${result.taskIds.length} of ${sweep.runs.length} runs as array tasks (script ${result.scriptPath}).`);
+  console.log(`follow it with: curl-rl sweep status ${path}${opts.runsDir !== undefined ? ` --runs-dir ${opts.runsDir}` : ''}`);
+}
+
+/** A local run of a sweep whose Slurm job is still active would run the same runs twice. */
+async function refuseIfSubmitted(sweep: Sweep): Promise<void> {
+  const index = readSlurmIndex(indexFile(sweep.dir));
+  if (!index) return;
+  let busy: Awaited<ReturnType<typeof activeJobs>>;
+  try {
+    busy = await activeJobs(index);
+  } catch (error) {
+    // No Slurm here (a copied sweep folder, say): nothing can be running it.
+    if (error instanceof SlurmError) return;
+    throw error;
+  }
+  if (busy.length > 0) {
+    throw new SweepBusyError(
+      `Sweep '${sweep.name}' has Slurm job ${busy.map((b) => b.jobId).join(', ')} still queued or running. ` +
+        'Cancel it first (`curl-rl sweep cancel FILE`) or let it finish; a local run now would run the same runs twice.',
+    );
+  }
+}
+
+function printLocalStatus(sweep: Sweep, json: boolean): void {
+  const rows = sweep.runs.map((run) => {
+    const status = readStatus(run.dir);
+    return { id: run.id, state: status?.state ?? 'not started', envStep: status?.envStep, reason: status?.reason };
+  });
+  if (json) {
+    console.log(JSON.stringify({ name: sweep.name, executor: 'local', runs: rows }, null, 2));
+    return;
+  }
+  console.log(`sweep ${sweep.name}: not submitted to Slurm; the runs' own status (local sweep index: ${indexPath(sweep)})`);
+  for (const r of rows) console.log(`${r.id}  ${r.state}${r.envStep !== undefined ? `  env step ${r.envStep}` : ''}${r.reason ? `  ${r.reason}` : ''}`);
 }
 
 export function register(program: Command): void {
-  program
+  // `sweep status FILE --runs-dir D` must give --runs-dir to `status`, not to `sweep` (which has one too):
+  // commander only does that when every command above parses its options positionally.
+  program.enablePositionalOptions();
+  const sweepCommand = program
     .command('sweep')
-    .description('run every task x seed x aux run of a sweep file as child processes; re-run to continue (finished runs are skipped, interrupted ones resumed)')
+    .description(
+      'run every task x seed x aux run of a sweep file, as local child processes or as a Slurm job array; re-run to continue (finished runs are skipped, interrupted ones resumed)',
+    )
     .argument('<file>', 'sweep file (JSON: name, tasks, seeds, aux, preset?, overrides?, runsDir?)')
-    .addOption(new Option('--parallel <n>', `runs at once (default: from cores and free memory, here ${defaultParallelism()})`).argParser(parseParallel))
+    .enablePositionalOptions()
+    .addOption(new Option('--executor <name>', 'local: child processes on this machine; slurm: one sbatch job array').choices(['local', 'slurm']).default('local'))
+    .addOption(new Option('--parallel <n>', `local: runs at once (default: from cores and free memory, here ${defaultParallelism()})`).argParser(parseParallel))
     .option('--runs-dir <dir>', "folder for the sweep's runs (default: the file's runsDir, else ./runs)")
-    .option('--dry-run', 'print what would run (skip / resume / start, with the train command) and exit')
-    .action(async (file: string, opts: { parallel?: number; runsDir?: string; dryRun?: boolean }) => {
-      const path = resolve(file);
-      const sweep = expandSweep(loadSweepFile(path), {
-        baseDir: dirname(path),
-        ...(opts.runsDir !== undefined ? { runsDir: opts.runsDir } : {}),
-      });
+    .option('--dry-run', 'print what would run (local: skip / resume / start with the train command; slurm: the sbatch script) and exit')
+    .option('--partition <name>', 'slurm: partition to submit to (default: the cluster\'s default)')
+    .option('--time <limit>', 'slurm: time limit per array task, e.g. 04:00:00 (default: the partition\'s)')
+    .addOption(new Option('--cpus-per-task <n>', 'slurm: CPUs per run; the run uses n-1 conv workers (default 1)').argParser(positiveInt('cpus-per-task')))
+    .addOption(new Option('--gpus-per-task <n>', 'slurm: GPUs per run (set backend tensorflow-gpu in the sweep overrides)').argParser(positiveInt('gpus-per-task')))
+    .addOption(new Option('--max-concurrent <k>', 'slurm: array tasks running at once (the %K throttle; default: as many as Slurm allows)').argParser(positiveInt('max-concurrent')))
+    .addOption(
+      new Option('--signal-seconds <s>', `slurm: seconds before the time limit at which the run is told to checkpoint and stop (default ${defaultSignalSeconds})`).argParser(
+        positiveInt('signal-seconds'),
+      ),
+    )
+    .option('--no-requeue', 'slurm: do not requeue tasks (after preemption, node failure or the time-limit warning)')
+    .option('--sbatch-arg <arg>', 'slurm: extra sbatch option, one per flag, e.g. --sbatch-arg=--qos=high (repeatable)', collect)
+    .action(async (file: string, opts: SweepOpts) => {
+      const { path, sweep } = loadSweep(file, opts.runsDir);
+      if (opts.executor === 'slurm') {
+        await submitToSlurm(path, sweep, opts);
+        return;
+      }
+      const given = slurmOnlyFlags.filter(([key]) => opts[key] !== undefined).map(([, flag]) => flag);
+      if (!opts.requeue) given.push('--no-requeue');
+      if (opts.sbatchArg !== undefined) given.push('--sbatch-arg');
+      if (given.length > 0) throw new ConfigError(`${given.join(', ')} ${given.length === 1 ? 'applies' : 'apply'} only with --executor slurm; add --executor slurm, or drop ${given.length === 1 ? 'it' : 'them'}.`);
       const total = sweep.runs.length;
       if (opts.dryRun) {
         console.log(`sweep ${sweep.name}: ${total} runs in ${sweep.dir}`);
@@ -44,6 +169,7 @@ export function register(program: Command): void {
         }
         return;
       }
+      await refuseIfSubmitted(sweep);
       const parallel = opts.parallel ?? defaultParallelism();
       console.log(`sweep ${sweep.name}: ${total} runs, ${parallel} at a time, in ${sweep.dir} (logs in logs/, index in index.json)`);
       const controller = new AbortController();
@@ -83,5 +209,49 @@ export function register(program: Command): void {
         process.off('SIGINT', stop);
         process.off('SIGTERM', stop);
       }
+    });
+
+  sweepCommand
+    .command('status')
+    .description("state of each run of a sweep: Slurm's view of its array task (squeue, and sacct when the cluster keeps accounting) merged with the run's status.json")
+    .argument('<file>', 'sweep file')
+    .option('--runs-dir <dir>', "folder for the sweep's runs (as given when submitting)")
+    .option('--json', 'print JSON')
+    .action(async (file: string, opts: { runsDir?: string; json?: boolean }) => {
+      const { sweep } = loadSweep(file, opts.runsDir);
+      const index = readSlurmIndex(indexFile(sweep.dir));
+      if (!index) {
+        printLocalStatus(sweep, opts.json ?? false);
+        return;
+      }
+      const lines = await sweepStatus(index);
+      if (opts.json) {
+        const job = index.jobs[index.jobs.length - 1];
+        console.log(JSON.stringify({ name: index.name, executor: 'slurm', jobId: job?.jobId ?? null, runs: lines }, null, 2));
+      } else {
+        console.log(formatStatus(index, lines));
+      }
+    });
+
+  sweepCommand
+    .command('cancel')
+    .description("cancel the sweep's Slurm job array (running runs checkpoint on Slurm's SIGTERM; submit again to continue)")
+    .argument('<file>', 'sweep file')
+    .option('--runs-dir <dir>', "folder for the sweep's runs (as given when submitting)")
+    .action(async (file: string, opts: { runsDir?: string }) => {
+      const { sweep } = loadSweep(file, opts.runsDir);
+      const index = readSlurmIndex(indexFile(sweep.dir));
+      if (!index) throw new ConfigError(`Sweep '${sweep.name}' has no Slurm job (no Slurm index at ${indexFile(sweep.dir)}); a local sweep stops with Ctrl-C.`);
+      const cancelled = await cancelSweep(index);
+      console.log(cancelled.length > 0 ? `sweep ${sweep.name}: cancelled Slurm job ${cancelled.join(', ')}` : `sweep ${sweep.name}: no job of it is queued or running`);
+    });
+
+  sweepCommand
+    .command('task', { hidden: true })
+    .description('run by the sbatch script of `sweep --executor slurm`: starts or resumes the run of this array task')
+    .argument('<index>', "the sweep's index.json")
+    .option('--requeue-on-signal', "requeue the task when the run stopped on Slurm's time-limit warning")
+    .action(async (index: string, opts: { requeueOnSignal?: boolean }) => {
+      process.exitCode = await runArrayTask(resolve(index), { requeueOnSignal: opts.requeueOnSignal ?? false });
     });
 }
