@@ -23,7 +23,7 @@ const CURL_PARAMS = ['conv.w0', 'conv.b0', 'conv.w1', 'conv.b1', 'critic.fc.w', 
 function encode(obs: Uint8Array, b: number, p: Record<string, tf.Tensor>, prefix: string): { h: tf.Tensor2D; z: tf.Tensor2D } {
   let a = tf.div(tf.tensor4d(obs, [b, SIZE, SIZE, 3], 'float32'), 255) as tf.Tensor4D;
   for (let l = 0; l < LAYERS; l++) {
-    a = tf.relu(tf.add(tf.conv2d(a, p[`${prefix}conv.w${l}`] as tf.Tensor4D, l === 0 ? 2 : 1, 'valid'), p[`${prefix}conv.b${l}`]!));
+    a = tf.relu(tf.add(tf.conv2d(a, p[`${prefix}conv.w${l}`] as tf.Tensor4D, l === 0 ? 2 : 1, 'valid'), p[`${prefix}conv.b${l}`]!)) as tf.Tensor4D;
   }
   const h = tf.reshape(a, [b, -1]) as tf.Tensor2D;
   const u = tf.add(tf.matMul(h, p[`${prefix}critic.fc.w`] as tf.Tensor2D), p[`${prefix}critic.fc.b`]!);
@@ -34,7 +34,9 @@ function encode(obs: Uint8Array, b: number, p: Record<string, tf.Tensor>, prefix
 }
 
 function referenceCurl(state: AgentState, after: AgentState, batch: Batch): { grads: Map<string, Float32Array>; loss: number; anchorFeatures: Float32Array[] } {
-  return tf.tidy(() => {
+  // a scope rather than tf.tidy: the results are plain arrays, which tidy does not accept
+  tf.engine().startScope();
+  try {
     const b = batch.batchSize;
     const all: Record<string, tf.Tensor> = {};
     for (const [name, rec] of Object.entries(state.params)) all[name] = tf.tensor(rec.data, rec.shape, 'float32');
@@ -51,11 +53,13 @@ function referenceCurl(state: AgentState, after: AgentState, batch: Batch): { gr
     const { value, grads } = tf.valueAndGrads(lossOf)(CURL_PARAMS.map((n) => all[n]!));
     const h = encode(batch.obs, b, all, '').h.arraySync().map((row) => Float32Array.from(row));
     return {
-      grads: new Map(CURL_PARAMS.map((n, i) => [n, grads[i]!.dataSync() as Float32Array])),
+      grads: new Map(CURL_PARAMS.map((n, i) => [n, (grads[i]!.dataSync() as Float32Array).slice()])),
       loss: value.dataSync()[0]!,
       anchorFeatures: h,
     };
-  }) as never;
+  } finally {
+    tf.engine().endScope();
+  }
 }
 
 function relErr(a: Float32Array, b: Float32Array): number {
