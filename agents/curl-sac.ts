@@ -100,6 +100,13 @@ export class CurlSacAgent {
   private readonly trunk: EncoderTrunk;
   /** Passes started ahead of the step that awaits them (disposed in the update's finally if it fails first). */
   private readonly inFlight: Array<Promise<tf.Tensor2D[]>> = [];
+  /**
+   * Test seam: sees each update's CURL gradients, by parameter name, just
+   * before CURL's Adam applies them, so tests can check them against an
+   * independent autodiff (after Adam only the sign survives a first step).
+   * The tensors are disposed after the call: copy what you keep.
+   */
+  onCurlGradients: ((grads: ReadonlyMap<string, tf.Tensor>) => void) | null = null;
 
   constructor(config: AgentConfig, spec: AgentSpec, seed: number) {
     const [h, w, c] = spec.obsShape;
@@ -477,6 +484,7 @@ export class CurlSacAgent {
     });
     const grads = await this.withTrunkGrads(headGrads, 'anchor', convParams(snapshot, this.numLayers), denseOf(snapshot, 'critic'), 'critic');
     metrics.curlGradNorm = globalNorm(grads.values());
+    this.onCurlGradients?.(grads);
     this.curlOpt!.step(grads);
     tf.dispose([...grads.values()]);
   }

@@ -10,6 +10,20 @@ const ARENA = 1;
 const SPEED = 0.05;
 const TARGET_RADIUS = 0.15;
 const DOT_RADIUS = 0.08;
+/** Floor tiles per side (odd, so tiles do not line up with a stride-2 conv on even frame sizes); each has its own fixed shade. */
+const TILES = 11;
+/**
+ * The floor's tile shades in [0, 1), fixed for every seed and episode (a
+ * small LCG, not the env's Rng): without texture every random crop of the
+ * empty floor is the same image, which made CURL degenerate on small frames.
+ */
+const TILE_SHADE: readonly number[] = (() => {
+  let x = 12345;
+  return Array.from({ length: TILES * TILES }, () => {
+    x = (x * 1103515245 + 12345) % 2 ** 31;
+    return x / 2 ** 31;
+  });
+})();
 
 export interface ToyReachOptions {
   imageSize?: number;
@@ -26,8 +40,9 @@ type ToySnapshot = {
 /**
  * A tiny pure-JS pixel task for fast end-to-end tests: a green dot moved by a
  * 2-D action (0.05 per unit per step) toward a red target disc in a dark
- * square arena. Reward = tolerance(distance, bounds [0, target radius],
- * margin 1, gaussian), in [0, 1]. No physics, any image size.
+ * square arena floored with 11x11 tiles of fixed, varied blue-grey shades.
+ * Reward = tolerance(distance, bounds [0, target radius], margin 1,
+ * gaussian), in [0, 1]. No physics, any image size.
  */
 export class ToyReach implements Env<Uint8Array, Float32Array>, SnapshotCapable, SkipRenderCapable<Uint8Array, Float32Array> {
   readonly id = 'toy-reach';
@@ -92,7 +107,9 @@ export class ToyReach implements Env<Uint8Array, Float32Array>, SnapshotCapable,
     const [tx, ty] = this.toPixel(this.target);
     const [dx, dy] = this.toPixel(this.dot);
     const tr2 = (TARGET_RADIUS * scale) ** 2;
-    const dr2 = Math.max(0.5, DOT_RADIUS * scale) ** 2;
+    // at least a pixel's radius, so the dot shows on the smallest test frames
+    const dr2 = Math.max(1, DOT_RADIUS * scale) ** 2;
+    const tile = (p: number): number => Math.min(TILES - 1, Math.floor((p / s) * TILES));
     for (let y = 0; y < s; y++) {
       for (let x = 0; x < s; x++) {
         const px = x + 0.5;
@@ -103,7 +120,8 @@ export class ToyReach implements Env<Uint8Array, Float32Array>, SnapshotCapable,
         } else if ((px - tx) ** 2 + (py - ty) ** 2 <= tr2) {
           img[o] = 220; img[o + 1] = 50; img[o + 2] = 40;
         } else {
-          img[o] = 25; img[o + 1] = 35; img[o + 2] = 50;
+          const shade = TILE_SHADE[tile(py) * TILES + tile(px)]!;
+          img[o] = 25 + Math.round(60 * shade); img[o + 1] = 35 + Math.round(60 * shade); img[o + 2] = 50 + Math.round(70 * shade);
         }
       }
     }

@@ -14,11 +14,28 @@ async function params(agent: CurlSacAgent, names: string[]): Promise<Float32Arra
 }
 
 describe('CurlSacAgent', () => {
-  it('acts: deterministic is tanh(mu) and repeatable; stochastic stays in [-1, 1]', () => {
+  it('acts: deterministic is tanh(mu) and repeatable; stochastic stays in [-1, 1]', async () => {
     const agent = createAgent(tinyConfig(), spec, 1);
     const obs = batch(1).obs.subarray(0, 12 * 12 * 6);
     const a1 = agent.act(obs, { deterministic: true });
     expect(agent.act(obs, { deterministic: true })).toEqual(a1);
+    // tanh(mu), mu from the actor's weights with plain ops: obs/255, convs (stride 2, 1) + ReLU,
+    // flatten, dense, LayerNorm (eps 1e-5), MLP 3 layers with ReLU between, first half of its output
+    const state = await agent.getState();
+    const p = (n: string) => tf.tensor(state.params[n]!.data, state.params[n]!.shape);
+    const mu = tf.tidy(() => {
+      let x: tf.Tensor = tf.div(tf.tensor4d(obs, [1, 12, 12, 6], 'float32'), 255);
+      for (const l of [0, 1]) x = tf.relu(tf.add(tf.conv2d(x as tf.Tensor4D, p(`conv.w${l}`) as tf.Tensor4D, l === 0 ? 2 : 1, 'valid'), p(`conv.b${l}`)));
+      const u = tf.add(tf.matMul(tf.reshape(x, [1, -1]), p('actor.fc.w') as tf.Tensor2D), p('actor.fc.b'));
+      const { mean, variance } = tf.moments(u, -1, true);
+      let z: tf.Tensor = tf.add(tf.mul(tf.div(tf.sub(u, mean), tf.sqrt(tf.add(variance, 1e-5))), p('actor.ln.g')), p('actor.ln.b'));
+      for (const i of [0, 1, 2]) {
+        z = tf.add(tf.matMul(z as tf.Tensor2D, p(`actor.w${i}`) as tf.Tensor2D), p(`actor.b${i}`));
+        if (i < 2) z = tf.relu(z);
+      }
+      return Array.from(tf.tanh(z.slice([0, 0], [1, 2])).dataSync());
+    });
+    mu.forEach((m, i) => expect(a1[i]).toBeCloseTo(m, 5));
     const s = agent.act(obs, { deterministic: false });
     expect(s.length).toBe(2);
     for (const v of s) expect(Math.abs(v)).toBeLessThanOrEqual(1);

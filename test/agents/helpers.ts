@@ -38,3 +38,47 @@ export function randomBatch(seed: number, b: number, size: number, channels: num
     ...(positive ? { obsPositive: img() } : {}), action, reward, notDone,
   };
 }
+
+/**
+ * A batch of B textured scenes (each a different random field of coarse
+ * blocks, so every crop of it looks different), seen through three
+ * independent random crops of `size` from a `size + pad` square: obs,
+ * positive and next obs, as the replay buffer samples them for CURL. Flat
+ * images would make CURL degenerate (crops of them are indistinguishable).
+ */
+export function texturedBatch(seed: number, b: number, size: number, pad: number, actionDim: number): Batch {
+  const rng = new Rng(seed);
+  const full = size + pad;
+  const scenes = Array.from({ length: b }, () => textureImage(rng, full));
+  const crops = () => {
+    const out = new Uint8Array(b * size * size * 3);
+    scenes.forEach((img, i) => cropInto(img, full, rng.int(pad + 1), rng.int(pad + 1), size, out, i * size * size * 3));
+    return out;
+  };
+  return {
+    batchSize: b, size, channels: 3, actionDim, obs: crops(), obsPositive: crops(), nextObs: crops(),
+    action: new Float32Array(b * actionDim).map(() => rng.uniform() * 2 - 1),
+    reward: new Float32Array(b), notDone: new Float32Array(b),
+  };
+}
+
+/** A side x side RGB image of block x block squares of random colour. */
+export function textureImage(rng: Rng, side: number, block = 2): Uint8Array {
+  const img = new Uint8Array(side * side * 3);
+  const cells = Math.ceil(side / block);
+  const colours = Array.from({ length: cells * cells * 3 }, () => rng.int(256));
+  for (let y = 0; y < side; y++) {
+    for (let x = 0; x < side; x++) {
+      const cell = Math.floor(y / block) * cells + Math.floor(x / block);
+      for (let k = 0; k < 3; k++) img[(y * side + x) * 3 + k] = colours[cell * 3 + k]!;
+    }
+  }
+  return img;
+}
+
+export function cropInto(img: Uint8Array, side: number, top: number, left: number, size: number, out: Uint8Array, offset: number): void {
+  for (let y = 0; y < size; y++) {
+    const from = ((top + y) * side + left) * 3;
+    out.set(img.subarray(from, from + size * 3), offset + y * size * 3);
+  }
+}

@@ -12,7 +12,17 @@ describe('toy-reach', () => {
     // x = -0.5 -> column 10, y = 0.5 -> row 10 (y up); target at (30, 30).
     expect(pixel(img, 40, 10, 10)).toEqual([40, 220, 60]);
     expect(pixel(img, 40, 30, 30)).toEqual([220, 50, 40]);
-    expect(pixel(img, 40, 20, 20)).toEqual([25, 35, 50]);
+    // the floor: 11x11 tiles (here pixels 18-21 of both axes are tile 5), one blue-grey shade per tile, varied across tiles
+    const floor = pixel(img, 40, 20, 20);
+    expect(floor[2]).toBeGreaterThan(floor[0]!);
+    for (const [x, y] of [[18, 18], [21, 21], [18, 21]] as const) expect(pixel(img, 40, x, y)).toEqual(floor);
+    const empty = new ToyReach({ imageSize: 40 });
+    empty.reset({ seed: 1 });
+    empty.restoreSnapshot({ ...empty.getSnapshot(), dot: [5, 5], target: [5, 5] }); // both off-screen
+    const shades = new Set<string>();
+    const centre = (t: number) => Math.floor(((t + 0.5) * 40) / 11);
+    for (let ty = 0; ty < 11; ty++) for (let tx = 0; tx < 11; tx++) shades.add(pixel(empty.observe(), 40, centre(tx), centre(ty)).join());
+    expect(shades.size).toBeGreaterThan(50); // a flat floor would give 1
   });
 
   it('moves the dot 0.05 per unit action, clips actions to [-1, 1], rewards closeness', () => {

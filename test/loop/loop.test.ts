@@ -6,7 +6,7 @@ import { train } from '../../src/loop/train.js';
 import type { Trainer } from '../../src/loop/trainer.js';
 import { readMetrics, type MetricsRecord } from '../../src/run/metrics.js';
 import { readStatus } from '../../src/run/run-dir.js';
-import { comparable, tempDir, tinyConfig } from './helpers.js';
+import { comparable, gifFrameCount, tempDir, tinyConfig } from './helpers.js';
 
 const quiet = { progress: 'none' as const, log: () => {} };
 
@@ -31,7 +31,11 @@ describe('training loop', () => {
     for (const r of updated) {
       for (const field of ['criticLoss', 'qMean', 'alpha', 'curlLoss', 'curlAccuracy']) expect(Number.isFinite(r[field])).toBe(true);
       expect(r.envStepsPerSec).toBeGreaterThan(0);
+      // CURL is alive in the loop: a real gradient every window (it was exactly 0 for one seed on the flat floor)
+      expect(r.curlGradNorm).toBeGreaterThan(1e-3);
     }
+    // ...and its accuracy is not pinned to 1/B (all logits tied) as it was on the flat floor
+    expect(updated.some((r) => r.curlAccuracy !== 1 / config.batchSize)).toBe(true);
     const episodes = ofType(records, 'episode');
     // toy-reach: 1000 control steps per episode / action repeat 4 = 250 agent steps, truncated.
     expect(episodes.map((e) => [e.episode, e.length, e.envStep])).toEqual([[0, 250, 1000]]);
@@ -41,7 +45,8 @@ describe('training loop', () => {
       expect(e.returns).toHaveLength(config.evalEpisodes);
       expect(e.mean).toBeCloseTo(e.returns.reduce((a, b) => a + b, 0) / e.returns.length, 10);
     }
-    expect(ofType(records, 'checkpoint').length).toBeGreaterThanOrEqual(1);
+    // every checkpointEvery (320 env steps) and a final one at the end
+    expect(ofType(records, 'checkpoint').map((c) => c.envStep)).toEqual([320, 640, 960, 1200]);
     expect(readStatus(outcome.runDir)).toMatchObject({ state: 'finished', agentStep: 300, envStep: 1200 });
   });
 
@@ -53,10 +58,30 @@ describe('training loop', () => {
     expect(ofType(readMetrics(join(often.runDir, 'metrics.jsonl')), 'eval').length).toBe(9);
     expect(strip(often.runDir)).toEqual(strip(rarely.runDir));
 
-    // And directly: the agent's full state is identical before and after an evaluation.
-    let trainer: Trainer | undefined;
-    await train({ config: { ...config, steps: 400 }, runDir: join(tempDir(), 'direct'), ...quiet, onStart: (t) => (trainer = t) });
-    expect(trainer).toBeDefined();
+    // And directly: the agent's full state (weights, optimiser slots, its Rng)
+    // and the loop's Rng and counters are identical before and after each evaluation.
+    const snapshot = async (t: Trainer) => ({
+      agent: await t.agent.getState(),
+      rng: (t as unknown as { rng: { getState(): unknown } }).rng.getState(),
+      counters: [t.agentStep, t.envStep, t.updates],
+    });
+    const checks: Array<[unknown, unknown]> = [];
+    await train({
+      config: { ...config, steps: 400 },
+      runDir: join(tempDir(), 'direct'),
+      ...quiet,
+      onStart: (t) => {
+        const evaluate = t.evaluate.bind(t);
+        t.evaluate = async () => {
+          const before = await snapshot(t);
+          const record = await evaluate();
+          checks.push([before, await snapshot(t)]);
+          return record;
+        };
+      },
+    });
+    expect(checks).toHaveLength(2); // env steps 0 and 400; the second after 40 updates
+    for (const [before, after] of checks) expect(after).toEqual(before);
   });
 
   it('a crashing environment ends the run with a checkpoint and a non-zero exit code that says why', async () => {
@@ -167,6 +192,8 @@ describe('curl-rl eval', () => {
     expect(first.checkpoint).toMatch(/ckpt-000000100$/);
     const gif = readFileSync(video);
     expect(gif.subarray(0, 6).toString('latin1')).toBe('GIF89a');
+    // the first episode's every frame: the reset frame and one per agent step (1000 / action repeat 4)
+    expect(gifFrameCount(gif)).toBe(1 + 1000 / config.actionRepeat);
     const again = await evaluateRun(run.runDir, { episodes: 2, seed: 5 });
     expect(again.returns).toEqual(first.returns);
   });

@@ -167,6 +167,14 @@ function expectBridgeScriptOk(lines: string[]): void {
   expect(run.stdout.trim()).toBe('ok');
 }
 
+describe('the Python bridge tests in CI', () => {
+  // elsewhere they skip when no such Python exists; in CI that skip is a failure
+  // (.ci/run installs python3-msgpack and python3-numpy, and fails on any skip)
+  it.runIf(process.env.CI === 'true')('find a python3 with msgpack and numpy', () => {
+    expect(python, 'no python3 with msgpack and numpy: apt-get install python3-msgpack python3-numpy').toBeTruthy();
+  });
+});
+
 describe.skipIf(!python)('RemoteEnv against the Python bridge', () => {
   let dir = '';
   const opened = closedAfterEach();
