@@ -41,7 +41,7 @@ export function register(program: Command): void {
   program
     .command('envs')
     .description('list the registered environments with their observation and action spaces')
-    .option('--json', 'print one JSON object per env, one per line')
+    .option('--json', 'print one JSON object per env, one per line (JSON Lines)')
     .option('--image-size <n>', 'observation side in pixels', String(DEFAULT_IMAGE_SIZE))
     .option('--remote-cmd <command>', 'also start this remote env process and list its spaces')
     .action(async (opts: { json?: boolean; imageSize: string; remoteCmd?: string }) => {
