@@ -85,7 +85,8 @@ export function startCli(args: string[], options: { hangAfterMs?: number; env?: 
     both += chunk.toString();
     onData();
   });
-  const hangAfterMs = options.hangAfterMs ?? 90_000;
+  // Generous: CI machines are shared and slow under load; a hang still fails, just later.
+  const hangAfterMs = options.hangAfterMs ?? 150_000;
   let cli: RunningCli;
   const done = new Promise<CliResult>((resolve, reject) => {
     const watchdog = setTimeout(() => {
@@ -107,7 +108,7 @@ export function startCli(args: string[], options: { hangAfterMs?: number; env?: 
     mark,
     output: () => both,
     done,
-    waitFor(pattern, timeoutMs = 60_000) {
+    waitFor(pattern, timeoutMs = 120_000) {
       return new Promise<void>((resolve, reject) => {
         const check = (): void => {
           if (pattern.test(both)) finish(resolve);

@@ -138,7 +138,7 @@ describe('remote env start-up', () => {
         'train', '--preset', writePreset(dir, { ...tinyConfig({ backend: 'wasm' }), runsDir: join(dir, 'runs') }), '--env', 'remote',
         '--remote-cmd', 'sleep 120', '--remote-startup-timeout-ms', '1500', '--remote-timeout-ms', '1000',
       ],
-      { hangAfterMs: 25_000 },
+      { hangAfterMs: 60_000 },
     );
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/1500 ms/);

@@ -34,7 +34,7 @@ describe('SIGINT in the middle of a remote episode', () => {
     });
     const dir = join(base, 'run');
     const first = startCli(['train', '--preset', preset, '--run-dir', dir, '--progress', 'plain', '--conv-workers', '0']);
-    await first.waitFor(/\[train\] env step 300\//);
+    await first.waitFor(/\[train\] env step 200\//);
     first.child.kill('SIGINT');
     const stopped = await first.done;
     expect(stopped.code).toBe(130);
@@ -42,16 +42,16 @@ describe('SIGINT in the middle of a remote episode', () => {
     const status = readStatus(dir)!;
     expect(status.state).toBe('interrupted');
     // Mid-episode (episodes are 400 agent steps) and far from any periodic checkpoint: the checkpoint is the signal's.
-    expect(status.agentStep).toBeGreaterThanOrEqual(150);
+    expect(status.agentStep).toBeGreaterThanOrEqual(100);
     expect(status.agentStep).toBeLessThan(400);
     expect(latestCheckpoint(dir)).toMatch(new RegExp(`ckpt-${String(status.agentStep).padStart(9, '0')}$`));
 
-    const resumed = await runCli(['train', '--resume', dir, '--steps', String(status.envStep + 200), '--progress', 'none']);
+    const resumed = await runCli(['train', '--resume', dir, '--steps', String(status.envStep + 100), '--progress', 'none']);
     expect(resumed.code).toBe(0);
     expect(resumed.leftover).toEqual([]);
     const records = readMetrics(join(dir, 'metrics.jsonl'));
     const resume = records.find((r): r is Extract<MetricsRecord, { type: 'resume' }> => r.type === 'resume');
     expect(resume?.agentStep).toBe(status.agentStep);
-    expect(readStatus(dir)).toMatchObject({ state: 'finished', agentStep: status.agentStep + 100 });
+    expect(readStatus(dir)).toMatchObject({ state: 'finished', agentStep: status.agentStep + 50 });
   });
 });
