@@ -25,7 +25,10 @@ export interface MakeEnvOptions {
   seed?: number;
   /** For id 'remote': the command that starts the remote env process. */
   remoteCmd?: string;
+  /** Per request after start-up. */
   remoteTimeoutMs?: number;
+  /** For the process to start and send its spec (imports can be slow); default max(remoteTimeoutMs, 30000). */
+  remoteStartupTimeoutMs?: number;
 }
 
 export interface EnvInfo {
@@ -83,7 +86,7 @@ function positiveInt(name: string, value: number | undefined, fallback: number):
 }
 
 interface RemoteModule {
-  createRemoteEnv(options: { command?: string; timeoutMs?: number }): Promise<Env> | Env;
+  createRemoteEnv(options: { command?: string; timeoutMs?: number; startupTimeoutMs?: number }): Promise<Env> | Env;
 }
 
 /**
@@ -109,7 +112,7 @@ export async function makeEnv(id: string, options: MakeEnvOptions = {}): Promise
     } catch (error) {
       throw new EnvError(`env 'remote' is unavailable: could not load envs/remote/index.js (${error instanceof Error ? error.message : String(error)})`, { cause: error });
     }
-    env = await remote.createRemoteEnv({ command: options.remoteCmd, timeoutMs: options.remoteTimeoutMs });
+    env = await remote.createRemoteEnv({ command: options.remoteCmd, timeoutMs: options.remoteTimeoutMs, startupTimeoutMs: options.remoteStartupTimeoutMs });
   } else if (id === TOY_INFO.id) {
     env = new ToyReach({ imageSize, seed: options.seed }) as unknown as Env;
     episodeSteps = TOY_INFO.episodeSteps;

@@ -3,6 +3,16 @@
 // so a fresh clone needs no build step after `npm ci`.
 import { register } from 'tsx/esm/api';
 
+// `curl-rl config | head`: once the reader has gone, further output has nowhere
+// to go. Drop it quietly instead of dying on an unhandled EPIPE; a command
+// still runs to its end (train keeps training and checkpoints as usual).
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error) => {
+    if (error.code === 'EPIPE' || error.code === 'ERR_STREAM_DESTROYED') return;
+    throw error;
+  });
+}
+
 register();
 const { main } = await import('./main.ts');
 process.exitCode = await main(process.argv.slice(2));

@@ -26,13 +26,30 @@ function description(field: keyof Config): string {
   return text ? `${text} [${describeAllowed(field)}${fallback}]` : `[${describeAllowed(field)}${fallback}]`;
 }
 
+/** Whole numbers in decimal digits only: Number() would also take 0x10 (16), 1e3 and Infinity. */
+const DECIMAL_INTEGER = /^[+-]?\d+$/;
+/** A decimal number, optionally with an exponent (1e-4), but no hex, octal, binary or Infinity. */
+const DECIMAL_NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+/** Parses a count given on the command line; the message says what was wrong and what is expected. */
+export function parseDecimalInteger(flag: string, raw: string, allowed: string): number {
+  const text = raw.trim();
+  if (!DECIMAL_INTEGER.test(text)) {
+    throw new ConfigError(`${flag} = ${JSON.stringify(raw)} is not a whole number written in decimal digits (like 100000); allowed: ${allowed}`);
+  }
+  const value = Number(text);
+  if (!Number.isSafeInteger(value)) throw new ConfigError(`${flag} = ${JSON.stringify(raw)} is too large to count exactly; allowed: ${allowed}`);
+  return value;
+}
+
 function parseValue(field: keyof Config, raw: string): unknown {
   const kind = fieldKind(field);
   const flag = `--${kebab(field)}`;
-  if (kind === 'int' || kind === 'number') {
-    const value = Number(raw);
-    if (raw.trim() === '' || !Number.isFinite(value)) {
-      throw new ConfigError(`${flag} (${field}) = ${JSON.stringify(raw)} is not a number; allowed: ${describeAllowed(field)}`);
+  if (kind === 'int') return parseDecimalInteger(`${flag} (${field})`, raw, describeAllowed(field));
+  if (kind === 'number') {
+    const value = Number(raw.trim());
+    if (!DECIMAL_NUMBER.test(raw.trim()) || !Number.isFinite(value)) {
+      throw new ConfigError(`${flag} (${field}) = ${JSON.stringify(raw)} is not a decimal number (like 0.001 or 1e-3); allowed: ${describeAllowed(field)}`);
     }
     return value;
   }

@@ -40,6 +40,11 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`curl-rl: ${error.message}`);
       return error.exitCode;
     }
+    if (error instanceof Error && 'syscall' in error && typeof (error as NodeJS.ErrnoException).code === 'string') {
+      // A file or process the system refused (read-only, full, missing): the message says which; a stack would not help.
+      console.error(`curl-rl: ${error.message}`);
+      return 1;
+    }
     console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
     return 1;
   }

@@ -112,7 +112,9 @@ export function validateConfig(merged: PartialConfig, origin: (field: string) =>
       return `unknown field(s) ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
     }
     const field = String(issue.path[0] ?? '');
-    const value = valueAt(merged, issue.path);
+    const declared = configSchema.innerType().shape[field as keyof Config] as z.ZodTypeAny | undefined;
+    // A default the user never set still has a value worth showing.
+    const value = valueAt(merged, issue.path) ?? (declared instanceof z.ZodDefault ? declared._def.defaultValue() : undefined);
     const allowed = field in configSchema.innerType().shape ? describeAllowed(field as keyof Config) : '';
     const detail = issue.code === 'custom' ? issue.message : `${issue.message}; allowed: ${allowed}`;
     return `${origin(field)} (${field}) = ${JSON.stringify(value)} is invalid: ${detail}`;
@@ -133,6 +135,6 @@ export function resolveConfig(options: ResolveOptions = {}): ResolvedConfig {
   if (Object.keys(flags).length > 0) sources.push('flags');
   const merged: PartialConfig = { ...taskPreset, ...explicit, ...flags };
   const origin = (field: string): string =>
-    field in flags ? `--${kebab(field)}` : field in explicit ? `preset field '${field}'` : field in taskPreset ? `task preset field '${field}'` : field;
+    field in flags ? `--${kebab(field)}` : field in explicit ? `preset field '${field}'` : field in taskPreset ? `task preset field '${field}'` : `the default --${kebab(field)}`;
   return { config: validateConfig(merged, origin), sources };
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { encoderOutputSide, maxConvLayersFor, minCropFor } from './limits.js';
 
 /**
  * The one source of truth for a run's configuration. Defaults are the CURL
@@ -9,8 +10,13 @@ import { z } from 'zod';
  * Step counts named `*Steps`/`*Every` are ENVIRONMENT steps (physics-control
  * steps, i.e. agent steps x action repeat) unless the name says `agent`.
  */
-const positiveInt = z.number().int().positive();
-const nonNegativeInt = z.number().int().nonnegative();
+/**
+ * Counts stay far below 2^53, where a float64 stops counting exactly (env
+ * steps grow by the action repeat); 2^50 env steps is beyond any run.
+ */
+export const MAX_COUNT = 2 ** 50;
+const positiveInt = z.number().int().positive().max(MAX_COUNT);
+const nonNegativeInt = z.number().int().nonnegative().max(MAX_COUNT);
 const probability = z.number().min(0).max(1);
 
 export const backendNames = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -32,7 +38,10 @@ export const configSchema = z
     cropSize: z.number().int().min(8).max(512).default(84).describe('network input size after random/center crop'),
     frameStack: z.number().int().min(1).max(16).default(3).describe('frames stacked on the channel axis'),
     remoteCmd: z.string().optional().describe('command line of a remote env process (with --env remote)'),
-    remoteTimeoutMs: positiveInt.default(30_000).describe('remote env: ms to wait for an answer before failing'),
+    remoteTimeoutMs: positiveInt.default(30_000).describe('remote env: ms to wait for each answer after start-up before failing'),
+    remoteStartupTimeoutMs: positiveInt
+      .default(30_000)
+      .describe('remote env: ms to wait for the process to start and describe its spaces (imports can be slow)'),
     // --- replay --------------------------------------------------------
     replayCapacity: positiveInt.default(100_000).describe('transitions kept in the replay buffer'),
     initSteps: nonNegativeInt.default(1000).describe('AGENT steps of uniform random actions before updates start'),
@@ -76,6 +85,15 @@ export const configSchema = z
         code: z.ZodIssueCode.custom,
         path: ['cropSize'],
         message: `cropSize (${c.cropSize}) must not exceed imageSize (${c.imageSize})`,
+      });
+    }
+    if (c.cropSize <= c.imageSize && encoderOutputSide(c.cropSize, c.numConvLayers) < 1) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['numConvLayers'],
+        message:
+          `${c.numConvLayers} conv layers (3x3, strides 2,1,1,...) shrink a ${c.cropSize}-pixel crop to nothing: ` +
+          `use --crop-size ${minCropFor(c.numConvLayers)} or more (and --image-size at least that), or --num-conv-layers ${Math.max(1, maxConvLayersFor(c.cropSize))} or fewer`,
       });
     }
     if (c.actorLogStdMin >= c.actorLogStdMax) {

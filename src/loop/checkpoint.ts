@@ -1,6 +1,7 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import msgpack from 'msgpack-lite';
+import { DamagedFileError, readCheckedFile, writeCheckedFile } from '../run/checked-file.js';
 import { writeFileAtomic } from '../run/fs-atomic.js';
 
 /**
@@ -10,6 +11,8 @@ import { writeFileAtomic } from '../run/fs-atomic.js';
  * states, env snapshot, metrics log offset). A checkpoint is assembled in a
  * temp directory and renamed into place, then `checkpoints/latest` is
  * replaced atomically: a crash at any moment leaves the previous one usable.
+ * agent.msgpack and loop.msgpack carry a checksum (run/checked-file.ts), the
+ * replay file one per chunk, so a damaged checkpoint is refused, never loaded.
  */
 export interface CheckpointWriter {
   writeAgent(path: string): Promise<void>;
@@ -23,10 +26,19 @@ export function checkpointsDir(runDir: string): string {
   return join(runDir, 'checkpoints');
 }
 
+function checkpointName(agentStep: number): string {
+  return `ckpt-${String(agentStep).padStart(9, '0')}`;
+}
+
+/** Where the checkpoint of this agent step is (or will be) stored. */
+export function checkpointDirFor(runDir: string, agentStep: number): string {
+  return join(checkpointsDir(runDir), checkpointName(agentStep));
+}
+
 export async function writeCheckpoint(runDir: string, agentStep: number, writer: CheckpointWriter, keep: number): Promise<string> {
   const root = checkpointsDir(runDir);
   mkdirSync(root, { recursive: true });
-  const name = `ckpt-${String(agentStep).padStart(9, '0')}`;
+  const name = checkpointName(agentStep);
   const finalDir = join(root, name);
   const tmpDir = join(root, `.${name}.tmp-${process.pid}`);
   rmSync(tmpDir, { recursive: true, force: true });
@@ -34,7 +46,7 @@ export async function writeCheckpoint(runDir: string, agentStep: number, writer:
   try {
     await writer.writeAgent(join(tmpDir, checkpointFiles.agent));
     await writer.writeReplay(join(tmpDir, checkpointFiles.replay));
-    writeFileSync(join(tmpDir, checkpointFiles.loop), msgpack.encode(writer.loopState()));
+    writeMsgpackFile(join(tmpDir, checkpointFiles.loop), writer.loopState());
   } catch (error) {
     // A kill cannot run this; the next checkpoint's pruning removes what a kill leaves.
     rmSync(tmpDir, { recursive: true, force: true });
@@ -50,8 +62,19 @@ export async function writeCheckpoint(runDir: string, agentStep: number, writer:
     renameSync(tmpDir, finalDir);
   }
   writeFileAtomic(join(root, 'latest'), `${name}\n`);
+  // The renames above live in the directory's own data: without this a power cut could forget them.
+  fsyncDir(root);
   pruneCheckpoints(root, keep, name);
   return finalDir;
+}
+
+function fsyncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function listCheckpoints(root: string): string[] {
@@ -66,27 +89,53 @@ function pruneCheckpoints(root: string, keep: number, latest: string): void {
   for (const entry of readdirSync(root)) if (entry.startsWith('.ckpt-')) rmSync(join(root, entry), { recursive: true, force: true });
 }
 
-/** The newest complete checkpoint directory, or null when the run has none. */
+/** The newest complete checkpoint directory (not checked for damage), or null when the run has none. */
 export function latestCheckpoint(runDir: string): string | null {
+  return checkpointCandidates(runDir)[0] ?? null;
+}
+
+/**
+ * Complete checkpoints, the one `latest` names first, then the others newest
+ * first: the order a resume tries them in when one turns out to be damaged.
+ */
+export function checkpointCandidates(runDir: string): string[] {
   const root = checkpointsDir(runDir);
+  const complete = listCheckpoints(root).filter((n) => existsSync(join(root, n, checkpointFiles.loop))).reverse();
   const pointer = join(root, 'latest');
   if (existsSync(pointer)) {
     const name = readFileSync(pointer, 'utf8').trim();
-    if (/^ckpt-\d+$/.test(name) && existsSync(join(root, name, checkpointFiles.loop))) return join(root, name);
+    if (complete.includes(name)) return [name, ...complete.filter((n) => n !== name)].map((n) => join(root, n));
   }
-  const complete = listCheckpoints(root).filter((n) => existsSync(join(root, n, checkpointFiles.loop)));
-  const last = complete[complete.length - 1];
-  return last ? join(root, last) : null;
+  return complete.map((n) => join(root, n));
+}
+
+/** A damaged checkpoint is kept for inspection under a name no resume or pruning looks at. */
+export function setAsideDamaged(checkpointDir: string): string | null {
+  const root = join(checkpointDir, '..');
+  const name = checkpointDir.slice(root.length + 1);
+  const aside = join(root, `damaged-${name}-${Date.now()}`);
+  try {
+    renameSync(checkpointDir, aside);
+    return aside;
+  } catch {
+    return null;
+  }
 }
 
 export function readLoopState<T>(checkpointDir: string): T {
-  return msgpack.decode(readFileSync(join(checkpointDir, checkpointFiles.loop))) as T;
+  return readMsgpackFile<T>(join(checkpointDir, checkpointFiles.loop));
 }
 
 export function writeMsgpackFile(path: string, value: unknown): void {
-  writeFileSync(path, msgpack.encode(value));
+  writeCheckedFile(path, msgpack.encode(value));
 }
 
+/** Decodes a checksummed msgpack file; any damage (including a decoder failure) is a DamagedFileError. */
 export function readMsgpackFile<T>(path: string): T {
-  return msgpack.decode(readFileSync(path)) as T;
+  const { payload } = readCheckedFile(path);
+  try {
+    return msgpack.decode(payload) as T;
+  } catch (error) {
+    throw new DamagedFileError(path, `its contents cannot be decoded (${(error as Error).message})`, { cause: error });
+  }
 }

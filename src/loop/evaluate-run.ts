@@ -7,7 +7,8 @@ import { initBackend } from '../backend.js';
 import { backendNames, type BackendName } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
 import { readRunConfig } from '../run/run-dir.js';
-import { checkpointFiles, latestCheckpoint, readMsgpackFile } from './checkpoint.js';
+import { DamagedFileError } from '../run/checked-file.js';
+import { checkpointCandidates, checkpointFiles, readMsgpackFile } from './checkpoint.js';
 import { evaluatePolicy } from './evaluate.js';
 import { runEnvOptions } from './trainer.js';
 
@@ -25,11 +26,26 @@ export interface RunEvaluation {
 /** Loads the last checkpoint of a run and evaluates its deterministic policy on fresh episodes. */
 export async function evaluateRun(
   runDir: string,
-  options: { episodes: number; seed: number; video?: string; backend?: string },
+  options: { episodes: number; seed: number; video?: string; backend?: string; log?: (line: string) => void },
 ): Promise<RunEvaluation> {
+  const say = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const { config } = readRunConfig(runDir);
-  const checkpoint = latestCheckpoint(runDir);
-  if (!checkpoint) throw new ConfigError(`${runDir} has no checkpoint yet to evaluate.`);
+  const candidates = checkpointCandidates(runDir);
+  if (candidates.length === 0) throw new ConfigError(`${runDir} has no checkpoint yet to evaluate.`);
+  // The newest checkpoint whose agent file is intact; a damaged one is reported, never evaluated.
+  let checkpoint: string | undefined;
+  let agentState: AgentState | undefined;
+  for (const candidate of candidates) {
+    try {
+      agentState = readMsgpackFile<AgentState>(join(candidate, checkpointFiles.agent));
+      checkpoint = candidate;
+      break;
+    } catch (error) {
+      if (!(error instanceof DamagedFileError)) throw error;
+      say(`curl-rl: skipping ${candidate}: ${error.message}`);
+    }
+  }
+  if (!checkpoint || !agentState) throw new DamagedFileError(runDir, 'every checkpoint\'s agent.msgpack is damaged; nothing to evaluate');
   const backend = options.backend ?? config.backend;
   if (!(backendNames as readonly string[]).includes(backend)) throw new ConfigError(`--backend must be one of ${backendNames.join(', ')}, got ${JSON.stringify(backend)}`);
   await initBackend(backend as BackendName);
@@ -38,7 +54,7 @@ export async function evaluateRun(
   const actionDim = space.kind === 'box' ? spaceSize(space) : 0;
   const agent = createAgent(config, { obsShape: [config.cropSize, config.cropSize, 3 * config.frameStack], actionDim }, config.seed);
   try {
-    agent.setState(readMsgpackFile<AgentState>(join(checkpoint, checkpointFiles.agent)));
+    agent.setState(agentState);
     const frames: Uint8Array[] = [];
     const seeds = Array.from({ length: options.episodes }, (_, i) => options.seed + i);
     const result = await evaluatePolicy(env, agent, config, seeds, options.video ? (frame, episode) => {

@@ -3,16 +3,17 @@ import { EMPTY, defer, expand, from, lastValueFrom, takeUntil, type Observable }
 import { listEnvs } from '../../envs/registry.js';
 import { initBackend } from '../backend.js';
 import { resolveConvEngine } from '../conv-engine.js';
+import { checkRunFitsMachine } from '../config/limits.js';
 import { kebab } from '../config/resolve.js';
 import type { Config } from '../config/schema.js';
 import { ConfigError, CurlRlError } from '../errors.js';
-import { createRunDir, readRunConfig, writeStatus, type RunState } from '../run/run-dir.js';
+import { acquireRunLock, type RunLock } from '../run/lock.js';
 import { MetricsLog, type EvalRecord } from '../run/metrics.js';
-import { latestCheckpoint } from './checkpoint.js';
+import { RunDirError, describeFsError, makeRunDirs, newRunDirPath, readRunConfig, writeRunConfig, writeStatus, type RunState } from '../run/run-dir.js';
 import { attachProgress } from './progress.js';
 import { deriveStreams } from './streams.js';
 import { Shutdown, type StopReason } from './shutdown.js';
-import { NonFiniteLossError, buildTrainer, type Trainer } from './trainer.js';
+import { NonFiniteLossError, RunFilesError, buildTrainer, type Trainer } from './trainer.js';
 
 export interface TrainOptions {
   /** A new run with this config... */
@@ -46,7 +47,8 @@ export interface TrainOutcome {
  * the run computes (backend, convWorkers and convEngine change float rounding only).
  */
 export const resumableFields = [
-  'steps', 'evalEvery', 'evalEpisodes', 'logEvery', 'checkpointEvery', 'keepCheckpoints', 'backend', 'remoteTimeoutMs', 'runsDir', 'convWorkers', 'convEngine',
+  'steps', 'evalEvery', 'evalEpisodes', 'logEvery', 'checkpointEvery', 'keepCheckpoints', 'backend', 'remoteTimeoutMs', 'remoteStartupTimeoutMs', 'runsDir',
+  'convWorkers', 'convEngine',
 ] as const;
 
 export function applyResumeOverrides(stored: Config, overrides: Partial<Config>): Config {
@@ -69,128 +71,180 @@ function exitCodeFor(reason: StopReason): number {
   return reason.error instanceof CurlRlError ? reason.error.exitCode : 1;
 }
 
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
+
 /**
  * The training loop: one agent step at a time, in order (`expand` starts the
  * next step only when the previous one has finished), until the step limit, a
  * signal or a fatal error. Every way out writes a final checkpoint except a
- * non-finite loss, whose weights are not worth keeping (the last periodic
- * checkpoint predates it).
+ * non-finite loss, whose weights are not worth keeping, and a failure to write
+ * the run's own files, after which a checkpoint could disagree with the
+ * metrics log (the last periodic checkpoint predates either).
+ *
+ * Everything that is checked (config, machine limits, backend, the run
+ * directory and its lock) is checked before anything is created; every
+ * resource taken afterwards (lock, env processes, conv worker threads, signal
+ * handlers) is released on every way out, so the process ends by itself.
  */
 export async function train(options: TrainOptions): Promise<TrainOutcome> {
   const say = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   let config: Config;
-  let runDir: string;
   if (options.resume) {
     const stored = readRunConfig(options.resume);
     config = applyResumeOverrides(stored.config, options.resumeOverrides ?? {});
-    runDir = options.resume;
   } else {
     if (!options.config) throw new ConfigError('train() needs a config or a run directory to resume.');
     config = options.config;
-    runDir = '';
   }
-  const known = listEnvs().map((e) => e.id);
-  if (config.env !== 'remote' && !known.includes(config.env)) {
-    throw new ConfigError(`--env (env) = ${JSON.stringify(config.env)} is not a registered environment; allowed: ${[...known, 'remote'].join(', ')}`);
+  const known = listEnvs();
+  if (config.env !== 'remote' && !known.some((e) => e.id === config.env)) {
+    throw new ConfigError(`--env (env) = ${JSON.stringify(config.env)} is not a registered environment; allowed: ${[...known.map((e) => e.id), 'remote'].join(', ')}`);
   }
   const backend = await initBackend(config.backend, { log: say });
+  checkRunFitsMachine(config, { backend: backend.name, actionDim: known.find((e) => e.id === config.env)?.actionDim });
   // before the run directory exists: asking for an engine that is not built is exit 3 with nothing left behind
   const engine = resolveConvEngine(config.convEngine, backend.name);
   say(`conv engine: ${engine.engine} (${engine.requested === 'auto' ? `auto; ${engine.reason}` : engine.reason})`);
-  if (!options.resume) runDir = createRunDir(config, backend.name, options.runDir);
-  say(`run directory: ${runDir}`);
 
-  const log = new MetricsLog(runDir);
-  let trainer: Trainer;
+  const runDir = options.resume ?? newRunDirPath(config, options.runDir);
+  if (!options.resume) makeRunDirs(runDir);
+  let lock: RunLock;
   try {
-    trainer = await buildTrainer(config, runDir, log);
+    lock = acquireRunLock(runDir, say);
   } catch (error) {
-    // A new run that could not even start (bad env, mismatched image size) leaves no directory behind.
-    if (!options.resume) rmSync(runDir, { recursive: true, force: true });
-    throw error;
+    if (error instanceof CurlRlError) throw error;
+    throw new RunDirError(`Cannot use the run directory ${runDir}: ${describeFsError(error)}.`);
   }
+  let trainer: Trainer | undefined;
+  let created = false;
+  let started = false;
+  try {
+    if (!options.resume) {
+      writeRunConfig(runDir, config, backend.name);
+      created = true;
+    }
+    say(`run directory: ${runDir}`);
+    const log = new MetricsLog(runDir);
+    trainer = await buildTrainer(config, runDir, log, say);
+    started = true;
+    return await runLoop(trainer, log, runDir, config, options, say);
+  } catch (error) {
+    if (error instanceof Error && 'code' in error && 'syscall' in error && !(error instanceof CurlRlError)) {
+      throw new RunFilesError(`The run's files could not be written or read: ${error.message} (${describeFsError(error)}).`, { cause: error });
+    }
+    throw error;
+  } finally {
+    if (trainer) {
+      await trainer.close().catch(() => undefined);
+      trainer.agent.dispose();
+    }
+    lock.release();
+    // A new run that could not even start (bad env, mismatched image size) leaves no directory behind.
+    if (created && !started) rmSync(runDir, { recursive: true, force: true });
+  }
+}
+
+async function runLoop(trainer: Trainer, log: MetricsLog, runDir: string, config: Config, options: TrainOptions, say: (line: string) => void): Promise<TrainOutcome> {
   const { engine: convEngine, threads } = trainer.agent.convEngine;
   if (threads > 1) {
+    const workers = threads - 1;
     say(convEngine === 'libtorch'
-      ? `conv passes on ${threads} libtorch threads (--conv-workers ${threads - 1} extra)`
-      : `conv passes split by rows over ${threads} threads: this one and ${threads - 1} worker thread(s) (--conv-workers ${threads - 1})`);
+      ? `conv passes of each update on ${threads} libtorch threads (--conv-workers ${workers})`
+      : `conv passes of each update split over ${threads} threads: this one and ${workers} worker${workers === 1 ? '' : 's'} (--conv-workers ${workers})`);
   }
   const streams = deriveStreams(trainer.events);
-  // Synchronous append: a step's records are on disk before its checkpoint notes the log's length.
-  const logSubscription = streams.records$.subscribe((record) => log.append(record));
+  // Synchronous append: a step's records are on disk before its checkpoint notes the log's length. A write that fails
+  // stops the run through the trainer (see Trainer.sinkFailed), not as an error lost inside an rxjs subscriber.
+  const logSubscription = streams.records$.subscribe(trainer.guard('metrics.jsonl', (record) => log.append(record)));
   // status.json follows the run at every checkpoint, so a sweep or a person sees how far a long run is.
   logSubscription.add(
-    streams.checkpoints$.subscribe((r) => writeStatus(runDir, { state: 'running', agentStep: r.agentStep, envStep: r.envStep, wallClockSeconds: r.wallTime })),
+    streams.checkpoints$.subscribe(
+      trainer.guard('status.json', (r) => writeStatus(runDir, { state: 'running', agentStep: r.agentStep, envStep: r.envStep, wallClockSeconds: r.wallTime })),
+    ),
   );
-  const checkpoint = options.resume ? latestCheckpoint(runDir) : null;
-  if (checkpoint) {
-    await trainer.restore(checkpoint);
-    log.append({ type: 'resume', agentStep: trainer.agentStep, envStep: trainer.envStep, wallTime: trainer.wallTime(), checkpoint });
-    say(`resumed from ${checkpoint} at env step ${trainer.envStep} (agent step ${trainer.agentStep})`);
-  } else if (options.resume) {
-    say(`no checkpoint in ${runDir}: starting the run from the beginning`);
-    log.truncateTo(0);
-  }
-
   const shutdown = new Shutdown({ signals: options.signals ?? false, log: say });
-  const mode = options.progress === 'auto' || options.progress === undefined ? (process.stdout.isTTY ? 'tty' : 'plain') : options.progress;
-  const progressSubscription = attachProgress(streams, { totalEnvSteps: config.steps, startEnvStep: trainer.envStep, mode });
-  writeStatus(runDir, { state: 'running', agentStep: trainer.agentStep, envStep: trainer.envStep, wallClockSeconds: trainer.wallTime() });
-  options.onStart?.(trainer, shutdown);
-
-  let inFlight: Promise<void> = Promise.resolve();
-  const runStep = (): Observable<void> =>
-    defer(() => {
-      inFlight = trainer.stepOnce();
-      return from(inFlight);
-    });
-  const next = (): Observable<void> => {
-    if (trainer.finished) shutdown.request({ kind: 'finished' });
-    return shutdown.requested ? EMPTY : runStep();
-  };
   try {
-    if (!checkpoint && trainer.envStep === 0 && !trainer.finished) await trainer.evaluate();
-    await lastValueFrom(next().pipe(expand(next), takeUntil(shutdown.shutdown$)), { defaultValue: undefined });
-  } catch (error) {
-    shutdown.request({ kind: 'error', error: error instanceof Error ? error : new Error(String(error)) });
-  }
-  // takeUntil lets go of a step still running when a signal arrives: let it finish before checkpointing.
-  try {
-    await inFlight;
-  } catch (error) {
-    if (!shutdown.reason || shutdown.reason.kind !== 'error') {
-      shutdown.reason = { kind: 'error', error: error instanceof Error ? error : new Error(String(error)) };
+    let checkpoint: string | null = null;
+    if (options.resume) {
+      checkpoint = await trainer.restoreNewestIntact(say);
+      if (checkpoint) {
+        log.append({ type: 'resume', agentStep: trainer.agentStep, envStep: trainer.envStep, wallTime: trainer.wallTime(), checkpoint });
+        say(`resumed from ${checkpoint} at env step ${trainer.envStep} (agent step ${trainer.agentStep})`);
+        if (trainer.finished) say(`the run has already trained its ${config.steps} environment steps; pass --steps above ${trainer.envStep} to train it further.`);
+      } else {
+        say(`no checkpoint in ${runDir}: starting the run from the beginning`);
+        log.truncateTo(0);
+      }
     }
-  }
-  if (trainer.finished && !shutdown.reason) shutdown.request({ kind: 'finished' });
-  const reason: StopReason = shutdown.reason ?? { kind: 'finished' };
 
-  let lastEval: EvalRecord | undefined;
-  for (const record of log.records()) if (record.type === 'eval') lastEval = record;
-  let reasonText: string | undefined;
-  if (reason.kind === 'error') reasonText = reason.error.message;
-  if (reason.kind === 'signal') reasonText = `stopped by ${reason.signal}`;
-  const keepWeights = !(reason.kind === 'error' && reason.error instanceof NonFiniteLossError);
-  if (keepWeights) {
+    const mode = options.progress === 'auto' || options.progress === undefined ? (process.stdout.isTTY ? 'tty' : 'plain') : options.progress;
+    const progressSubscription = attachProgress(streams, { totalEnvSteps: config.steps, startEnvStep: trainer.envStep, mode, initAgentSteps: trainer.randomUntil, actionRepeat: config.actionRepeat });
+    writeStatus(runDir, { state: 'running', agentStep: trainer.agentStep, envStep: trainer.envStep, wallClockSeconds: trainer.wallTime() });
+    options.onStart?.(trainer, shutdown);
+
+    const stepsBefore = trainer.agentStep;
+    let inFlight: Promise<void> = Promise.resolve();
+    const runStep = (): Observable<void> =>
+      defer(() => {
+        inFlight = trainer.stepOnce();
+        return from(inFlight);
+      });
+    const next = (): Observable<void> => {
+      if (trainer.finished) shutdown.request({ kind: 'finished' });
+      return shutdown.requested ? EMPTY : runStep();
+    };
     try {
-      const path = await trainer.checkpoint(reason.kind === 'finished' ? 'final' : reason.kind === 'signal' ? reason.signal : 'error');
-      say(`checkpoint: ${path}`);
+      if (!checkpoint && trainer.envStep === 0 && !trainer.finished) await trainer.evaluate();
+      await lastValueFrom(next().pipe(expand(next), takeUntil(shutdown.shutdown$)), { defaultValue: undefined });
     } catch (error) {
-      say(`curl-rl: the final checkpoint could not be written: ${(error as Error).message}`);
+      shutdown.request({ kind: 'error', error: asError(error) });
     }
+    // takeUntil lets go of a step still running when a signal arrives: let it finish before checkpointing.
+    try {
+      await inFlight;
+    } catch (error) {
+      if (!shutdown.reason || shutdown.reason.kind !== 'error') shutdown.reason = { kind: 'error', error: asError(error) };
+    }
+    if (trainer.finished && !shutdown.reason) shutdown.request({ kind: 'finished' });
+    const reason: StopReason = shutdown.reason ?? { kind: 'finished' };
+    // The bar must be gone before the closing lines, or the first of them lands on the bar's line.
+    progressSubscription.unsubscribe();
+
+    let lastEval: EvalRecord | undefined;
+    for (const record of log.records()) if (record.type === 'eval') lastEval = record;
+    let reasonText: string | undefined;
+    if (reason.kind === 'error') reasonText = reason.error.message;
+    if (reason.kind === 'signal') reasonText = `stopped by ${reason.signal}`;
+    const error = reason.kind === 'error' ? reason.error : undefined;
+    const nothingNew = checkpoint !== null && trainer.agentStep === stepsBefore;
+    if (error instanceof NonFiniteLossError || error instanceof RunFilesError) {
+      say(`curl-rl: no final checkpoint: ${error instanceof RunFilesError ? "the run's files could not all be written, and" : 'the weights are damaged, so'} the last periodic checkpoint is kept as it is.`);
+    } else if (!nothingNew) {
+      try {
+        const path = await trainer.checkpoint(reason.kind === 'finished' ? 'final' : reason.kind === 'signal' ? reason.signal : 'error');
+        say(`checkpoint: ${path}`);
+      } catch (failure) {
+        say(`curl-rl: the final checkpoint could not be written (${describeFsError(failure)}); the last periodic checkpoint is intact.`);
+      }
+    }
+    const state: RunState = reason.kind === 'finished' ? 'finished' : reason.kind === 'signal' ? 'interrupted' : 'failed';
+    try {
+      writeStatus(runDir, { state, agentStep: trainer.agentStep, envStep: trainer.envStep, reason: reasonText, wallClockSeconds: trainer.wallTime() });
+    } catch (failure) {
+      say(`curl-rl: ${runDir}/status.json could not be updated to '${state}' (${describeFsError(failure)}); it may still say 'running'.`);
+    }
+    say(`run ${state}: ${runDir}`);
+    if (lastEval && reason.kind === 'finished') {
+      const which = lastEval.envStep === trainer.envStep ? 'final eval' : 'last eval';
+      say(`${which} at env step ${lastEval.envStep}: return ${lastEval.mean.toFixed(1)} ± ${lastEval.std.toFixed(1)} over ${lastEval.returns.length} episodes`);
+    }
+    if (error) say(`curl-rl: run failed: ${error.message}`);
+    if (reason.kind === 'signal') say(`run interrupted; continue it with: npx curl-rl train --resume ${runDir}`);
+    return { runDir, state, exitCode: exitCodeFor(reason), reason: reasonText, agentStep: trainer.agentStep, envStep: trainer.envStep, lastEval };
+  } finally {
+    logSubscription.unsubscribe();
+    shutdown.dispose();
   }
-  const state: RunState = reason.kind === 'finished' ? 'finished' : reason.kind === 'signal' ? 'interrupted' : 'failed';
-  writeStatus(runDir, { state, agentStep: trainer.agentStep, envStep: trainer.envStep, reason: reasonText, wallClockSeconds: trainer.wallTime() });
-  progressSubscription.unsubscribe();
-  logSubscription.unsubscribe();
-  await trainer.close().catch(() => undefined);
-  trainer.agent.dispose();
-  shutdown.dispose();
-  say(`run ${state}: ${runDir}`);
-  if (lastEval && reason.kind === 'finished') {
-    say(`final eval at env step ${lastEval.envStep}: return ${lastEval.mean.toFixed(1)} ± ${lastEval.std.toFixed(1)} over ${lastEval.returns.length} episodes`);
-  }
-  if (reason.kind === 'error') say(`curl-rl: run failed: ${reason.error.message}`);
-  if (reason.kind === 'signal') say(`run interrupted; continue it with: npx curl-rl train --resume ${runDir}`);
-  return { runDir, state, exitCode: exitCodeFor(reason), reason: reasonText, agentStep: trainer.agentStep, envStep: trainer.envStep, lastEval };
 }

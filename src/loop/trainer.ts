@@ -1,12 +1,15 @@
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
+import { basename, join } from 'node:path';
 import { Subject } from 'rxjs';
-import { coreShareWorkers, createAgent, usesConvWorkers, type CurlSacAgent } from '../../agents/index.js';
+import { coreShareWorkers, createAgent, usesConvWorkers, type AgentState, type CurlSacAgent } from '../../agents/index.js';
 import { makeEnv, type MakeEnvOptions } from '../../envs/registry.js';
 import { isSnapshotCapable, spaceSize, type Env, type EnvSnapshot, type StepResult } from '../../envs/types.js';
 import { FrameStacker } from '../../envs/wrappers/frame-stack.js';
+import { Wrapper } from '../../envs/wrappers/wrapper.js';
 import { centerCrop } from '../../replay/augment.js';
 import { ReplayBuffer } from '../../replay/buffer.js';
+import { ReplayFileError } from '../../replay/errors.js';
 import type { Batch } from '../../replay/types.js';
 import { activeBackendName } from '../backend.js';
 import { resolveConvEngine } from '../conv-engine.js';
@@ -14,14 +17,23 @@ import type { Config } from '../config/schema.js';
 import { ConfigError, CurlRlError } from '../errors.js';
 import { Rng, type RngState } from '../rng.js';
 import type { CheckpointRecord, EpisodeRecord, EvalRecord, MetricsLog, RestartRecord, TrainRecord } from '../run/metrics.js';
+import { DamagedFileError } from '../run/checked-file.js';
 import { evaluatePolicy } from './evaluate.js';
-import { checkpointFiles, readLoopState, readMsgpackFile, writeCheckpoint, writeMsgpackFile } from './checkpoint.js';
+import {
+  checkpointCandidates, checkpointDirFor, checkpointFiles, readLoopState, readMsgpackFile, setAsideDamaged, writeCheckpoint, writeMsgpackFile,
+} from './checkpoint.js';
 
 /** An update produced a NaN or infinite loss; the run stops without checkpointing the damaged weights. */
 export class NonFiniteLossError extends CurlRlError {}
 
 /** The environment failed and could not (or may not) be restarted. */
 export class EnvFailedError extends CurlRlError {}
+
+/** The run's own files (metrics log, status, eval table) could not be written: the run stops, its checkpoints stay as they were. */
+export class RunFilesError extends CurlRlError {}
+
+/** Every checkpoint of a run is damaged: nothing trustworthy to resume from. */
+export class NoIntactCheckpointError extends CurlRlError {}
 
 export type LoopEvent =
   | { type: 'transition'; agentStep: number; envStep: number; reward: number; terminated: boolean; truncated: boolean }
@@ -57,11 +69,23 @@ interface LoopState {
   window: { envStep: number; updates: number; wallTime: number };
   metricSums: Record<string, { sum: number; count: number }>;
   replaySaved: boolean;
+  /** The checkpoint's own metrics record, which the log gets after metricsOffset: a resume writes it back. */
+  checkpointRecord?: CheckpointRecord;
 }
 
 const maxEnvRestarts = 3;
 
 type RestartableEnv = Env & { restart(): Promise<void> };
+
+/**
+ * Whether the whole wrapper stack can save its state: every wrapper has
+ * getSnapshot(), but only works when the env inside it does (a remote process cannot).
+ */
+function snapshotsSupported(env: Env): boolean {
+  let layer: unknown = env;
+  while (layer instanceof Wrapper) layer = layer.env;
+  return isSnapshotCapable(layer);
+}
 
 /** A failed remote process can be restarted; any other env failure is final. */
 function restartableAfter(env: Env, error: unknown): env is RestartableEnv {
@@ -71,7 +95,14 @@ function restartableAfter(env: Env, error: unknown): env is RestartableEnv {
 /** Seeds per episode: deterministic, independent of how many random numbers anything else drew. */
 /** The options every env of a run is made with (training, evaluation, `curl-rl eval`); only the seed differs. */
 export function runEnvOptions(config: Config, seed: number): MakeEnvOptions {
-  return { imageSize: config.imageSize, actionRepeat: config.actionRepeat, seed, remoteCmd: config.remoteCmd, remoteTimeoutMs: config.remoteTimeoutMs };
+  return {
+    imageSize: config.imageSize,
+    actionRepeat: config.actionRepeat,
+    seed,
+    remoteCmd: config.remoteCmd,
+    remoteTimeoutMs: config.remoteTimeoutMs,
+    remoteStartupTimeoutMs: config.remoteStartupTimeoutMs,
+  };
 }
 
 export function episodeSeed(base: number, episode: number): number {
@@ -152,6 +183,36 @@ export class Trainer {
     return this.counters.updates;
   }
 
+  /** Agent steps below which actions are uniform random. */
+  get randomUntil(): number {
+    return this.counters.randomUntil;
+  }
+
+  private sinkFailure: RunFilesError | null = null;
+
+  /**
+   * Wraps an observer of `events` that writes the run's files. rxjs reports an
+   * error thrown inside a subscriber asynchronously, out of the loop's reach;
+   * this keeps it, and the emission that caused it throws it, so the step
+   * fails like any fatal error and no later checkpoint misses a record.
+   */
+  guard<T>(file: string, write: (value: T) => void): (value: T) => void {
+    return (value) => {
+      if (this.sinkFailure) return;
+      try {
+        write(value);
+      } catch (error) {
+        const why = error instanceof Error ? error.message : String(error);
+        this.sinkFailure = new RunFilesError(`${file} could not be written: ${why}`, { cause: error });
+      }
+    };
+  }
+
+  private emit(event: LoopEvent): void {
+    this.events.next(event);
+    if (this.sinkFailure) throw this.sinkFailure;
+  }
+
   get finished(): boolean {
     return this.counters.envStep >= this.config.steps;
   }
@@ -213,7 +274,7 @@ export class Trainer {
       error: error instanceof Error ? error.message : String(error),
       restarts: this.counters.restarts,
     };
-    this.events.next({ type: 'restart', record });
+    this.emit({ type: 'restart', record });
   }
 
   /** One agent step: act, step the env, store the transition, update, and the bookkeeping that falls on this step. */
@@ -243,7 +304,7 @@ export class Trainer {
     c.envStep += this.config.actionRepeat;
     c.episodeReturn += result.reward;
     c.episodeLength += 1;
-    this.events.next({ type: 'transition', agentStep: c.agentStep, envStep: c.envStep, reward: result.reward, terminated: result.terminated, truncated: result.truncated });
+    this.emit({ type: 'transition', agentStep: c.agentStep, envStep: c.envStep, reward: result.reward, terminated: result.terminated, truncated: result.truncated });
 
     if (c.agentStep > c.randomUntil && this.replay.size >= 1) {
       // The previous batch's arrays are reused: the agent has finished with them once update() resolves.
@@ -268,12 +329,12 @@ export class Trainer {
         slot.sum += value;
         slot.count += 1;
       }
-      this.events.next({ type: 'update', agentStep: c.agentStep, envStep: c.envStep, updates: c.updates, metrics });
+      this.emit({ type: 'update', agentStep: c.agentStep, envStep: c.envStep, updates: c.updates, metrics });
     }
 
     if (result.terminated || result.truncated) {
       const record: EpisodeRecord = { type: 'episode', ...this.stamp(), episode: c.episode, return: c.episodeReturn, length: c.episodeLength };
-      this.events.next({ type: 'episode', record });
+      this.emit({ type: 'episode', record });
       c.episode += 1;
       this.needReset = true;
     }
@@ -301,7 +362,7 @@ export class Trainer {
     };
     this.metricSums = {};
     this.window = { envStep: this.counters.envStep, updates: this.counters.updates, wallTime: now };
-    this.events.next({ type: 'train', record });
+    this.emit({ type: 'train', record });
   }
 
   /** Deterministic policy on centre-cropped stacks in a separate env instance: training state is untouched. */
@@ -323,24 +384,30 @@ export class Trainer {
     }
     const { mean, std, returns } = result;
     const record: EvalRecord = { type: 'eval', ...this.stamp(), mean, std, returns };
-    this.events.next({ type: 'eval', record });
+    this.emit({ type: 'eval', record });
     return record;
   }
 
   async checkpoint(reason: string): Promise<string> {
+    if (this.sinkFailure) throw this.sinkFailure;
+    const record: CheckpointRecord = { type: 'checkpoint', ...this.stamp(), path: checkpointDirFor(this.runDir, this.counters.agentStep), reason };
+    // An env that cannot save its state mid-episode (a remote process) is checkpointed with the episode cut,
+    // as a restart cuts it: a resume starts a new episode and makes up no transition.
+    const keepEpisode = !this.needReset && snapshotsSupported(this.env);
     const loopState = (): LoopState => ({
       version: 1,
       counters: { ...this.counters },
       rng: this.rng.getState(),
       needReset: this.needReset,
-      stackFrames: this.needReset ? null : this.stacker.framesOldestFirst(),
-      envSnapshot: !this.needReset && isSnapshotCapable(this.env) ? this.env.getSnapshot() : null,
-      // Taken before the checkpoint record is appended: a resume drops that record and writes a 'resume' record instead.
+      stackFrames: keepEpisode ? this.stacker.framesOldestFirst() : null,
+      envSnapshot: keepEpisode && isSnapshotCapable(this.env) ? this.env.getSnapshot() : null,
+      // Taken before the checkpoint record is appended: a resume cuts the log here and writes that record back.
       metricsOffset: this.log.offset(),
       wallTime: this.wallTime(),
       window: this.window,
       metricSums: this.metricSums,
       replaySaved: this.config.saveReplay,
+      checkpointRecord: record,
     });
     const path = await writeCheckpoint(
       this.runDir,
@@ -352,26 +419,47 @@ export class Trainer {
       },
       this.config.keepCheckpoints,
     );
-    const record: CheckpointRecord = { type: 'checkpoint', ...this.stamp(), path, reason };
-    this.events.next({ type: 'checkpoint', record });
+    this.emit({ type: 'checkpoint', record: { ...record, path } });
     return path;
   }
 
-  /** Restores the state saved by checkpoint(); the metrics log is cut back to what that checkpoint had seen. */
+  /**
+   * Restores a checkpoint. Everything is read and verified before any training
+   * state changes, so a DamagedFileError leaves the trainer as it was and the
+   * caller may try an older checkpoint. The metrics log is cut back to what
+   * that checkpoint had seen, plus the checkpoint's own record.
+   */
   async restore(checkpointDir: string): Promise<void> {
     const state = readLoopState<LoopState>(checkpointDir);
     if (state.version !== 1) throw new ConfigError(`${checkpointDir} was written by an incompatible version (loop state v${state.version}).`);
-    this.agent.setState(readMsgpackFile(join(checkpointDir, checkpointFiles.agent)));
+    if (this.config.steps < state.counters.envStep) {
+      throw new ConfigError(
+        `--steps ${this.config.steps} is below the ${state.counters.envStep} environment steps this run has already trained (${basename(checkpointDir)}); ` +
+          `pass --steps above ${state.counters.envStep} to train it further.`,
+      );
+    }
+    const agentState = readMsgpackFile<AgentState>(join(checkpointDir, checkpointFiles.agent));
     const replayFile = join(checkpointDir, checkpointFiles.replay);
+    if (state.replaySaved) {
+      if (!existsSync(replayFile)) throw new DamagedFileError(replayFile, 'the file is missing, though the checkpoint saved the replay buffer');
+      try {
+        // A load that fails leaves the buffer as it was.
+        await this.replay.load(replayFile);
+      } catch (error) {
+        if (error instanceof ReplayFileError) throw new DamagedFileError(replayFile, error.problem, { cause: error });
+        throw error;
+      }
+    }
+    this.agent.setState(agentState);
     this.counters = { ...state.counters };
-    if (state.replaySaved && existsSync(replayFile)) await this.replay.load(replayFile);
-    else this.counters.randomUntil = this.counters.agentStep + this.config.initSteps;
+    if (!state.replaySaved) this.counters.randomUntil = this.counters.agentStep + this.config.initSteps;
     this.rng = Rng.fromState(state.rng);
     this.wallTimeBase = state.wallTime;
     this.segmentStart = performance.now();
     this.window = { ...state.window };
     this.metricSums = structuredClone(state.metricSums);
     this.log.truncateTo(state.metricsOffset);
+    if (state.checkpointRecord) this.log.append(state.checkpointRecord);
     const canContinueEpisode = !state.needReset && state.stackFrames !== null && state.envSnapshot !== null && isSnapshotCapable(this.env);
     if (canContinueEpisode) {
       // The env must exist in its episode before its state can be overwritten.
@@ -389,11 +477,57 @@ export class Trainer {
     }
   }
 
+  /**
+   * Restores the newest checkpoint that is intact, trying older ones when the
+   * newest is damaged (and saying so). Damaged ones are set aside only once an
+   * intact one has loaded, so a run whose checkpoints are all damaged is left
+   * untouched. Null when the run has no checkpoint at all.
+   */
+  async restoreNewestIntact(say: (line: string) => void): Promise<string | null> {
+    const damaged: Array<{ dir: string; error: DamagedFileError }> = [];
+    for (const dir of checkpointCandidates(this.runDir)) {
+      try {
+        await this.restore(dir);
+      } catch (error) {
+        if (!(error instanceof DamagedFileError)) throw error;
+        damaged.push({ dir, error });
+        say(`curl-rl: checkpoint ${basename(dir)} cannot be used: ${error.message}`);
+        continue;
+      }
+      for (const bad of damaged) {
+        const aside = setAsideDamaged(bad.dir);
+        say(`curl-rl: fell back to ${basename(dir)}, the newest intact checkpoint` + (aside ? `; the damaged ${basename(bad.dir)} was moved to ${aside} for inspection.` : '.'));
+      }
+      return dir;
+    }
+    if (damaged.length > 0) {
+      throw new NoIntactCheckpointError(
+        `No intact checkpoint in ${this.runDir}: ${damaged.map((d) => `${basename(d.dir)} (${d.error.problem} in ${basename(d.error.file)})`).join('; ')}. ` +
+          `Nothing was changed. To start the run over, move ${join(this.runDir, 'checkpoints')} away and resume again.`,
+      );
+    }
+    return null;
+  }
+
   async close(): Promise<void> {
     await this.env.close();
     if (this.evalEnv) await this.evalEnv.close();
     this.events.complete();
   }
+}
+
+/**
+ * Worker threads beyond the cores only contend with each other (64 workers on
+ * 2 cores ran an update 24x slower): keep at most one thread per core.
+ */
+export function capConvWorkers(requested: number, cores: number, say: (line: string) => void = () => {}): number {
+  const most = Math.max(0, cores - 1);
+  if (requested <= most) return requested;
+  say(
+    `curl-rl: --conv-workers ${requested} would run ${requested + 1} threads on ${cores} core${cores === 1 ? '' : 's'}; ` +
+      `using ${most} worker${most === 1 ? '' : 's'} (one thread per core), since more threads than cores only slow each update down.`,
+  );
+  return most;
 }
 
 function crossed(before: number, after: number, every: number): boolean {
@@ -405,24 +539,31 @@ function round(value: number, digits: number): number {
   return Math.round(value * f) / f;
 }
 
-export async function buildTrainer(config: Config, runDir: string, log: MetricsLog): Promise<Trainer> {
+export async function buildTrainer(config: Config, runDir: string, log: MetricsLog, say: (line: string) => void = () => {}): Promise<Trainer> {
   const env = await makeEnv(config.env, runEnvOptions(config, config.seed));
+  try {
+    return buildAround(env, config, runDir, log, say);
+  } catch (error) {
+    // The env may be a process: never leave it behind when the run cannot start.
+    await Promise.resolve(env.close()).catch(() => undefined);
+    throw error;
+  }
+}
+
+function buildAround(env: Env, config: Config, runDir: string, log: MetricsLog, say: (line: string) => void): Trainer {
   const space = env.observationSpace;
   if (space.kind !== 'box' || space.dtype !== 'uint8' || space.shape.length !== 3 || space.shape[2] !== 3) {
-    await env.close();
     throw new ConfigError(
       `Environment '${config.env}' must produce uint8 RGB frames [H, W, 3]; it has ${JSON.stringify(space)}.`,
     );
   }
   if (space.shape[0] !== config.imageSize || space.shape[1] !== config.imageSize) {
-    await env.close();
     throw new ConfigError(
       `Environment '${config.env}' renders ${space.shape[0]}x${space.shape[1]} frames but --image-size is ${config.imageSize}; set --image-size ${space.shape[0]} (and --crop-size below it).`,
     );
   }
   const actionSpace = env.actionSpace;
   if (actionSpace.kind !== 'box') {
-    await env.close();
     throw new ConfigError(`SAC needs a continuous (Box) action space; '${config.env}' has a Discrete one.`);
   }
   const actionDim = spaceSize(actionSpace);
@@ -435,7 +576,9 @@ export async function buildTrainer(config: Config, runDir: string, log: MetricsL
   const backend = activeBackendName();
   const { engine } = resolveConvEngine(config.convEngine, backend);
   // libtorch threads itself on any backend; its thread count is convWorkers + 1, like the tfjs workers' share
-  const convWorkers = usesConvWorkers(backend) || engine === 'libtorch' ? (config.convWorkers ?? coreShareWorkers()) : 0;
+  const convWorkers = usesConvWorkers(backend) || engine === 'libtorch'
+    ? capConvWorkers(config.convWorkers ?? coreShareWorkers(), availableParallelism(), say)
+    : 0;
   const agent = createAgent({ ...config, convWorkers, convEngine: engine }, { obsShape: [config.cropSize, config.cropSize, 3 * config.frameStack], actionDim }, config.seed);
   return new Trainer({ config, runDir, log, env, agent, replay, rng: new Rng(`loop-${config.seed}`) });
 }

@@ -112,10 +112,23 @@ export class MetricsLog {
   }
 }
 
+/**
+ * The records of a metrics log. A last line without its newline is a record
+ * whose write was cut off (a full disk, a kill): it is left out, and a resume
+ * cuts the log back before it anyway.
+ */
 export function readMetrics(path: string): MetricsRecord[] {
   if (!existsSync(path)) return [];
-  return readFileSync(path, 'utf8')
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => JSON.parse(line) as MetricsRecord);
+  const lines = readFileSync(path, 'utf8').split('\n');
+  lines.pop(); // '' after the final newline, or the torn last record
+  const records: MetricsRecord[] = [];
+  lines.forEach((line, i) => {
+    if (line.trim() === '') return;
+    try {
+      records.push(JSON.parse(line) as MetricsRecord);
+    } catch {
+      throw new Error(`${path}, line ${i + 1}, is not a JSON record: ${JSON.stringify(line.slice(0, 80))}. The log was edited or damaged.`);
+    }
+  });
+  return records;
 }

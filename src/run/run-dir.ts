@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { configSchema, type Config } from '../config/schema.js';
 import { packageVersion } from '../version.js';
@@ -46,8 +46,57 @@ export function runDirName(config: Config, now: Date = new Date()): string {
   return `${config.env}-${config.aux}-s${config.seed}-${stamp}`;
 }
 
-export function createRunDir(config: Config, backend: string, explicitDir?: string): string {
-  const dir = resolve(explicitDir ?? join(config.runsDir, runDirName(config)));
+/** A run directory that cannot be created or written: nothing was started. Exit code 2, like other setup errors. */
+export class RunDirError extends ConfigError {}
+
+/** An fs error code in words a person can act on. */
+export function describeFsError(error: unknown): string {
+  const e = error as NodeJS.ErrnoException;
+  const words: Record<string, string> = {
+    EROFS: 'the file system is read-only',
+    EACCES: 'permission denied',
+    EPERM: 'the operation is not permitted',
+    ENOSPC: 'no space left on the device',
+    EDQUOT: 'the disk quota is used up',
+    ENOTDIR: 'part of the path is a file, not a folder',
+    EEXIST: 'a file of that name is in the way',
+    ENOENT: 'a folder on the path does not exist',
+    EIO: 'an input/output error (a failing disk?)',
+  };
+  return (e.code && words[e.code] ? `${words[e.code]} (${e.code})` : undefined) ?? e.message ?? String(error);
+}
+
+/**
+ * Creates `dir` and its missing parents one level at a time: a recursive
+ * mkdir reports ENOENT when the real cause is a read-only file system, and the
+ * person needs the real cause.
+ */
+export function makeRunDirs(dir: string): void {
+  const missing: string[] = [];
+  let at = resolve(dir);
+  while (!existsSync(at)) {
+    missing.unshift(at);
+    const parent = dirname(at);
+    if (parent === at) break;
+    at = parent;
+  }
+  for (const path of missing) {
+    try {
+      mkdirSync(path);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST' && existsSync(path)) continue;
+      throw new RunDirError(`Cannot create the run directory ${dir}: creating ${path} failed: ${describeFsError(error)}. Choose a writable place with --run-dir or --runs-dir.`);
+    }
+  }
+}
+
+/** Where a new run goes: --run-dir, or <runsDir>/<env>-<aux>-s<seed>-<time>. */
+export function newRunDirPath(config: Config, explicitDir?: string): string {
+  return resolve(explicitDir ?? join(config.runsDir, runDirName(config)));
+}
+
+/** Writes config.json into a new run directory (which the caller has created and locked). */
+export function writeRunConfig(dir: string, config: Config, backend: string): void {
   if (existsSync(join(dir, 'config.json'))) {
     throw new ConfigError(`Run directory ${dir} already holds a run. Resume it with \`curl-rl train --resume ${dir}\` or choose another --run-dir.`);
   }
@@ -60,7 +109,6 @@ export function createRunDir(config: Config, backend: string, explicitDir?: stri
     createdAt: new Date().toISOString(),
   };
   writeJsonAtomic(join(dir, 'config.json'), file);
-  return dir;
 }
 
 export function readRunConfig(dir: string): RunConfigFile {
@@ -68,18 +116,61 @@ export function readRunConfig(dir: string): RunConfigFile {
   if (!existsSync(path)) {
     throw new ConfigError(`${resolve(dir)} is not a run directory: it has no config.json.`);
   }
-  const raw = JSON.parse(readFileSync(path, 'utf8')) as RunConfigFile;
-  const parsed = configSchema.safeParse(raw.config);
-  if (!parsed.success) {
-    throw new ConfigError(`${path} holds a config this version cannot read: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  const restore = 'It holds the run\'s configuration: restore it from a copy, or start a new run.';
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    const why = error instanceof SyntaxError ? `it is not valid JSON (${error.message})` : `it cannot be read: ${describeFsError(error)}`;
+    throw new ConfigError(`${path}: ${why}. ${restore}`);
   }
-  return { ...raw, config: parsed.data };
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || typeof (raw as { config?: unknown }).config !== 'object' || (raw as { config?: unknown }).config === null) {
+    throw new ConfigError(`${path} has no "config" object, so it was not written by curl-rl train or was edited. ${restore}`);
+  }
+  const file = raw as RunConfigFile;
+  const parsed = configSchema.safeParse(file.config);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => (i.path.length > 0 ? `field '${i.path.join('.')}': ${i.message}` : i.message));
+    throw new ConfigError(`${path} holds a configuration this version cannot use: ${issues.join('; ')}. ${restore}`);
+  }
+  return { ...file, config: parsed.data };
 }
 
+/**
+ * status.json is replaced atomically; when that fails on a full disk (no room
+ * for the temp file) it is rewritten in place, where its one block already
+ * is, so a run that stops for lack of space can still say so.
+ */
 export function writeStatus(dir: string, status: Omit<RunStatus, 'updatedAt'>): void {
-  writeJsonAtomic(join(dir, 'status.json'), { ...status, updatedAt: new Date().toISOString() });
+  const path = join(dir, 'status.json');
+  const text = `${JSON.stringify({ ...status, updatedAt: new Date().toISOString() }, null, 2)}\n`;
+  try {
+    writeJsonAtomic(path, JSON.parse(text));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if ((code !== 'ENOSPC' && code !== 'EDQUOT') || !rewriteInPlace(path, text)) throw error;
+  }
 }
 
+function rewriteInPlace(path: string, text: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r+');
+  } catch {
+    return false;
+  }
+  try {
+    // Padded with spaces (still valid JSON) rather than truncated, so the write needs no new block.
+    const bytes = Buffer.from(text.padEnd(fstatSync(fd).size, ' '), 'utf8');
+    writeSync(fd, bytes, 0, bytes.length, 0);
+    fsyncSync(fd);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    closeSync(fd);
+  }
+}
 export function readStatus(dir: string): RunStatus | null {
   const path = join(dir, 'status.json');
   return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as RunStatus) : null;

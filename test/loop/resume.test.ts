@@ -93,6 +93,9 @@ describe('interrupt and resume', () => {
     expect(resumed.code).toBe(0);
     expect(readStatus(interrupted)!.state).toBe('finished');
     expect(resumed.stderr).toMatch(/final eval at env step 960/);
+    // The final checkpoint is reported once, after the progress output has stopped.
+    expect(`${resumed.stdout}${resumed.stderr}`.match(/ckpt-000000240/g)).toHaveLength(1);
+    expect(resumed.stderr).toMatch(/\ncheckpoint: .*ckpt-000000240\n/);
 
     const whole = await train({ config, runDir: join(base, 'whole'), progress: 'none', log: () => {} });
     expect(comparable(readMetrics(join(interrupted, 'metrics.jsonl')))).toEqual(comparable(readMetrics(join(whole.runDir, 'metrics.jsonl'))));

@@ -58,7 +58,7 @@ describe('config resolution', () => {
 
   it('flags are parsed by the field type', () => {
     expect(configFlags({ batchSize: '64', lr: '3e-4', aux: 'none', saveReplay: false })).toEqual({ batchSize: 64, lr: 3e-4, aux: 'none', saveReplay: false });
-    expect(() => configFlags({ batchSize: 'many' })).toThrow(/--batch-size \(batchSize\) = "many" is not a number/);
+    expect(() => configFlags({ batchSize: 'many' })).toThrow(/--batch-size \(batchSize\) = "many" is not a whole number written in decimal digits/);
     expect(describeAllowed('backend')).toBe('one of auto, tensorflow-gpu, tensorflow, wasm, cpu');
   });
 

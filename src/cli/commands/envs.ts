@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { ConfigError } from '../../errors.js';
+import { parseDecimalInteger } from '../config-flags.js';
 import { DEFAULT_IMAGE_SIZE, listEnvs, makeEnv } from '../../../envs/registry.js';
 import type { Space } from '../../../envs/types.js';
 
@@ -41,11 +42,11 @@ export function register(program: Command): void {
   program
     .command('envs')
     .description('list the registered environments with their observation and action spaces')
-    .option('--json', 'print one JSON object per env, one per line')
+    .option('--json', 'print one JSON object per env, one per line (JSON Lines)')
     .option('--image-size <n>', 'observation side in pixels', String(DEFAULT_IMAGE_SIZE))
     .option('--remote-cmd <command>', 'also start this remote env process and list its spaces')
     .action(async (opts: { json?: boolean; imageSize: string; remoteCmd?: string }) => {
-      const size = Number(opts.imageSize);
+      const size = parseDecimalInteger('--image-size', opts.imageSize, 'a positive integer');
       if (!Number.isInteger(size) || size < 1) throw new ConfigError(`--image-size = ${JSON.stringify(opts.imageSize)} is invalid; expected a positive integer`);
       const listings: EnvListing[] = listEnvs().map((e) => ({
         id: e.id,

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { ConfigError } from '../../errors.js';
+import { parseDecimalInteger } from '../config-flags.js';
 
 export function register(program: Command): void {
   program
@@ -11,8 +12,8 @@ export function register(program: Command): void {
     .option('--video <file.gif>', 'write the frames the agent saw as an animated GIF')
     .option('--backend <name>', 'compute backend (default: the one in the run config)')
     .action(async (runDir: string, opts: { episodes: string; seed: string; video?: string; backend?: string }) => {
-      const episodes = Number(opts.episodes);
-      const seed = Number(opts.seed);
+      const episodes = parseDecimalInteger('--episodes', opts.episodes, 'an integer >= 1');
+      const seed = parseDecimalInteger('--seed', opts.seed, 'an integer >= 0');
       if (!Number.isInteger(episodes) || episodes < 1) throw new ConfigError(`--episodes must be a positive integer, got ${JSON.stringify(opts.episodes)}`);
       if (!Number.isInteger(seed) || seed < 0) throw new ConfigError(`--seed must be a non-negative integer, got ${JSON.stringify(opts.seed)}`);
       const { evaluateRun } = await import('../../loop/evaluate-run.js');

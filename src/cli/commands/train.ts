@@ -44,7 +44,7 @@ export function register(program: Command): void {
   addConfigOptions(
     program
       .command('start')
-      .description('a short CURL run on a built-in task (the "start" preset): a few minutes on a 2-core CPU')
+      .description('a short CURL run on a built-in task (the "start" preset): about 4 minutes on an idle 2-core CPU')
       .option('--preset <name>', 'preset to use instead of "start"')
       .option('--run-dir <dir>', 'run directory')
       .option('--progress <mode>', `console progress: ${progressModes.join('|')}`, 'auto'),

@@ -1,0 +1,114 @@
+import { existsSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { train } from '../../src/loop/train.js';
+import { readMetrics } from '../../src/run/metrics.js';
+import { readStatus } from '../../src/run/run-dir.js';
+import { comparable, tinyConfig } from '../loop/helpers.js';
+import { copyRun, killChildrenAfterEach, runCli, scratchRoot } from './helpers.js';
+
+/**
+ * Damaged checkpoints: a resume must never load one (bug: flipped bytes in
+ * agent.msgpack loaded silently) and must never hang on one (bug: a decoder
+ * error skipped the clean-up, and the conv worker thread kept the process
+ * alive). It falls back to the newest intact checkpoint and says so, and the
+ * resumed run's numbers are those of a run that never stopped.
+ */
+const scratch = scratchRoot('curl-faults-ckpt-');
+killChildrenAfterEach();
+
+function flipByte(path: string, at: number): void {
+  const bytes = readFileSync(path);
+  bytes[at] = bytes[at]! ^ 0x04;
+  writeFileSync(path, bytes);
+}
+
+function truncateToHalf(path: string): void {
+  truncateSync(path, Math.floor(statSync(path).size / 2));
+}
+
+describe('resuming from damaged checkpoints', () => {
+  // 200 agent steps, checkpoints every 80: small enough to run many times.
+  const config = tinyConfig({ backend: 'wasm', steps: 800, convWorkers: 1 });
+  let expected: Array<Record<string, unknown>>;
+  let stopped: string;
+
+  beforeAll(async () => {
+    const base = scratch();
+    const whole = await train({ config, runDir: join(base, 'whole'), progress: 'none', log: () => {} });
+    expected = comparable(readMetrics(join(whole.runDir, 'metrics.jsonl')));
+    // Stopped at agent step 180: checkpoints at 160 (periodic) and 180 (the stop's), both kept.
+    const first = await train({
+      config,
+      runDir: join(base, 'stopped'),
+      progress: 'none',
+      log: () => {},
+      onStart: (trainer, shutdown) =>
+        trainer.events.subscribe((e) => {
+          if (e.type === 'transition' && e.agentStep === 180) shutdown.request({ kind: 'signal', signal: 'SIGINT' });
+        }),
+    });
+    expect(first.agentStep).toBe(180);
+    stopped = first.runDir;
+    expect(readdirSync(join(stopped, 'checkpoints')).filter((n) => n.startsWith('ckpt-')).sort()).toEqual(['ckpt-000000160', 'ckpt-000000180']);
+  });
+
+  // The runs keep one conv worker thread (the run config's), the thread that used to keep a failed process alive.
+  const cases: Array<[string, string, (ckpt: string) => void, RegExp]> = [
+    ['agent.msgpack cut short', 'agent.msgpack', (c) => truncateToHalf(join(c, 'agent.msgpack')), /agent\.msgpack is damaged: it is cut short/],
+    ['a flipped byte in agent.msgpack', 'agent.msgpack', (c) => flipByte(join(c, 'agent.msgpack'), Math.floor(statSync(join(c, 'agent.msgpack')).size * 0.7)), /agent\.msgpack is damaged: its checksum does not match/],
+    ['an empty loop.msgpack', 'loop.msgpack', (c) => writeFileSync(join(c, 'loop.msgpack'), ''), /loop\.msgpack is damaged: the file is empty/],
+    ['replay.msgpack cut short', 'replay.msgpack', (c) => truncateToHalf(join(c, 'replay.msgpack')), /replay\.msgpack is damaged/],
+    ['a flipped byte in replay.msgpack', 'replay.msgpack', (c) => flipByte(join(c, 'replay.msgpack'), Math.floor(statSync(join(c, 'replay.msgpack')).size * 0.6)), /replay\.msgpack is damaged/],
+  ];
+
+  it.each(cases)('%s: falls back to the intact checkpoint, says so, and matches a run that never stopped', async (_name, _file, damage, message) => {
+    const run = copyRun(stopped, join(scratch(), 'run'));
+    damage(join(run, 'checkpoints', 'ckpt-000000180'));
+    const result = await runCli(['train', '--resume', run, '--progress', 'none']);
+    expect(result.stderr).toMatch(message);
+    expect(result.stderr).toMatch(/fell back to ckpt-000000160, the newest intact checkpoint; the damaged ckpt-000000180 was moved to .*damaged-ckpt-000000180/);
+    expect(result.code).toBe(0);
+    expect(result.leftover).toEqual([]);
+    expect(readStatus(run)).toMatchObject({ state: 'finished', agentStep: 200 });
+    const records = readMetrics(join(run, 'metrics.jsonl'));
+    expect(comparable(records)).toEqual(expected);
+    expect(records.filter((r) => r.type === 'resume').map((r) => r.agentStep)).toEqual([160]);
+  });
+
+  it('every checkpoint damaged: exits 1 at once saying so, and changes nothing', async () => {
+    const run = copyRun(stopped, join(scratch(), 'run'));
+    truncateToHalf(join(run, 'checkpoints', 'ckpt-000000180', 'replay.msgpack'));
+    writeFileSync(join(run, 'checkpoints', 'ckpt-000000160', 'loop.msgpack'), '');
+    const logBefore = readFileSync(join(run, 'metrics.jsonl'));
+    const result = await runCli(['train', '--resume', run, '--progress', 'none']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/No intact checkpoint in .*ckpt-000000180 \(.*\) .*ckpt-000000160 \(the file is empty in loop\.msgpack\)\. Nothing was changed/s);
+    expect(result.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    expect(result.leftover).toEqual([]);
+    expect(readFileSync(join(run, 'metrics.jsonl'))).toEqual(logBefore);
+    expect(readStatus(run)?.state).toBe('interrupted');
+    expect(existsSync(join(run, 'checkpoints', 'ckpt-000000180'))).toBe(true);
+    expect(existsSync(join(run, 'lock'))).toBe(false);
+  });
+
+  it('curl-rl eval skips a damaged newest checkpoint and says so', async () => {
+    const { evaluateRun } = await import('../../src/loop/evaluate-run.js');
+    const run = copyRun(stopped, join(scratch(), 'run'));
+    flipByte(join(run, 'checkpoints', 'ckpt-000000180', 'agent.msgpack'), 100);
+    const lines: string[] = [];
+    const result = await evaluateRun(run, { episodes: 1, seed: 0, log: (l) => lines.push(l) });
+    expect(result.checkpoint).toMatch(/ckpt-000000160$/);
+    expect(lines.join('\n')).toMatch(/skipping .*ckpt-000000180: .*checksum does not match/);
+  });
+
+  it('a resume keeps the record of the checkpoint it resumed from', async () => {
+    const run = copyRun(stopped, join(scratch(), 'run'));
+    const result = await train({ resume: run, progress: 'none', log: () => {} });
+    expect(result.state).toBe('finished');
+    const records = readMetrics(join(run, 'metrics.jsonl'));
+    const resumeAt = records.findIndex((r) => r.type === 'resume');
+    expect(records[resumeAt - 1]).toMatchObject({ type: 'checkpoint', agentStep: 180, reason: 'SIGINT' });
+    expect(records.filter((r) => r.type === 'checkpoint' && r.agentStep === 180)).toHaveLength(1);
+  });
+});

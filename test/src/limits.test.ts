@@ -1,0 +1,54 @@
+import * as tf from '@tensorflow/tfjs';
+import { describe, expect, it } from 'vitest';
+import { convOutputSide } from '../../agents/networks.js';
+import { createParams } from '../../agents/params.js';
+import { agentParamCount, checkRunFitsMachine, encoderOutputSide, maxConvLayersFor, minCropFor } from '../../src/config/limits.js';
+import { defaultConfig } from '../../src/config/schema.js';
+import { ConfigError } from '../../src/errors.js';
+import { Rng } from '../../src/rng.js';
+
+describe('machine limits', () => {
+  it("the encoder arithmetic is the agent's", () => {
+    for (let layers = 1; layers <= 8; layers++) {
+      for (let crop = 3; crop <= 64; crop++) {
+        const ours = encoderOutputSide(crop, layers);
+        if (ours >= 1) expect(convOutputSide(crop, layers)).toBe(ours);
+        else expect(() => convOutputSide(crop, layers)).toThrow(RangeError);
+      }
+      expect(encoderOutputSide(minCropFor(layers), layers)).toBe(1);
+      expect(encoderOutputSide(minCropFor(layers) - 1, layers)).toBeLessThan(1);
+      const crop = 20 + layers * 3;
+      expect(encoderOutputSide(crop, maxConvLayersFor(crop))).toBeGreaterThanOrEqual(1);
+      expect(encoderOutputSide(crop, maxConvLayersFor(crop) + 1)).toBeLessThan(1);
+    }
+  });
+
+  it('counts the parameters the agent creates', async () => {
+    await tf.setBackend('cpu');
+    for (const aux of ['curl', 'none'] as const) {
+      const config = { ...defaultConfig(), aux, cropSize: 20, frameStack: 2, numConvLayers: 3, numFilters: 5, latentDim: 7, hiddenDim: 11 };
+      const params = createParams({ obsShape: [20, 20, 6], actionDim: 3, numConvLayers: 3, numFilters: 5, latentDim: 7, hiddenDim: 11 }, aux === 'curl', 0.1, new Rng(1));
+      const count = [...params.values()].reduce((sum, v) => sum + v.size, 0);
+      tf.dispose([...params.values()]);
+      expect(agentParamCount(config, 3)).toBe(count);
+    }
+  });
+
+  it('refuses what does not fit, saying what would', () => {
+    const config = defaultConfig();
+    const available = { bytes: 8 * 2 ** 30, source: 'test' };
+    expect(() => checkRunFitsMachine(config, { backend: 'wasm', actionDim: 6, available })).not.toThrow();
+    expect(() => checkRunFitsMachine({ ...config, replayCapacity: 1_000_000 }, { backend: 'wasm', actionDim: 6, available })).toThrow(
+      /needs about 28 GiB of memory .*8.0 GiB available now \(test\); lower --replay-capacity to at most 279855 \(29 KiB per transition at 100x100\)/,
+    );
+    expect(() => checkRunFitsMachine({ ...config, hiddenDim: 16_384 }, { backend: 'wasm', actionDim: 6, available: { bytes: 2 ** 50, source: 'test' } })).toThrow(
+      /more than half the 4.0 GiB heap of the wasm backend/,
+    );
+    expect(() => checkRunFitsMachine({ ...config, hiddenDim: 16_384 }, { backend: 'tensorflow', actionDim: 6, available: { bytes: 2 ** 50, source: 'test' } })).not.toThrow();
+    try {
+      checkRunFitsMachine({ ...config, replayCapacity: 10 ** 10 }, { backend: 'wasm', actionDim: 6, available });
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+    }
+  });
+});
