@@ -8,6 +8,7 @@ import { train } from '../../src/loop/train.js';
 import { readMetrics } from '../../src/run/metrics.js';
 import { repoRoot, tinyConfig } from '../loop/helpers.js';
 import { bin, killChildrenAfterEach, runCli, scratchRoot, writePreset } from './helpers.js';
+import { loadConvAddon } from '../../agents/native/addon.js';
 
 /**
  * Bad input of every kind: each exits 2 (README: bad configuration) with a
@@ -98,15 +99,19 @@ function readdirSafe(dir: string): string[] {
 }
 
 describe('limits that are adjusted rather than refused', () => {
-  it('--conv-workers beyond the cores is capped to one thread per core, saying so', async () => {
+  it.each((loadConvAddon().available ? ['tfjs', 'libtorch'] : ['tfjs']) as Array<'tfjs' | 'libtorch'>)('--conv-workers beyond the cores is capped to one thread per core, saying so (%s engine)', async (convEngine) => {
     const lines: string[] = [];
-    const config = tinyConfig({ backend: 'wasm', steps: 8, convWorkers: 64 });
+    const config = tinyConfig({ backend: 'wasm', steps: 8, convWorkers: 64, convEngine });
     const outcome = await train({ config, runDir: join(scratch(), 'run'), progress: 'none', log: (l) => lines.push(l) });
     expect(outcome.state).toBe('finished');
     const cores = availableParallelism();
     const most = Math.max(0, cores - 1);
     expect(lines.join('\n')).toMatch(new RegExp(`--conv-workers 64 would run 65 threads on ${cores} cores?; using ${most} workers? \\(one thread per core\\)`));
-    if (most > 0) expect(lines.join('\n')).toMatch(new RegExp(`split over ${most + 1} threads: this one and ${most} worker`));
+    if (most > 0) {
+      expect(lines.join('\n')).toMatch(
+        convEngine === 'tfjs' ? new RegExp(`split over ${most + 1} threads: this one and ${most} worker`) : new RegExp(`on ${most + 1} libtorch threads`),
+      );
+    }
   });
 });
 
