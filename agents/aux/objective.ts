@@ -98,9 +98,14 @@ export function latent(u: tf.Tensor2D, params: ReadonlyMap<string, tf.Tensor>, p
   return layerNorm(u, g as tf.Tensor1D, b as tf.Tensor1D);
 }
 
-/** Rows scaled to unit L2 norm (eps as torch.nn.functional.normalize: 1e-12 on the norm). */
+/**
+ * Rows scaled to unit L2 norm: x / max(||x||, 1e-12), as torch.nn.functional.normalize. Written as
+ * x * rsqrt(max(sum x^2, 1e-24)) so that an all-zero row (a black frame through zero biases) has a
+ * zero gradient rather than NaN: sqrt's derivative at 0 is infinite, and tf.norm's gradient would
+ * carry it even where the max takes the constant.
+ */
 export function l2Normalize(x: tf.Tensor2D): tf.Tensor2D {
-  return tf.tidy(() => tf.div(x, tf.maximum(tf.norm(x, 'euclidean', 1, true), 1e-12)) as tf.Tensor2D);
+  return tf.tidy(() => tf.mul(x, tf.rsqrt(tf.maximum(tf.sum(tf.square(x), 1, true), 1e-24))) as tf.Tensor2D);
 }
 
 /**

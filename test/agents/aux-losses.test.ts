@@ -313,3 +313,18 @@ describe('finite differences', () => {
     }
   });
 });
+
+describe('degenerate inputs', () => {
+  it('an all-zero projection row (black frames, zero biases) gives finite gradients, not NaN', () => {
+    const zero = tf.zeros([3, 4]) as tf.Tensor2D;
+    const other = tf.tensor2d([[1, 2, 0, 0], [0, 1, 0, 1], [1, 0, 1, 0]]);
+    const gByol = tf.grad((x: tf.Tensor) => byolLoss(x as tf.Tensor2D, x as tf.Tensor2D, other, other))(zero);
+    const gSim = tf.grad((x: tf.Tensor) => {
+      const { loss, accuracy } = ntXent(x as tf.Tensor2D, other, 0.1);
+      accuracy.dispose();
+      return loss;
+    })(zero);
+    for (const g of [gByol, gSim]) expect(Array.from(g.dataSync()).every(Number.isFinite)).toBe(true);
+    tf.dispose([zero, other, gByol, gSim]);
+  });
+});
