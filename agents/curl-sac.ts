@@ -537,9 +537,16 @@ export class CurlSacAgent {
       throw error;
     }
     if (duPos) {
-      const [again] = await this.trunk.forward('pos', convParams(snapshot, layers), [denseOf(snapshot, 'critic')], 'anchor');
-      again!.dispose();
-      const posGrads = await this.withTrunkGrads(new Map([[DU, duPos]]), 'anchor', convParams(snapshot, layers), denseOf(snapshot, 'critic'), 'critic');
+      let posGrads: Map<string, tf.Tensor>;
+      try {
+        const [again] = await this.trunk.forward('pos', convParams(snapshot, layers), [denseOf(snapshot, 'critic')], 'anchor');
+        again!.dispose();
+        posGrads = await this.withTrunkGrads(new Map([[DU, duPos]]), 'anchor', convParams(snapshot, layers), denseOf(snapshot, 'critic'), 'critic');
+      } catch (error) {
+        if (!duPos.isDisposed) duPos.dispose();
+        tf.dispose([...grads.values()]);
+        throw error;
+      }
       for (const [n, g] of posGrads) {
         const a = grads.get(n)!;
         grads.set(n, tf.add(a, g));

@@ -111,6 +111,18 @@ describe('aux parameters, optimizers and gradients', () => {
     }, 30_000);
   }
 
+  it('every objective keeps the live tensor count flat across updates', async () => {
+    await useBackend('wasm');
+    for (const aux of ALL) {
+      const agent = createAgent(cfg(aux, { auxQueue: aux.startsWith('curl') ? 7 : 0 }), spec, 5);
+      await agent.update(randomBatch(1, 6, SIZE, 3, 2), 0);
+      const n = tf.memory().numTensors;
+      for (let i = 1; i < 5; i++) await agent.update(randomBatch(1 + i, 6, SIZE, 3, 2), i);
+      expect(tf.memory().numTensors, aux).toBe(n);
+      agent.dispose();
+    }
+  }, 30_000);
+
   it('rejects a queue for a non-CURL objective and a non-positive temperature', () => {
     expect(() => createAgent(cfg('simclr', { auxQueue: 4 }), spec, 1)).toThrow(/auxQueue 4 .* needs aux curl, curl-debiased, curl-hard, not 'simclr'/);
     expect(() => createAgent(cfg('simclr', { auxTemperature: -0.1 }), spec, 1)).toThrow(/auxTemperature must be > 0/);
