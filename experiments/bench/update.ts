@@ -27,6 +27,10 @@ import { Rng } from '../../src/rng.js';
  * --compare-pytorch times the same update in PyTorch on the same machine right
  * after each of ours (same batch, aux, iterations and thread count) and
  * prints the ratio ours / PyTorch.
+ *
+ * Flags: --batch-size 128 (comma list)  --aux curl|none|both  --iters 5  --warmup 2
+ *        --backend auto|wasm|cpu|...  --conv-engine auto|libtorch|tfjs  --conv-workers N
+ *        --micro-batch N  --compare-pytorch  --json (accepted; output is always JSON lines).
  */
 
 const SIZE = 84;
