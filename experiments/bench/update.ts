@@ -11,7 +11,7 @@ import type { BackendName } from '../../src/config/schema.js';
 import { initBackend } from '../../src/backend.js';
 import { auxNames } from '../../src/config/schema.js';
 import type { AuxName } from '../../src/config/schema.js';
-import { auxFlops } from './aux-flops.js';
+import { auxFlops } from './lib/aux-flops.js';
 import { Rng } from '../../src/rng.js';
 
 /**
@@ -28,7 +28,8 @@ import { Rng } from '../../src/rng.js';
  * after each of ours (same batch, aux, iterations and thread count) and
  * prints the ratio ours / PyTorch.
  *
- * Flags: --batch-size 128 (comma list)  --aux curl|none|both  --iters 5  --warmup 2
+ * Flags: --batch-size 128 (comma list)  --aux curl|none|both|all or a comma list of --aux names (both)
+ *        --aux-queue K (the CURL family's key queue; 0)  --iters 5  --warmup 2
  *        --backend auto|wasm|cpu|...  --conv-engine auto|libtorch|tfjs  --conv-workers N
  *        --micro-batch N  --compare-pytorch  --json (accepted; output is always JSON lines).
  */

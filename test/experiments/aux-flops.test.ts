@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AgentConfig } from '../../agents/index.js';
-import { auxFlops } from '../../experiments/bench/aux-flops.js';
+import { auxFlops } from '../../experiments/bench/lib/aux-flops.js';
 import { defaultConfig } from '../../src/config/schema.js';
 
 /** The aux objectives' FLOP counts in `bench update`, against the passes each one runs, written out. */

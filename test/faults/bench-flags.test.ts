@@ -38,7 +38,7 @@ describe('bench flags', () => {
   });
 
   it.each([
-    [['bench', 'update', '--aux', 'foo'], /bench update: --aux must be curl, none or both, got 'foo' \(see `curl-rl bench update --help`\)/],
+    [['bench', 'update', '--aux', 'foo'], /bench update: --aux must be both, all or a comma list of curl, none, simclr, byol, barlow, curl-debiased, curl-hard; got 'foo' \(see `curl-rl bench update --help`\)/],
     [['bench', 'update', '--bogus', '1'], /Unknown option '--bogus'.*curl-rl bench update --help/s],
     [['bench', 'render', '--frames', '0'], /bench render: --frames must be a positive integer, got 0/],
     [['bench', 'nope'], /Unknown benchmark 'nope'\. Available: env, remote, render, replay, update/],

@@ -1,4 +1,5 @@
-import type { AgentConfig } from '../../agents/index.js';
+// Not a benchmark: the FLOP count of the aux objectives that bench update uses (benchmarks are the .ts files directly in experiments/bench/).
+import type { AgentConfig } from '../../../agents/index.js';
 
 /** What one row of the encoder costs, from updateFlops: conv stack forward, its backward, one dense head. */
 export interface EncoderRowFlops {
