@@ -85,6 +85,12 @@ function globalNorm(grads: Iterable<tf.Tensor>): tf.Scalar {
  *    pass run on the engine while the actor trains.)
  * 4. In the actor update one conv pass of the obs serves both the actor's and
  *    the critic's encoder heads (their convs are tied and detached there).
+ * 5. The auxiliary loss is pluggable (agents/aux: CURL and its debiased,
+ *    hard-negative and queued forms, SimCLR, BYOL, Barlow Twins; `none` has
+ *    none). What 1-3 say of CURL holds for each: its own Adam over the encoder
+ *    and its own parameters, its gradient at the start-of-update encoder, after
+ *    the target EMA. Objectives with a second online view re-run the positive
+ *    crop as the kept anchor for its backward (see updateAux).
  */
 export class CurlSacAgent {
   readonly config: AgentConfig;
