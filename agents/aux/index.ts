@@ -17,7 +17,7 @@ export type { AuxInputs, AuxNeeds, AuxObjective, AuxObjectiveName, MetricSink } 
  * exactly where it always was); null for 'none', which adds nothing.
  */
 export function createAuxObjective(config: AgentConfig, params: ParamMap, rng: Rng): AuxObjective | null {
-  const shape: AuxShape = { latentDim: config.latentDim, hiddenDim: config.auxHiddenDim ?? 256, projDim: config.auxProjDim ?? 128 };
+  const shape: AuxShape = { latentDim: config.latentDim, hiddenDim: config.auxHiddenDim ?? auxDefaults.hiddenDim, projDim: config.auxProjDim ?? auxDefaults.projDim };
   const queue = config.auxQueue ?? 0;
   if (!Number.isInteger(queue) || queue < 0) throw new AgentError(`auxQueue must be a whole number >= 0, got ${queue}`);
   if (queue > 0 && !(curlFamily as readonly string[]).includes(config.aux)) {

@@ -31,7 +31,7 @@ export function maxConvLayersFor(crop: number): number {
 
 /** Number of float parameters of the agent (agents/params.ts createParams). */
 export function agentParamCount(
-  config: Pick<Config, 'cropSize' | 'frameStack' | 'numConvLayers' | 'numFilters' | 'latentDim' | 'hiddenDim' | 'aux'> & Partial<Pick<Config, 'auxHiddenDim' | 'auxProjDim'>>,
+  config: Pick<Config, 'cropSize' | 'frameStack' | 'numConvLayers' | 'numFilters' | 'latentDim' | 'hiddenDim' | 'aux' | 'auxHiddenDim' | 'auxProjDim'>,
   actionDim: number,
 ): number {
   const side = Math.max(1, encoderOutputSide(config.cropSize, config.numConvLayers));
@@ -51,10 +51,10 @@ export function agentParamCount(
 }
 
 /** Parameters of the aux objective (agents/aux): CURL's W, or the projection heads (BYOL: online + target projector, predictor). */
-export function auxParamCount(config: Pick<Config, 'latentDim' | 'aux'> & Partial<Pick<Config, 'auxHiddenDim' | 'auxProjDim'>>): number {
+export function auxParamCount(config: Pick<Config, 'latentDim' | 'aux' | 'auxHiddenDim' | 'auxProjDim'>): number {
   const L = config.latentDim;
-  const H = config.auxHiddenDim ?? 256;
-  const D = config.auxProjDim ?? 128;
+  const H = config.auxHiddenDim;
+  const D = config.auxProjDim;
   const mlp2 = (n: number): number => n * H + H + H * D + D;
   switch (config.aux) {
     case 'none':

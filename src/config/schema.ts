@@ -37,6 +37,9 @@ export const auxDefaults = {
   tauPlusDebiased: 0.1,
   /** concentration beta of curl-hard (Robinson et al. 2021) */
   beta: 1,
+  /** hidden width and output size of the projection MLPs of simclr, byol, barlow */
+  hiddenDim: 256,
+  projDim: 128,
 } as const;
 /** Which aux objectives read each optional aux field. */
 const auxFieldUsers = {
@@ -107,8 +110,8 @@ export const configSchema = z
       .describe(`curl-hard: concentration beta of the hard-negative weights (default ${auxDefaults.beta}; 0 = uniform)`),
     auxQueue: z.number().int().nonnegative().max(65_536).default(0)
       .describe('curl, curl-debiased, curl-hard: MoCo-style queue of the last K momentum-encoder keys as extra negatives (0 = in-batch only)'),
-    auxHiddenDim: positiveInt.default(256).describe('simclr, byol, barlow: hidden width of the projection (and BYOL prediction) MLP'),
-    auxProjDim: positiveInt.default(128).describe('simclr, byol, barlow: output size of the projection MLP'),
+    auxHiddenDim: positiveInt.default(auxDefaults.hiddenDim).describe('simclr, byol, barlow: hidden width of the projection (and BYOL prediction) MLP'),
+    auxProjDim: positiveInt.default(auxDefaults.projDim).describe('simclr, byol, barlow: output size of the projection MLP'),
     // --- evaluation, logging, checkpoints --------------------------------
     evalEvery: positiveInt.default(10_000).describe('environment steps between evaluations'),
     evalEpisodes: positiveInt.default(10),

@@ -1,5 +1,6 @@
 // Not a benchmark: the FLOP count of the aux objectives that bench update uses (benchmarks are the .ts files directly in experiments/bench/).
 import type { AgentConfig } from '../../../agents/index.js';
+import { auxDefaults } from '../../../src/config/schema.js';
 
 /** What one row of the encoder costs, from updateFlops: conv stack forward, its backward, one dense head. */
 export interface EncoderRowFlops {
@@ -29,8 +30,8 @@ export interface EncoderRowFlops {
  */
 export function auxFlops(cfg: AgentConfig, b: number, row: EncoderRowFlops): { conv: number; dense: number } {
   const L = cfg.latentDim;
-  const H = cfg.auxHiddenDim ?? 256;
-  const D = cfg.auxProjDim ?? 128;
+  const H = cfg.auxHiddenDim ?? auxDefaults.hiddenDim;
+  const D = cfg.auxProjDim ?? auxDefaults.projDim;
   const mlp2 = (n: number) => 2 * (n * H + H * D);
   const { convFwd, convBwd, head } = row;
   // the second online view: fwd for the loss, fwd again kept as the anchor, and two backwards in all
