@@ -68,6 +68,8 @@ function globalNorm(grads: Iterable<tf.Tensor>): tf.Scalar {
  *    the step). That is an accident of its optimiser bookkeeping, not part of
  *    the method in the paper, so we keep one optimiser per loss: the critic's
  *    Adam (critic loss) and CURL's Adam (CURL loss; encoder + W).
+ *    `curlEncoderSteps: 2` (--curl-encoder-steps 2) restores the reference's
+ *    double step as an opt-in, for comparing with its published curves.
  * 2. Why not one Adam on the SUMMED gradient, which one backward pass would
  *    give: Adam normalises each coordinate by its own gradient history, so
  *    Adam(g_critic + g_curl) != Adam(g_critic) + Adam(g_curl). The former lets
@@ -103,6 +105,13 @@ export class CurlSacAgent {
   /** The auxiliary objective (agents/aux) and its Adam (encoder + its own parameters); null with aux 'none'. */
   private readonly aux: AuxObjective | null;
   private readonly auxOpt: Adam | null;
+  /**
+   * Opt-in (curlEncoderSteps > 1): further Adams over the encoder alone that
+   * step it with the same aux gradient, as the CURL reference code does by
+   * accident of bookkeeping (its encoder_optimizer and cpc_optimizer both hold
+   * the encoder). Each keeps its own moments, like the reference's.
+   */
+  private readonly encoderRepeatOpts: Adam[];
   private rng: Rng;
   private updates = 0;
   private disposed = false;
@@ -159,6 +168,11 @@ export class CurlSacAgent {
     this.auxOpt = this.aux
       ? new Adam(this.params, [...convNames(this.numLayers), ...headNames('critic'), ...this.aux.ownNames], adam)
       : null;
+    const encoderSteps = this.aux ? (config.curlEncoderSteps ?? 1) : 1;
+    this.encoderRepeatOpts = Array.from(
+      { length: encoderSteps - 1 },
+      () => new Adam(this.params, [...convNames(this.numLayers), ...headNames('critic')], adam),
+    );
     const engine = resolveConvEngine(config.convEngine ?? 'auto', activeBackendName()).engine;
     this.trunk = createTrunk({
       engine,
@@ -561,6 +575,9 @@ export class CurlSacAgent {
     }
     metrics[`${aux.metricPrefix}GradNorm`] = globalNorm(grads.values());
     this.onAuxGradients?.(grads);
+    // the reference steps its encoder_optimizer first, then cpc_optimizer; with equal
+    // moment histories both deltas are the same, so the order changes nothing
+    for (const opt of this.encoderRepeatOpts) opt.step(grads);
     this.auxOpt!.step(grads);
     tf.dispose([...grads.values()]);
     await aux.afterStep?.(views);
@@ -576,6 +593,7 @@ export class CurlSacAgent {
       alpha: await this.alphaOpt.getState(),
     };
     if (this.aux && this.auxOpt) optimizers[this.aux.optimizerKey] = await this.auxOpt.getState();
+    for (const [i, opt] of this.encoderRepeatOpts.entries()) optimizers[`encoderRepeat${i + 1}`] = await opt.getState();
     const auxState = this.aux?.getState ? await this.aux.getState() : {};
     return {
       version: 1,
@@ -608,6 +626,7 @@ export class CurlSacAgent {
     }
     const opts: Array<[string, Adam | null]> = [['critic', this.criticOpt], ['actor', this.actorOpt], ['alpha', this.alphaOpt]];
     if (this.aux) opts.push([this.aux.optimizerKey, this.auxOpt]);
+    for (const [i, opt] of this.encoderRepeatOpts.entries()) opts.push([`encoderRepeat${i + 1}`, opt]);
     for (const [key, opt] of opts) {
       if (opt && !state.optimizers[key]) throw new AgentError(`setState: missing optimizer state "${key}"`);
     }
@@ -632,6 +651,7 @@ export class CurlSacAgent {
     this.actorOpt.dispose();
     this.alphaOpt.dispose();
     this.auxOpt?.dispose();
+    for (const opt of this.encoderRepeatOpts) opt.dispose();
     this.aux?.dispose?.();
   }
 

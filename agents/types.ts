@@ -7,7 +7,7 @@ export type AgentConfig = Pick<
   | 'aux' | 'hiddenDim' | 'latentDim' | 'numConvLayers' | 'numFilters' | 'lr' | 'beta1' | 'alphaLr' | 'alphaBeta1'
   | 'initTemperature' | 'discount' | 'criticTau' | 'encoderTau' | 'actorUpdateFreq' | 'criticTargetUpdateFreq'
   | 'microBatch' | 'actorLogStdMin' | 'actorLogStdMax'
-> & Partial<Pick<Config, 'convWorkers' | 'convEngine' | 'auxTemperature' | 'auxLambda' | 'auxTauPlus' | 'auxBeta' | 'auxQueue' | 'auxHiddenDim' | 'auxProjDim'>>;
+> & Partial<Pick<Config, 'convWorkers' | 'convEngine' | 'auxTemperature' | 'auxLambda' | 'auxTauPlus' | 'auxBeta' | 'auxQueue' | 'auxHiddenDim' | 'auxProjDim' | 'curlEncoderSteps'>>;
 
 export interface AgentSpec {
   /** [crop, crop, 3 * frameStack] */

@@ -110,6 +110,8 @@ export const configSchema = z
       .describe(`curl-hard: concentration beta of the hard-negative weights (default ${auxDefaults.beta}; 0 = uniform)`),
     auxQueue: z.number().int().nonnegative().max(65_536).default(0)
       .describe('curl, curl-debiased, curl-hard: MoCo-style queue of the last K momentum-encoder keys as extra negatives (0 = in-batch only)'),
+    curlEncoderSteps: z.number().int().min(1).max(4).default(1)
+      .describe("Adam steps the encoder takes with each aux gradient: 2 is the CURL reference code's (its encoder and CURL optimisers both step the encoder), 1 this toolkit's default"),
     auxHiddenDim: positiveInt.default(auxDefaults.hiddenDim).describe('simclr, byol, barlow: hidden width of the projection (and BYOL prediction) MLP'),
     auxProjDim: positiveInt.default(auxDefaults.projDim).describe('simclr, byol, barlow: output size of the projection MLP'),
     // --- evaluation, logging, checkpoints --------------------------------
@@ -159,6 +161,13 @@ export const configSchema = z
         code: z.ZodIssueCode.custom,
         path: ['auxQueue'],
         message: `auxQueue (${c.auxQueue}) adds negatives to CURL's InfoNCE; it needs --aux ${curlFamily.join(', ')}, not --aux ${c.aux} (use --aux-queue 0)`,
+      });
+    }
+    if (c.curlEncoderSteps > 1 && c.aux === 'none') {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['curlEncoderSteps'],
+        message: `curlEncoderSteps (${c.curlEncoderSteps}) repeats the encoder's step on the auxiliary loss's gradient; --aux none has none (use --curl-encoder-steps 1 or pick an --aux objective)`,
       });
     }
     if (c.env === 'remote' && !c.remoteCmd) {
