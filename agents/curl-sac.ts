@@ -111,6 +111,8 @@ export class CurlSacAgent {
    * The tensors are disposed after the call: copy what you keep.
    */
   onCurlGradients: ((grads: ReadonlyMap<string, tf.Tensor>) => void) | null = null;
+  /** Test seam, as onCurlGradients: the critic's gradients (Q loss averaged over the M obs views) before its Adam step. */
+  onCriticGradients: ((grads: ReadonlyMap<string, tf.Tensor>) => void) | null = null;
 
   constructor(config: AgentConfig, spec: AgentSpec, seed: number) {
     const [h, w, c] = spec.obsShape;
@@ -359,6 +361,7 @@ export class CurlSacAgent {
       });
       const criticGrads = await this.withTrunkGrads(headGrads, 'anchor', convParams(P, layers), denseOf(P, 'critic'), 'critic');
       metrics.criticGradNorm = globalNorm(criticGrads.values());
+      this.onCriticGradients?.(criticGrads);
       this.criticOpt.step(criticGrads);
       tf.dispose([...criticGrads.values()]);
       stage('critic');
