@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { describeAugParts, parseAugSpec } from '../../replay/aug-spec.js';
+import { parseAugSpec } from '../../replay/aug-spec.js';
 import { encoderOutputSide, maxConvLayersFor, minCropFor } from './limits.js';
 
 /**
@@ -49,7 +49,7 @@ export const configSchema = z
     batchSize: z.number().int().min(2).max(4096).default(512).describe('transitions per update'),
     // --- augmentation (replay/aug-spec.ts) ------------------------------
     aug: z.string().min(1).default('crop')
-      .describe(`training-time augmentation of obs, positive and next_obs views: ${describeAugParts()}; crop = CURL's random crop; shift = DrQ's pad-4 random shift at the rendered size (needs --crop-size = --image-size, DrQ: 84); jitter = colour jitter, cutout = a zeroed rectangle (RAD), identical on every frame of a stack`),
+      .describe("training-time augmentation of the obs, positive and next_obs views: crop = CURL's random crop; shift = DrQ's pad-4 edge-replicated random shift at the rendered size (needs --crop-size = --image-size; DrQ: 84); jitter = colour jitter (brightness, contrast, saturation, hue), cutout = a zeroed rectangle (both RAD), each the same on every frame of a stack"),
     augK: z.number().int().min(1).max(16).default(1)
       .describe("DrQ's K: the critic target is averaged over K augmented views of next_obs (1 = CURL's single target)"),
     augM: z.number().int().min(1).max(16).default(1)
