@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createAgent } from '../../agents/index.js';
+import { loadConvAddon } from '../../agents/native/addon.js';
 import type { AgentState, CurlSacAgent } from '../../agents/index.js';
 import * as L from '../../agents/losses.js';
 import { actorForward, qForward } from '../../agents/networks.js';
@@ -180,4 +181,23 @@ describe('DrQ target and Q-loss averaging (--aug-k, --aug-m)', () => {
     }
     for (const [name, g] of grads[0]!) expect(relErr(grads[1]!.get(name)!, g), name).toBeLessThan(1e-5);
   }, 60_000);
+
+  it('the tfjs worker shards and the libtorch engine give the single-thread numbers for K = M = 2, without leaking tensors', async () => {
+    await useBackend('wasm');
+    const run = async (overrides: Parameters<typeof tinyConfig>[0]) => {
+      const agent = createAgent(tinyConfig({ numFilters: 4, latentDim: 6, numConvLayers: LAYERS, hiddenDim: 16, microBatch: 5, ...overrides }), { obsShape: [SIZE, SIZE, 3], actionDim: A }, 8);
+      const out: Array<Record<string, number>> = [await agent.update(drqBatch(300, 2, 2), 0)];
+      const live = tf.memory().numTensors;
+      for (let i = 1; i < 4; i++) out.push(await agent.update(drqBatch(300 + i, 2, 2), i));
+      expect(tf.memory().numTensors).toBe(live);
+      agent.dispose();
+      return out;
+    };
+    const single = await run({ convWorkers: 0 });
+    const others = [await run({ convWorkers: 1 })];
+    if (loadConvAddon().available) others.push(await run({ convEngine: 'libtorch', convWorkers: 0 }));
+    for (const other of others) {
+      for (let i = 0; i < single.length; i++) for (const k of Object.keys(single[i]!)) expect(other[i]![k], `${i} ${k}`).toBeCloseTo(single[i]![k]!, 4);
+    }
+  }, 120_000);
 });
