@@ -81,6 +81,10 @@ function globalNorm(grads: Iterable<tf.Tensor>): tf.Scalar {
  *    pass run on the engine while the actor trains.)
  * 4. In the actor update one conv pass of the obs serves both the actor's and
  *    the critic's encoder heads (their convs are tied and detached there).
+ * 5. DrQ's averaging (batch.nextViews = K, batch.obsViews = M; 1 and 1 is the
+ *    update above, unchanged): the target is averaged over K next_obs views,
+ *    the Q loss over M obs views in one anchor pass of M x B rows; the actor
+ *    and CURL read view 0 (see agents/README.md for what that costs).
  */
 export class CurlSacAgent {
   readonly config: AgentConfig;
