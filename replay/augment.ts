@@ -491,26 +491,27 @@ export class ColorJitter<P> implements Augmentation<JitterParams<P>> {
     let sum = 0;
     for (let i = outOffset; i < end; i += 3) sum += wr * out[i]! + wg * out[i + 1]! + wb * out[i + 2]!;
     const mu = (p.b * sum) / ((n * n * outChannels) / 3);
-    const R = hueMatrix(p.theta);
+    const [h0, h1, h2, h3, h4, h5, h6, h7, h8] = hueMatrix(p.theta) as [number, number, number, number, number, number, number, number, number];
     const { b, c, s } = p;
+    const offset = (1 - c) * mu;
+    const s1 = 1 - s;
     for (let i = outOffset; i < end; i += 3) {
-      // 1. brightness, 2. contrast
-      const r2 = c * (b * out[i]!) + (1 - c) * mu;
-      const g2 = c * (b * out[i + 1]!) + (1 - c) * mu;
-      const b2 = c * (b * out[i + 2]!) + (1 - c) * mu;
-      // 3. saturation
-      const y2 = wr * r2 + wg * g2 + wb * b2;
-      const r3 = s * r2 + (1 - s) * y2;
-      const g3 = s * g2 + (1 - s) * y2;
-      const b3 = s * b2 + (1 - s) * y2;
-      // 4. hue
-      out[i] = clampByte(R[0]! * r3 + R[1]! * g3 + R[2]! * b3);
-      out[i + 1] = clampByte(R[3]! * r3 + R[4]! * g3 + R[5]! * b3);
-      out[i + 2] = clampByte(R[6]! * r3 + R[7]! * g3 + R[8]! * b3);
+      // 1. brightness, 2. contrast: c (b x) + (1 - c) mu
+      const r2 = c * (b * out[i]!) + offset;
+      const g2 = c * (b * out[i + 1]!) + offset;
+      const b2 = c * (b * out[i + 2]!) + offset;
+      // 3. saturation: s x2 + (1 - s) Y(x2)
+      const y2 = s1 * (wr * r2 + wg * g2 + wb * b2);
+      const r3 = s * r2 + y2;
+      const g3 = s * g2 + y2;
+      const b3 = s * b2 + y2;
+      // 4. hue, then round and clamp to a byte
+      const r4 = h0 * r3 + h1 * g3 + h2 * b3;
+      const g4 = h3 * r3 + h4 * g3 + h5 * b3;
+      const b4 = h6 * r3 + h7 * g3 + h8 * b3;
+      out[i] = r4 <= 0 ? 0 : r4 >= 255 ? 255 : Math.round(r4);
+      out[i + 1] = g4 <= 0 ? 0 : g4 >= 255 ? 255 : Math.round(g4);
+      out[i + 2] = b4 <= 0 ? 0 : b4 >= 255 ? 255 : Math.round(b4);
     }
   }
-}
-
-function clampByte(v: number): number {
-  return Math.min(255, Math.max(0, Math.round(v)));
 }
