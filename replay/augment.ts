@@ -447,7 +447,7 @@ export function hueMatrix(theta: number): number[] {
  *                  (the stack's mean luma after step 1)
  *   3. saturation  x3 = s x2 + (1 - s) Y(x2)
  *   4. hue         x4 = R(theta) x3, R = hueMatrix (SVG hueRotate)
- *   out = min(255, max(0, round(x4)))   (round: Math.round, half up)
+ *   out = min(255, max(0, round(x4)))   (round to nearest, ties to even: ToUint8Clamp)
  *
  * The same b, c, s, theta and mu apply to every frame: one affine colour map
  * per stack. Torchvision shuffles the order and takes mu per image; we keep one
@@ -486,32 +486,32 @@ export class ColorJitter<P> implements Augmentation<JitterParams<P>> {
   }
   finishStack(out: Uint8Array, outOffset: number, outChannels: number, p: JitterParams<P>): void {
     const n = this.outputSize;
-    const end = outOffset + n * n * outChannels;
+    const end = n * n * outChannels;
+    // a clamped view: a store rounds to the nearest integer (ties to even) and clamps to 0..255
+    // (ECMAScript ToUint8Clamp) without branches, twice as fast as Math.round + clamps on noisy images
+    const px = new Uint8ClampedArray(out.buffer, out.byteOffset + outOffset, end);
     const [wr, wg, wb] = LUMA;
     let sum = 0;
-    for (let i = outOffset; i < end; i += 3) sum += wr * out[i]! + wg * out[i + 1]! + wb * out[i + 2]!;
-    const mu = (p.b * sum) / ((n * n * outChannels) / 3);
+    for (let i = 0; i < end; i += 3) sum += wr * px[i]! + wg * px[i + 1]! + wb * px[i + 2]!;
+    const mu = (p.b * sum) / (end / 3);
     const [h0, h1, h2, h3, h4, h5, h6, h7, h8] = hueMatrix(p.theta) as [number, number, number, number, number, number, number, number, number];
     const { b, c, s } = p;
     const offset = (1 - c) * mu;
     const s1 = 1 - s;
-    for (let i = outOffset; i < end; i += 3) {
+    for (let i = 0; i < end; i += 3) {
       // 1. brightness, 2. contrast: c (b x) + (1 - c) mu
-      const r2 = c * (b * out[i]!) + offset;
-      const g2 = c * (b * out[i + 1]!) + offset;
-      const b2 = c * (b * out[i + 2]!) + offset;
+      const r2 = c * (b * px[i]!) + offset;
+      const g2 = c * (b * px[i + 1]!) + offset;
+      const b2 = c * (b * px[i + 2]!) + offset;
       // 3. saturation: s x2 + (1 - s) Y(x2)
       const y2 = s1 * (wr * r2 + wg * g2 + wb * b2);
       const r3 = s * r2 + y2;
       const g3 = s * g2 + y2;
       const b3 = s * b2 + y2;
-      // 4. hue, then round and clamp to a byte
-      const r4 = h0 * r3 + h1 * g3 + h2 * b3;
-      const g4 = h3 * r3 + h4 * g3 + h5 * b3;
-      const b4 = h6 * r3 + h7 * g3 + h8 * b3;
-      out[i] = r4 <= 0 ? 0 : r4 >= 255 ? 255 : Math.round(r4);
-      out[i + 1] = g4 <= 0 ? 0 : g4 >= 255 ? 255 : Math.round(g4);
-      out[i + 2] = b4 <= 0 ? 0 : b4 >= 255 ? 255 : Math.round(b4);
+      // 4. hue; the store rounds and clamps
+      px[i] = h0 * r3 + h1 * g3 + h2 * b3;
+      px[i + 1] = h3 * r3 + h4 * g3 + h5 * b3;
+      px[i + 2] = h6 * r3 + h7 * g3 + h8 * b3;
     }
   }
 }

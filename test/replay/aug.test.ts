@@ -159,6 +159,13 @@ function svgHue(t: number): number[] {
   ];
 }
 
+/** Nearest integer, ties to even (v - floor(v) is exact for 0 <= v < 256). */
+function roundHalfEven(v: number): number {
+  const f = Math.floor(v);
+  const d = v - f;
+  return d > 0.5 ? f + 1 : d < 0.5 ? f : f % 2 === 0 ? f : f + 1;
+}
+
 /** The jitter's colour formulas, pixel by pixel, on an already geometric-augmented stack (n x n x 3k). */
 function explicitJitter(stack: Uint8Array, b: number, c: number, s: number, theta: number): Uint8Array {
   const luma = (r: number, g: number, bl: number) => 0.299 * r + 0.587 * g + 0.114 * bl;
@@ -176,7 +183,7 @@ function explicitJitter(stack: Uint8Array, b: number, c: number, s: number, thet
     const x3 = x2.map((v) => s * v + (1 - s) * y2);
     for (let ch = 0; ch < 3; ch++) {
       const v = H[3 * ch]! * x3[0]! + H[3 * ch + 1]! * x3[1]! + H[3 * ch + 2]! * x3[2]!;
-      out[3 * p + ch] = Math.min(255, Math.max(0, Math.round(v)));
+      out[3 * p + ch] = v <= 0 ? 0 : v >= 255 ? 255 : roundHalfEven(v);
     }
   }
   return out;
