@@ -285,6 +285,8 @@ export class CenterCrop implements Augmentation<CropOffset> {
 export class RandomShift implements Augmentation<CropOffset> {
   readonly name = 'random-shift';
   readonly outputSize: number;
+  /** Scratch: 3 x the clamped source column of each output column (writeStack). */
+  private readonly cols: Int32Array;
   constructor(
     readonly size: number,
     readonly pad: number,
@@ -292,11 +294,38 @@ export class RandomShift implements Augmentation<CropOffset> {
     checkCrop('RandomShift', size, size, size);
     if (!Number.isInteger(pad) || pad < 0) throw new ReplayError(`RandomShift: pad must be a non-negative integer, got ${pad}`);
     this.outputSize = size;
+    this.cols = new Int32Array(size);
   }
   draw(rng: Rng): CropOffset {
     const y = rng.int(2 * this.pad + 1);
     const x = rng.int(2 * this.pad + 1);
     return { x, y };
+  }
+  /**
+   * The whole stack pixel by pixel (each output pixel's 3k channels in one sequential run, as
+   * cropStackInto does), with the clamped source column of each x computed once per stack.
+   */
+  writeStack(srcs: readonly Uint8Array[], offsets: readonly number[], out: Uint8Array, outOffset: number, p: CropOffset): void {
+    const n = this.size;
+    const last = n - 1;
+    const k = srcs.length;
+    const cols = this.cols;
+    for (let x = 0; x < n; x++) cols[x] = Math.min(last, Math.max(0, x + p.x - this.pad)) * 3;
+    let o = outOffset;
+    for (let y = 0; y < n; y++) {
+      const row = Math.min(last, Math.max(0, y + p.y - this.pad)) * n * 3;
+      for (let x = 0; x < n; x++) {
+        const at = row + cols[x]!;
+        for (let f = 0; f < k; f++) {
+          const src = srcs[f]!;
+          const s = offsets[f]! + at;
+          out[o] = src[s]!;
+          out[o + 1] = src[s + 1]!;
+          out[o + 2] = src[s + 2]!;
+          o += 3;
+        }
+      }
+    }
   }
   writeFrame(src: Uint8Array, srcOffset: number, out: Uint8Array, outOffset: number, frame: number, outChannels: number, p: CropOffset): void {
     const n = this.size;

@@ -129,6 +129,25 @@ describe('shift (DrQ) through the replay buffer', () => {
     expect([...far.subarray((7 * n + 8) * 3, (7 * n + 8) * 3 + 3)]).toEqual([11, 11, 5]);
   });
 
+  it('RandomShift.writeStack equals writeFrame per frame for k = 1..4 and every offset', () => {
+    const shift = new RandomShift(7, 4);
+    for (let kk = 1; kk <= 4; kk++) {
+      const frames = Array.from({ length: kk }, (_, f) => noiseFrame(7, 30 + f));
+      // frames inside larger blocks, as the buffer stores them
+      const blocks = frames.map((f, i) => {
+        const blk = new Uint8Array(f.length + 5 * (i + 1));
+        blk.set(f, 5 * (i + 1));
+        return blk;
+      });
+      for (let dy = 0; dy <= 8; dy++) for (let dx = 0; dx <= 8; dx++) {
+        const perFrame = applyStack(shift, frames, { x: dx, y: dy });
+        const stacked = new Uint8Array(perFrame.length + 2);
+        shift.writeStack(blocks, blocks.map((_, i) => 5 * (i + 1)), stacked, 2, { x: dx, y: dy });
+        expectBytes(stacked.subarray(2), perFrame);
+      }
+    }
+  });
+
   it('is deterministic under a seed, and M = K = 1 draws exactly what plain sampling did', () => {
     const again = buffer.sample(B, new Rng(11), { cropSize: n, augmentation: aug, positive: true, obsViews: M, nextViews: K });
     expectBytes(again.obs, batch.obs);
