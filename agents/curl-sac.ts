@@ -93,6 +93,10 @@ function globalNorm(grads: Iterable<tf.Tensor>): tf.Scalar {
  *    and its own parameters, its gradient at the start-of-update encoder, after
  *    the target EMA. Objectives with a second online view re-run the positive
  *    crop as the kept anchor for its backward (see updateAux).
+ * 6. DrQ's averaging (batch.nextViews = K, batch.obsViews = M; 1 and 1 is the
+ *    update above, unchanged): the target is averaged over K next_obs views,
+ *    the Q loss over M obs views in one anchor pass of M x B rows; the actor
+ *    and the aux loss read view 0 (see agents/README.md for what that costs).
  */
 export class CurlSacAgent {
   readonly config: AgentConfig;
@@ -121,6 +125,10 @@ export class CurlSacAgent {
   private readonly trunk: EncoderTrunk;
   /** Passes started ahead of the step that awaits them (disposed in the update's finally if it fails first). */
   private readonly inFlight: Array<Promise<tf.Tensor2D[]>> = [];
+  /** Rows of the image sets the trunk holds now (B, or M * B for the obs phase of a DrQ update). */
+  private trunkRows = 0;
+  /** obsPositive repeated M times, so it loads beside M obs views (reused across updates). */
+  private posTiled: Uint8Array | null = null;
   /**
    * Test seam: sees each update's aux-loss gradients, by parameter name, just
    * before the aux Adam applies them, so tests can check them against an
@@ -135,6 +143,8 @@ export class CurlSacAgent {
   set onCurlGradients(fn: ((grads: ReadonlyMap<string, tf.Tensor>) => void) | null) {
     this.onAuxGradients = fn;
   }
+  /** Test seam, as onAuxGradients: the critic's gradients (Q loss averaged over the M obs views) before its Adam step. */
+  onCriticGradients: ((grads: ReadonlyMap<string, tf.Tensor>) => void) | null = null;
 
   constructor(config: AgentConfig, spec: AgentSpec, seed: number) {
     const [h, w, c] = spec.obsShape;
@@ -257,8 +267,11 @@ export class CurlSacAgent {
     if (batch.size !== s || batch.channels !== c) fail(`batch images are ${batch.size}x${batch.size}x${batch.channels}, the agent expects ${s}x${s}x${c}`);
     if (batch.actionDim !== this.spec.actionDim) fail(`batch actionDim ${batch.actionDim}, expected ${this.spec.actionDim}`);
     const img = b * s * s * c;
-    if (batch.obs.length !== img) fail(`obs has ${batch.obs.length} bytes, expected ${img}`);
-    if (batch.nextObs.length !== img) fail(`nextObs has ${batch.nextObs.length} bytes, expected ${img}`);
+    const m = batch.obsViews ?? 1;
+    const k = batch.nextViews ?? 1;
+    if (!Number.isInteger(m) || m < 1 || !Number.isInteger(k) || k < 1) fail(`obsViews and nextViews must be positive integers, got ${m} and ${k}`);
+    if (batch.obs.length !== m * img) fail(`obs has ${batch.obs.length} bytes, expected ${m > 1 ? `${m} views x ` : ''}${img}`);
+    if (batch.nextObs.length !== k * img) fail(`nextObs has ${batch.nextObs.length} bytes, expected ${k > 1 ? `${k} views x ` : ''}${img}`);
     if (this.aux) {
       if (!batch.obsPositive) fail(`aux '${this.config.aux}' needs batch.obsPositive (sample the replay with a positive view)`);
       else if (batch.obsPositive.length !== img) fail(`obsPositive has ${batch.obsPositive.length} bytes, expected ${img}`);
@@ -276,8 +289,14 @@ export class CurlSacAgent {
   private async withTrunkGrads(
     grads: Map<string, tf.Tensor>, slot: 'anchor' | 'detached', conv: ConvParams, head: DenseParams, prefix: string,
   ): Promise<Map<string, tf.Tensor>> {
-    const du = grads.get(DU) as tf.Tensor2D;
+    let du = grads.get(DU) as tf.Tensor2D;
     grads.delete(DU);
+    if (du.shape[0] < this.trunkRows) {
+      // a loss on view 0 only (actor, CURL) of a pass over M views: the other views' rows get no gradient
+      const rows = du;
+      du = tf.tidy(() => tf.concat([rows, tf.zeros([this.trunkRows - rows.shape[0], rows.shape[1]])], 0) as tf.Tensor2D);
+      rows.dispose();
+    }
     let g: TrunkGrads;
     try {
       g = await this.trunk.backward(slot, conv, head, du, slot === 'anchor');
@@ -301,8 +320,11 @@ export class CurlSacAgent {
     const doActor = step % cfg.actorUpdateFreq === 0;
     const doTarget = step % cfg.criticTargetUpdateFreq === 0;
     const aux = this.aux;
-    // host-side draws first, in a fixed order, so the Rng stream is reproducible
-    const noiseNext = this.normals(b * A);
+    // DrQ (Kostrikov, Yarats & Fergus 2020, eq. 2-3): K views of next_obs for the target, M of obs for the Q loss
+    const K = batch.nextViews ?? 1;
+    const M = batch.obsViews ?? 1;
+    // host-side draws first, in a fixed order, so the Rng stream is reproducible (view 0's first: K = 1 draws as before)
+    const noiseNext = this.normals(K * b * A);
     const noiseActor = doActor ? this.normals(b * A) : null;
 
     const metrics: Record<string, tf.Scalar> = {};
@@ -314,7 +336,12 @@ export class CurlSacAgent {
     let snapshot: Map<string, tf.Tensor> | null = null;
     const stage = this.stageTimer();
     try {
-      await this.trunk.load({ obs: batch.obs, next: batch.nextObs, ...(aux ? { pos: batch.obsPositive! } : {}) }, b);
+      // K = M = 1: one load of the three image sets. Otherwise the K next views go first and the
+      // M obs views (with the positive repeated M times: the trunk holds equal rows per set) after.
+      const onePhase = K === 1 && M === 1;
+      const posImages = aux ? { pos: M === 1 ? batch.obsPositive! : this.tiled(batch.obsPositive!, M) } : {};
+      if (onePhase) await this.loadTrunk({ obs: batch.obs, next: batch.nextObs, ...posImages }, b);
+      else await this.loadTrunk({ next: batch.nextObs }, K * b);
       stage('upload');
 
       // --- 1. critic target, no gradient -------------------------------------------
@@ -322,17 +349,21 @@ export class CurlSacAgent {
       temp.push(uNext!);
       const [uNextT] = await this.trunk.forward('next', convParams(P, layers, 'target.'), [denseOf(P, 'target.critic')]);
       temp.push(uNextT!);
-      // the anchor pass runs on the engine while the target is computed here
+      // queued behind the target passes; the anchor pass runs on the engine while the target is computed here
+      const obsLoad = onePhase ? Promise.resolve() : this.loadTrunk({ obs: batch.obs, ...posImages }, M * b);
+      obsLoad.catch(() => undefined);
       const anchorPass = this.started(this.trunk.forward('obs', convParams(P, layers), [denseOf(P, 'critic')], 'anchor'));
       const y = tf.tidy(() => {
         const alpha = tf.exp(P.get('logAlpha')!) as tf.Scalar;
         const zNext = normalize(uNext!, P, 'actor');
         const { mu, logStdRaw } = actorForward(zNext, mlpParams(P, 'actor'), A);
-        const pol = L.tanhGaussian(mu, logStdRaw, tf.tensor2d(noiseNext, [b, A]), cfg.actorLogStdMin, cfg.actorLogStdMax);
+        const pol = L.tanhGaussian(mu, logStdRaw, tf.tensor2d(noiseNext, [K * b, A]), cfg.actorLogStdMin, cfg.actorLogStdMax);
         const zNextT = normalize(uNextT!, P, 'target.critic');
         const q1 = qForward(zNextT, pol.action, mlpParams(P, 'target.q1'));
         const q2 = qForward(zNextT, pol.action, mlpParams(P, 'target.q2'));
-        const target = L.criticTarget(reward, notDone, q1, q2, pol.logPi, alpha, cfg.discount);
+        const target = K === 1
+          ? L.criticTarget(reward, notDone, q1, q2, pol.logPi, alpha, cfg.discount)
+          : L.averageViews(L.criticTarget(tf.tile(reward, [K, 1]), tf.tile(notDone, [K, 1]), q1, q2, pol.logPi, alpha, cfg.discount), K);
         metrics.targetQ = tf.keep(tf.mean(target) as tf.Scalar);
         metrics.batchReward = tf.keep(tf.mean(reward) as tf.Scalar);
         metrics.alpha = tf.keep(alpha.clone()); // the temperature this update uses (before its own step)
@@ -342,6 +373,8 @@ export class CurlSacAgent {
       stage('target');
 
       // --- 2. one encoder pass of the anchor crop, shared by critic and the aux loss --
+      // (over all M views: the critic's gradient comes from each; the aux loss and the actor read view 0)
+      await obsLoad;
       const [uA] = await anchorPass;
       temp.push(uA!);
       if (aux) {
@@ -356,16 +389,19 @@ export class CurlSacAgent {
         const { value, grads } = tf.valueAndGrads((u: tf.Tensor, ...ps: tf.Tensor[]) => {
           const m = new Map(criticHeadNames.map((n, i) => [n, ps[i]!]));
           const z = normalize(u as tf.Tensor2D, m, 'critic');
-          const q1 = qForward(z, action, mlpParams(m, 'q1'));
-          const q2 = qForward(z, action, mlpParams(m, 'q2'));
+          // M views: the mean over M x B rows against y repeated M times = the average over views of each view's loss
+          const act = M === 1 ? action : tf.tile(action, [M, 1]) as tf.Tensor2D;
+          const q1 = qForward(z, act, mlpParams(m, 'q1'));
+          const q2 = qForward(z, act, mlpParams(m, 'q2'));
           metrics.qMean = tf.keep(tf.mean(tf.add(q1, q2)).div(2) as tf.Scalar);
-          return L.criticLoss(q1, q2, y);
+          return L.criticLoss(q1, q2, M === 1 ? y : tf.tile(y, [M, 1]) as tf.Tensor2D);
         })([uA!, ...criticHeadNames.map((n) => P.get(n)!)]);
         metrics.criticLoss = tf.keep(value as tf.Scalar);
         return new Map<string, tf.Tensor>([[DU, grads[0]!], ...criticHeadNames.map((n, i) => [n, grads[i + 1]!] as [string, tf.Tensor])]);
       });
       const criticGrads = await this.withTrunkGrads(headGrads, 'anchor', convParams(P, layers), denseOf(P, 'critic'), 'critic');
       metrics.criticGradNorm = globalNorm(criticGrads.values());
+      this.onCriticGradients?.(criticGrads);
       this.criticOpt.step(criticGrads);
       tf.dispose([...criticGrads.values()]);
       stage('critic');
@@ -397,7 +433,8 @@ export class CurlSacAgent {
       if (actorPass) {
         const us = await actorPass;
         temp.push(...us);
-        await this.updateActorAndAlpha(us[0]!, us[1]!, noiseActor!, metrics);
+        const [uActor, uCritic] = M === 1 ? us : this.firstView(us, b, temp);
+        await this.updateActorAndAlpha(uActor!, uCritic!, noiseActor!, metrics);
       }
       stage('actor');
 
@@ -412,7 +449,9 @@ export class CurlSacAgent {
         const uPosT = await one(auxPasses.posT);
         const uObsT = await one(auxPasses.obsT);
         const uP = await one(auxPasses.posOnline);
-        await this.updateAux(aux, { uA: uA!, uP, uPosT, uObsT, params: P, fixed: P }, snapshot!, metrics);
+        // M obs views (DrQ): every pass ran over M x B rows; the aux loss reads view 0
+        const view0 = (u: tf.Tensor2D | null): tf.Tensor2D | null => (u && M > 1 ? this.firstView([u], b, temp)[0]! : u);
+        await this.updateAux(aux, { uA: view0(uA!)!, uP: view0(uP), uPosT: view0(uPosT), uObsT: view0(uObsT), params: P, fixed: P }, snapshot!, metrics);
       }
       stage(aux?.metricPrefix === 'curl' || !aux ? 'curl' : 'aux');
 
@@ -428,9 +467,30 @@ export class CurlSacAgent {
       // a pass started ahead and never awaited (an earlier step failed) must not leak its outputs
       await Promise.all(this.inFlight.splice(0).map((p) => p.then((ts) => tf.dispose(ts), () => undefined)));
       await this.trunk.release();
+      this.trunkRows = 0;
       if (snapshot) tf.dispose([...snapshot.values()]);
       tf.dispose([action, reward, notDone, ...temp, ...Object.values(metrics)]);
     }
+  }
+
+  private loadTrunk(images: Parameters<EncoderTrunk['load']>[0], rows: number): Promise<void> {
+    this.trunkRows = rows;
+    return this.trunk.load(images, rows);
+  }
+
+  /** `bytes` repeated `times` times, in a buffer kept for the next update. */
+  private tiled(bytes: Uint8Array, times: number): Uint8Array {
+    const n = bytes.length * times;
+    if (this.posTiled?.length !== n) this.posTiled = new Uint8Array(n);
+    for (let i = 0; i < times; i++) this.posTiled.set(bytes, i * bytes.length);
+    return this.posTiled;
+  }
+
+  /** The first b rows (view 0) of each tensor; the slices go to `temp` for disposal. */
+  private firstView(ts: tf.Tensor2D[], b: number, temp: tf.Tensor[]): tf.Tensor2D[] {
+    const out = ts.map((t) => tf.slice(t, [0, 0], [b, -1]) as tf.Tensor2D);
+    temp.push(...out);
+    return out;
   }
 
   /** A pass started now and awaited later: tracked, and its rejection handled until then. */

@@ -66,6 +66,18 @@ export function criticTarget(
   });
 }
 
+/**
+ * DrQ's average over K augmented views (Kostrikov, Yarats & Fergus 2020, eq. 2):
+ * x holds K view-major blocks of N rows ([K * N, D]); returns (1/K) sum_k x_k, [N, D].
+ */
+export function averageViews(x: tf.Tensor2D, k: number): tf.Tensor2D {
+  return tf.tidy(() => {
+    const [rows, d] = x.shape;
+    if (rows % k !== 0) throw new RangeError(`averageViews: ${rows} rows are not ${k} equal views`);
+    return tf.mean(tf.reshape(x, [k, rows / k, d]), 0) as tf.Tensor2D;
+  });
+}
+
 /** MSE(Q1, y) + MSE(Q2, y). */
 export function criticLoss(q1: tf.Tensor2D, q2: tf.Tensor2D, y: tf.Tensor2D): tf.Scalar {
   return tf.tidy(() => tf.add(tf.mean(tf.squaredDifference(q1, y)), tf.mean(tf.squaredDifference(q2, y))) as tf.Scalar);

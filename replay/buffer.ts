@@ -22,6 +22,10 @@ export interface SampleOptions {
   positive: boolean;
   /** Replaces the default RandomCrop(H, W, cropSize); its outputSize must equal cropSize. */
   augmentation?: Augmentation;
+  /** M >= 1 augmented views of obs (DrQ's M; default 1), view-major in batch.obs. */
+  obsViews?: number;
+  /** K >= 1 augmented views of next_obs (DrQ's K; default 1), view-major in batch.nextObs. */
+  nextViews?: number;
   /**
    * A batch returned by an earlier call with the same batch size, crop size
    * and `positive`, whose arrays are overwritten instead of allocating new
@@ -157,29 +161,36 @@ export class ReplayBuffer {
    * ones, each augmented with its own random crop for obs, the positive view
    * and nextObs. Random draws, per sample in order: the transition index
    * (rejection sampling over live frames), the anchor's parameters, the
-   * positive's (if requested), nextObs's.
+   * positive's (if requested), nextObs's, then obs views 1..M-1 and next
+   * views 1..K-1 (so M = K = 1 draws exactly what it always did).
    */
   sample(batchSize: number, rng: Rng, options: SampleOptions): Batch {
     if (!Number.isInteger(batchSize) || batchSize <= 0) throw new ReplayError(`sample: batchSize must be a positive integer, got ${batchSize}`);
     const size = this.size;
     if (size === 0) throw new ReplayError('sample: no transition can be sampled yet (size 0); add an episode start and at least one step');
     const aug = this.augmentationFor(options);
+    const m = options.obsViews ?? 1;
+    const kNext = options.nextViews ?? 1;
+    for (const [name, v] of [['obsViews', m], ['nextViews', kNext]] as const) {
+      if (!Number.isInteger(v) || v < 1) throw new ReplayError(`sample: ${name} must be a positive integer, got ${v}`);
+    }
     const crop = aug.outputSize;
     const k = this.frameStack;
     const channels = 3 * k;
     const imageBytes = crop * crop * channels;
     const into = options.into;
     if (into) {
-      if (into.batchSize !== batchSize || into.size !== crop || into.channels !== channels || into.actionDim !== this.actionDim || (options.positive && !into.obsPositive)) {
+      const views = (into.obsViews ?? 1) === m && (into.nextViews ?? 1) === kNext;
+      if (into.batchSize !== batchSize || into.size !== crop || into.channels !== channels || into.actionDim !== this.actionDim || (options.positive && !into.obsPositive) || !views) {
         throw new ReplayError(
-          `sample: 'into' holds a batch of ${into.batchSize} x ${into.size}px x ${into.channels}ch (positive: ${into.obsPositive !== undefined}), ` +
-            `expected ${batchSize} x ${crop}px x ${channels}ch (positive: ${options.positive})`,
+          `sample: 'into' holds a batch of ${into.batchSize} x ${into.size}px x ${into.channels}ch (positive: ${into.obsPositive !== undefined}, views ${into.obsViews ?? 1}/${into.nextViews ?? 1}), ` +
+            `expected ${batchSize} x ${crop}px x ${channels}ch (positive: ${options.positive}, views ${m}/${kNext})`,
         );
       }
     }
-    const obs = into?.obs ?? new Uint8Array(batchSize * imageBytes);
+    const obs = into?.obs ?? new Uint8Array(m * batchSize * imageBytes);
     const obsPositive = options.positive ? (into?.obsPositive ?? new Uint8Array(batchSize * imageBytes)) : undefined;
-    const nextObs = into?.nextObs ?? new Uint8Array(batchSize * imageBytes);
+    const nextObs = into?.nextObs ?? new Uint8Array(kNext * batchSize * imageBytes);
     const action = into?.action ?? new Float32Array(batchSize * this.actionDim);
     const reward = into?.reward ?? new Float32Array(batchSize);
     const notDone = into?.notDone ?? new Float32Array(batchSize);
@@ -198,6 +209,8 @@ export class ReplayBuffer {
       this.writeStack(g, ep, aug, aug.draw(rng), obs, out, channels);
       if (obsPositive) this.writeStack(g, ep, aug, aug.draw(rng), obsPositive, out, channels);
       this.writeStack(g + 1, ep, aug, aug.draw(rng), nextObs, out, channels);
+      for (let v = 1; v < m; v++) this.writeStack(g, ep, aug, aug.draw(rng), obs, (v * batchSize + b) * imageBytes, channels);
+      for (let v = 1; v < kNext; v++) this.writeStack(g + 1, ep, aug, aug.draw(rng), nextObs, (v * batchSize + b) * imageBytes, channels);
     }
     return {
       batchSize,
@@ -205,6 +218,8 @@ export class ReplayBuffer {
       channels,
       actionDim: this.actionDim,
       obs,
+      ...(m > 1 ? { obsViews: m } : {}),
+      ...(kNext > 1 ? { nextViews: kNext } : {}),
       ...(obsPositive ? { obsPositive } : {}),
       nextObs,
       action,
@@ -318,6 +333,7 @@ export class ReplayBuffer {
     }
     if (aug.writeStack) aug.writeStack(srcs, offsets, out, outOffset, params);
     else for (let f = 0; f < k; f++) aug.writeFrame(srcs[f]!, offsets[f]!, out, outOffset, f, channels, params);
+    aug.finishStack?.(out, outOffset, channels, params);
   }
 
   private writeFrame(g: number, episodeStart: number, frame: Uint8Array): void {

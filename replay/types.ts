@@ -11,11 +11,19 @@ export interface Batch {
   /** Channels per image: 3 x frame stack. */
   readonly channels: number;
   readonly actionDim: number;
-  /** Anchor view of obs (random crop); used by the critic, the actor and as CURL query. */
+  /**
+   * Anchor view of obs (random crop); used by the critic, the actor and as CURL query.
+   * With obsViews = M > 1 it holds M independently augmented views, view-major:
+   * rows m * B .. m * B + B - 1 are view m; view 0 is the anchor.
+   */
   readonly obs: Uint8Array;
+  /** M: augmented views of obs in `obs` (DrQ's M, the Q loss is averaged over them); absent means 1. */
+  readonly obsViews?: number;
+  /** K: augmented views of next_obs in `nextObs` (DrQ's K, the target is averaged over them); absent means 1. */
+  readonly nextViews?: number;
   /** Positive view of the same obs with an independent crop offset (CURL key); absent when not requested. */
   readonly obsPositive?: Uint8Array;
-  /** next_obs with its own crop offset. */
+  /** next_obs with its own crop offset; K views, view-major like obs, when nextViews = K > 1. */
   readonly nextObs: Uint8Array;
   /** [B, actionDim] */
   readonly action: Float32Array;

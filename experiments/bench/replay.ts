@@ -2,6 +2,7 @@ import { rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { buildAugmentation } from '../../replay/aug-spec.js';
 import { ReplayBuffer } from '../../replay/buffer.js';
 import { Rng } from '../../src/rng.js';
 
@@ -11,7 +12,10 @@ import { Rng } from '../../src/rng.js';
  * save/load throughput. One JSON object per measurement with --json.
  * Flags: --capacity 100000  --image-size 100  --crop-size 84  --frame-stack 3
  *        --action-dim 6  --episode-length 125  --io-transitions 20000
- *        --sample-transitions 20000  --repeats 20  --dir (for the save/load files)  --json.
+ *        --sample-transitions 20000  --repeats 20  --dir (for the save/load files)  --json
+ *        --aug crop (as train's)  --aug-m 1 / --aug-k 1 (obs and next_obs views).
+ * --aug (as train's, default crop) and --aug-m / --aug-k (obs and next_obs
+ * views, default 1) time the sampling of other augmentations.
  */
 export async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -28,6 +32,9 @@ export async function main(argv: string[]): Promise<void> {
       repeats: { type: 'string', default: '20' },
       dir: { type: 'string', default: tmpdir() },
       json: { type: 'boolean', default: false },
+      aug: { type: 'string', default: 'crop' },
+      'aug-m': { type: 'string', default: '1' },
+      'aug-k': { type: 'string', default: '1' },
     },
     strict: true,
   });
@@ -43,6 +50,9 @@ export async function main(argv: string[]): Promise<void> {
   const actionDim = int('action-dim');
   const episodeLength = int('episode-length');
   const repeats = int('repeats');
+  const augM = int('aug-m');
+  const augK = int('aug-k');
+  const augmentation = buildAugmentation(String(values.aug), imageSize, cropSize);
   const emit = (record: Record<string, unknown>): void => {
     if (values.json) console.log(JSON.stringify({ bench: 'replay', ...record }));
     else console.log(Object.entries(record).map(([k, v]) => `${k}=${typeof v === 'number' ? +v.toFixed(3) : String(v)}`).join(' '));
@@ -70,8 +80,9 @@ export async function main(argv: string[]): Promise<void> {
   const sampler = filled(sampleN, frameShape, actionDim, frameStack, episodeLength);
   const rng = new Rng(1);
   for (const [batchSize, reuse] of [[128, false], [128, true], [512, false], [512, true]] as const) {
-    const first = sampler.sample(batchSize, rng, { cropSize, positive: true }); // warm-up (JIT)
-    const options = { cropSize, positive: true, ...(reuse ? { into: first } : {}) };
+    const base = { cropSize, positive: true, augmentation, obsViews: augM, nextViews: augK };
+    const first = sampler.sample(batchSize, rng, base); // warm-up (JIT)
+    const options = { ...base, ...(reuse ? { into: first } : {}) };
     const times: number[] = [];
     for (let r = 0; r < repeats; r++) {
       const t0 = performance.now();
@@ -85,7 +96,8 @@ export async function main(argv: string[]): Promise<void> {
       batchSize,
       cropSize,
       frameStack,
-      views: 3,
+      aug: String(values.aug),
+      views: 1 + augM + augK,
       medianMs: times[Math.floor(times.length / 2)]!,
       minMs: times[0]!,
       maxMs: times[times.length - 1]!,

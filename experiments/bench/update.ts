@@ -23,6 +23,7 @@ import { Rng } from '../../src/rng.js';
  *   npm run bench -- update --batch-size 32 --aux simclr,byol,barlow --iters 3
  *   npm run bench -- update --aux all --aux-queue 1024     (the queue applies to the CURL family)
  *   npm run bench -- update --batch-size 128,512 --aux both --compare-pytorch
+ *   npm run bench -- update --batch-size 128 --aux curl --aug-k 1,2 --aug-m 1,2
  *
  * --compare-pytorch times the same update in PyTorch on the same machine right
  * after each of ours (same batch, aux, iterations and thread count) and
@@ -31,7 +32,8 @@ import { Rng } from '../../src/rng.js';
  * Flags: --batch-size 128 (comma list)  --aux curl|none|both|all or a comma list of --aux names (both)
  *        --aux-queue K (the CURL family's key queue; 0)  --iters 5  --warmup 2
  *        --backend auto|wasm|cpu|...  --conv-engine auto|libtorch|tfjs  --conv-workers N
- *        --micro-batch N  --compare-pytorch  --json (accepted; output is always JSON lines).
+ *        --micro-batch N  --aug-k 1 / --aug-m 1 (comma lists: DrQ's K next_obs views for the
+ *        target and M obs views for the Q loss; one JSON line per (aux, batch, K, M))  --compare-pytorch  --json (accepted; output is always JSON lines).
  */
 
 const SIZE = 84;
@@ -45,15 +47,16 @@ async function selectBackend(name: string): Promise<string> {
   return (await initBackend(name as BackendName)).name;
 }
 
-function randomBatch(rng: Rng, b: number): Batch {
-  const img = () => {
-    const u = new Uint8Array(b * SIZE * SIZE * CHANNELS);
+function randomBatch(rng: Rng, b: number, k = 1, m = 1): Batch {
+  const img = (views = 1) => {
+    const u = new Uint8Array(views * b * SIZE * SIZE * CHANNELS);
     for (let i = 0; i < u.length; i++) u[i] = rng.int(256);
     return u;
   };
   return {
     batchSize: b, size: SIZE, channels: CHANNELS, actionDim: ACTION_DIM,
-    obs: img(), obsPositive: img(), nextObs: img(),
+    obs: img(m), obsPositive: img(), nextObs: img(k),
+    ...(m > 1 ? { obsViews: m } : {}), ...(k > 1 ? { nextViews: k } : {}),
     action: new Float32Array(b * ACTION_DIM).map(() => rng.uniform() * 2 - 1),
     reward: new Float32Array(b).map(() => rng.uniform()),
     notDone: new Float32Array(b).fill(1),
@@ -63,8 +66,14 @@ function randomBatch(rng: Rng, b: number): Batch {
 /**
  * Multiply-adds x 2 of the convs and dense layers one update runs, averaged
  * over the actor schedule (elementwise ops, LayerNorm and Adam are ignored).
+ * With K next views and M obs views (DrQ): the target passes run on K x B
+ * rows; the anchor pass and its backward on M x B; the actor's and CURL's
+ * conv passes also run on all M x B rows (the trunk holds one row count per
+ * load, so the positive is repeated M times and view 0's gradient is padded
+ * with zero rows), while their MLPs and logits see B rows.
  */
-export function updateFlops(cfg: AgentConfig, spec: AgentSpec, b: number): { total: number; conv: number } {
+export function updateFlops(cfg: AgentConfig, spec: AgentSpec, b: number, views: { k: number; m: number } = { k: 1, m: 1 }): { total: number; conv: number } {
+  const { k: K, m: M } = views;
   const k2 = 9;
   let side = Math.floor((spec.obsShape[0] - 3) / 2) + 1;
   let cin = spec.obsShape[2];
@@ -83,12 +92,12 @@ export function updateFlops(cfg: AgentConfig, spec: AgentSpec, b: number): { tot
   const q = 2 * ((Lt + A) * H + H * H + H);
   const actor = 2 * (Lt * H + H * H + H * 2 * A);
   const pActor = 1 / cfg.actorUpdateFreq;
-  let conv = 3 * convFwd + convBwd; // next (online, target), anchor fwd + bwd
-  let dense = head + actor + head + 2 * q; // critic target
-  dense += 3 * (head + 2 * q); // critic fwd + bwd
-  conv += pActor * convFwd;
-  dense += pActor * (2 * head + 3 * (actor + 2 * q)); // actor head fwd; critic head fwd; actor+Q fwd/bwd
-  const aux = auxFlops(cfg, b, { convFwd, convBwd, head }); // already totals over the batch (agents/aux)
+  let conv = K * 2 * convFwd + M * (convFwd + convBwd); // next (online, target), anchor fwd + bwd
+  let dense = K * (head + actor + head + 2 * q); // critic target
+  dense += M * 3 * (head + 2 * q); // critic fwd + bwd
+  conv += pActor * M * convFwd;
+  dense += pActor * (M * 2 * head + 3 * (actor + 2 * q)); // actor head fwd; critic head fwd; actor+Q fwd/bwd
+  const aux = auxFlops(cfg, b, { convFwd, convBwd, head }, M); // already totals over the batch (agents/aux)
   return { total: b * (conv + dense) + aux.conv + aux.dense, conv: b * conv + aux.conv };
 }
 
@@ -108,6 +117,9 @@ export async function main(argv: string[]): Promise<void> {
       'conv-engine': { type: 'string', default: 'auto' },
       // the same update in PyTorch (experiments/bench/pytorch_update.py), run right after each of ours
       'compare-pytorch': { type: 'boolean', default: false },
+      // DrQ's K (target views) and M (Q-loss views), comma lists
+      'aug-k': { type: 'string', default: '1' },
+      'aug-m': { type: 'string', default: '1' },
       // output is always JSON lines; the flag is accepted for the documented command line
       json: { type: 'boolean', default: false },
     },
@@ -127,6 +139,13 @@ export async function main(argv: string[]): Promise<void> {
   if (batchSizes.some((b) => !Number.isInteger(b) || b < 2) || !(iters >= 1) || !(warmup >= 0)) {
     throw new Error('bench update: --batch-size (comma list of ints >= 2), --iters (>= 1) and --warmup (>= 0) must be numbers');
   }
+  const augKs = String(values['aug-k']).split(',').map(Number);
+  const augMs = String(values['aug-m']).split(',').map(Number);
+  if ([...augKs, ...augMs].some((v) => !Number.isInteger(v) || v < 1 || v > 16)) {
+    throw new Error(`bench update: --aug-k and --aug-m must be comma lists of integers in 1..16, got '${values['aug-k']}' and '${values['aug-m']}'`);
+  }
+  const viewPairs = augKs.flatMap((k) => augMs.map((m) => ({ k, m })));
+  if (values['compare-pytorch'] && viewPairs.some((v) => v.k > 1 || v.m > 1)) throw new Error('bench update: --compare-pytorch times K = M = 1 only');
   const backend = await selectBackend(String(values.backend));
   const engineRequest = String(values['conv-engine']);
   if (!(convEngineNames as readonly string[]).includes(engineRequest)) {
@@ -135,7 +154,7 @@ export async function main(argv: string[]): Promise<void> {
   const engine = resolveConvEngine(engineRequest as ConvEngineRequest, backend);
   const base = defaultConfig();
   for (const aux of auxes as AuxName[]) {
-    for (const b of batchSizes) {
+    for (const b of batchSizes) for (const views of viewPairs) {
       const convWorkers = values['conv-workers'] !== undefined
         ? Number(values['conv-workers'])
         : engine.engine === 'libtorch' ? libtorchThreads(undefined) - 1 : defaultConvWorkers(backend);
@@ -145,7 +164,7 @@ export async function main(argv: string[]): Promise<void> {
       const spec: AgentSpec = { obsShape: [SIZE, SIZE, CHANNELS], actionDim: ACTION_DIM };
       const agent = createAgent(cfg, spec, 1);
       const rng = new Rng(7);
-      const batch = randomBatch(rng, b);
+      const batch = randomBatch(rng, b, views.k, views.m);
       const times: number[] = [];
       const stages: Record<string, number[]> = {};
       for (let i = 0; i < warmup + iters; i++) {
@@ -160,9 +179,9 @@ export async function main(argv: string[]): Promise<void> {
       agent.dispose();
       times.sort((x, y) => x - y);
       const median = times.length % 2 ? times[(times.length - 1) / 2]! : (times[times.length / 2 - 1]! + times[times.length / 2]!) / 2;
-      const flops = updateFlops(cfg, spec, b);
+      const flops = updateFlops(cfg, spec, b, views);
       const row = {
-        bench: 'update', backend, convEngine: engine.engine, aux, ...(queue > 0 ? { auxQueue: queue } : {}), batchSize: b, microBatch: cfg.microBatch, convWorkers, threads, iters,
+        bench: 'update', backend, convEngine: engine.engine, aux, ...(queue > 0 ? { auxQueue: queue } : {}), batchSize: b, augK: views.k, augM: views.m, microBatch: cfg.microBatch, convWorkers, threads, iters,
         medianMs: Math.round(median * 10) / 10, minMs: Math.round(times[0]! * 10) / 10,
         gflopPerUpdate: Math.round(flops.total / 1e7) / 100, convGflopPerUpdate: Math.round(flops.conv / 1e7) / 100,
         gflops: Math.round((flops.total / 1e9 / (median / 1000)) * 100) / 100,

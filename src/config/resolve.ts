@@ -3,6 +3,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
+import { describeAugParts } from '../../replay/aug-spec.js';
 import { configSchema, type Config } from './schema.js';
 
 /**
@@ -83,6 +84,7 @@ export function fieldType(field: keyof Config): z.ZodTypeAny {
 
 /** Describes what a field accepts, for error messages. */
 export function describeAllowed(field: keyof Config): string {
+  if (field === 'aug') return describeAugParts();
   const type = fieldType(field);
   if (type instanceof z.ZodEnum) return `one of ${(type.options as string[]).join(', ')}`;
   if (type instanceof z.ZodBoolean) return 'true or false';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseAugSpec } from '../../replay/aug-spec.js';
 import { encoderOutputSide, maxConvLayersFor, minCropFor } from './limits.js';
 
 /**
@@ -75,6 +76,13 @@ export const configSchema = z
     replayCapacity: positiveInt.default(100_000).describe('transitions kept in the replay buffer'),
     initSteps: nonNegativeInt.default(1000).describe('AGENT steps of uniform random actions before updates start'),
     batchSize: z.number().int().min(2).max(4096).default(512).describe('transitions per update'),
+    // --- augmentation (replay/aug-spec.ts) ------------------------------
+    aug: z.string().min(1).default('crop')
+      .describe("training-time augmentation of the obs, positive and next_obs views: crop = CURL's random crop; shift = DrQ's pad-4 edge-replicated random shift at the rendered size (needs --crop-size = --image-size; DrQ: 84); jitter = colour jitter (brightness, contrast, saturation, hue), cutout = a zeroed rectangle (both RAD), each the same on every frame of a stack"),
+    augK: z.number().int().min(1).max(16).default(1)
+      .describe("DrQ's K: the critic target is averaged over K augmented views of next_obs (1 = CURL's single target)"),
+    augM: z.number().int().min(1).max(16).default(1)
+      .describe("DrQ's M: the critic's Q loss is averaged over M augmented views of obs (1 = CURL's single view)"),
     // --- networks ------------------------------------------------------
     hiddenDim: positiveInt.default(1024).describe('width of the actor and critic MLPs'),
     latentDim: positiveInt.default(50).describe('encoder output features'),
@@ -139,6 +147,20 @@ export const configSchema = z
           `${c.numConvLayers} conv layers (3x3, strides 2,1,1,...) shrink a ${c.cropSize}-pixel crop to nothing: ` +
           `use --crop-size ${minCropFor(c.numConvLayers)} or more (and --image-size at least that), or --num-conv-layers ${Math.max(1, maxConvLayersFor(c.cropSize))} or fewer`,
       });
+    }
+    try {
+      const spec = parseAugSpec(c.aug);
+      if (spec.geometric === 'shift' && c.cropSize !== c.imageSize) {
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: ['aug'],
+          message:
+            `shift pads by 4 and crops back to the input size, so the input is the rendered frame: --crop-size (${c.cropSize}) must equal --image-size (${c.imageSize}). ` +
+            'DrQ renders 84 and shifts at 84: --image-size 84 --crop-size 84',
+        });
+      }
+    } catch (error) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['aug'], message: (error as Error).message });
     }
     if (c.actorLogStdMin >= c.actorLogStdMax) {
       ctx.addIssue({

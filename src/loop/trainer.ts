@@ -7,7 +7,8 @@ import { makeEnv, type MakeEnvOptions } from '../../envs/registry.js';
 import { isSnapshotCapable, spaceSize, type Env, type EnvSnapshot, type StepResult } from '../../envs/types.js';
 import { FrameStacker } from '../../envs/wrappers/frame-stack.js';
 import { Wrapper } from '../../envs/wrappers/wrapper.js';
-import { centerCrop } from '../../replay/augment.js';
+import { centerCrop, type Augmentation } from '../../replay/augment.js';
+import { buildAugmentation } from '../../replay/aug-spec.js';
 import { ReplayBuffer } from '../../replay/buffer.js';
 import { ReplayFileError } from '../../replay/errors.js';
 import type { Batch } from '../../replay/types.js';
@@ -145,6 +146,8 @@ export class Trainer {
   private segmentStart = performance.now();
   private window = { envStep: 0, updates: 0, wallTime: 0 };
   private readonly cropBuffer: Uint8Array;
+  /** --aug, built once: the views of obs, positive and next_obs for the updates. */
+  private readonly augmentation: Augmentation;
   private readonly frameShape: [number, number, number];
 
   constructor(parts: TrainerParts) {
@@ -159,6 +162,8 @@ export class Trainer {
     this.frameShape = [size, size, 3];
     this.stacker = new FrameStacker(this.frameShape, parts.config.frameStack);
     this.cropBuffer = new Uint8Array(parts.config.cropSize * parts.config.cropSize * 3 * parts.config.frameStack);
+    // with shift, cropSize = imageSize (the schema checks it), so the centre crop that act and eval see is the whole frame
+    this.augmentation = buildAugmentation(parts.config.aug, size, parts.config.cropSize);
     this.counters = {
       agentStep: 0,
       envStep: 0,
@@ -310,6 +315,9 @@ export class Trainer {
       // The previous batch's arrays are reused: the agent has finished with them once update() resolves.
       const batch = this.replay.sample(this.config.batchSize, this.rng, {
         cropSize: this.config.cropSize,
+        augmentation: this.augmentation,
+        obsViews: this.config.augM,
+        nextViews: this.config.augK,
         positive: this.config.aux !== 'none',
         into: this.previousBatch,
       });

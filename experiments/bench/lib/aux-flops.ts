@@ -27,15 +27,19 @@ export interface EncoderRowFlops {
  * - BYOL: as SimCLR's encoder passes plus the momentum encoder on both crops;
  *   online projector + predictor over 2b rows (3x forward), target projector
  *   over 2b rows (forward only).
+ *
+ * With DrQ's M obs views (--aug-m) every encoder pass runs over the M x b rows
+ * the trunk holds, while the loss itself reads view 0 (b rows).
  */
-export function auxFlops(cfg: AgentConfig, b: number, row: EncoderRowFlops): { conv: number; dense: number } {
+export function auxFlops(cfg: AgentConfig, b: number, row: EncoderRowFlops, m = 1): { conv: number; dense: number } {
   const L = cfg.latentDim;
   const H = cfg.auxHiddenDim ?? auxDefaults.hiddenDim;
   const D = cfg.auxProjDim ?? auxDefaults.projDim;
   const mlp2 = (n: number) => 2 * (n * H + H * D);
   const { convFwd, convBwd, head } = row;
   // the second online view: fwd for the loss, fwd again kept as the anchor, and two backwards in all
-  const twoViews = { conv: b * (2 * convFwd + 2 * convBwd), dense: b * (2 * head + 2 * 2 * head) };
+  const rows = m * b;
+  const twoViews = { conv: rows * (2 * convFwd + 2 * convBwd), dense: rows * (2 * head + 2 * 2 * head) };
   switch (cfg.aux) {
     case 'none':
       return { conv: 0, dense: 0 };
@@ -44,7 +48,7 @@ export function auxFlops(cfg: AgentConfig, b: number, row: EncoderRowFlops): { c
     case 'curl-hard': {
       const K = b + (cfg.auxQueue ?? 0);
       const logitsFwd = 2 * L * L * K + 2 * b * L * K;
-      return { conv: b * (convFwd + convBwd), dense: b * (head + 2 * head) + 3 * logitsFwd };
+      return { conv: rows * (convFwd + convBwd), dense: rows * (head + 2 * head) + 3 * logitsFwd };
     }
     case 'simclr':
       return { conv: twoViews.conv, dense: twoViews.dense + 3 * 2 * b * mlp2(L) + 3 * 2 * (2 * b) ** 2 * D };
@@ -52,8 +56,8 @@ export function auxFlops(cfg: AgentConfig, b: number, row: EncoderRowFlops): { c
       return { conv: twoViews.conv, dense: twoViews.dense + 3 * 2 * b * mlp2(L) + 3 * 2 * b * D * D };
     case 'byol':
       return {
-        conv: twoViews.conv + 2 * b * convFwd,
-        dense: twoViews.dense + 2 * b * head + 3 * 2 * b * (mlp2(L) + mlp2(D)) + 2 * b * mlp2(L),
+        conv: twoViews.conv + 2 * rows * convFwd,
+        dense: twoViews.dense + 2 * rows * head + 3 * 2 * b * (mlp2(L) + mlp2(D)) + 2 * b * mlp2(L),
       };
   }
 }
