@@ -12,7 +12,7 @@ import {
   testServerCommand,
 } from '../../envs/remote/index.js';
 import { EnvError, InvalidActionError } from '../../envs/errors.js';
-import { closedAfterEach, expectedFrame, pidExists, pidsWithArg } from './helpers.js';
+import { closedAfterEach, expectedFrame, pidExists, pidsWithArg, watchArg } from './helpers.js';
 
 const opened = closedAfterEach();
 /** localTransport: the default (frames over the FIFOs after the spec) or false (the pty throughout). */
@@ -98,13 +98,7 @@ describe('RemoteEnv against the Node test server', () => {
     const tag = `spec-test-${process.pid}-${Date.now()}`;
     const fetching = fetchRemoteSpec({ command: testServerCommand(['--size', '10', '--tag', tag]) });
     // the scan finds the server while it runs, so its finding nothing afterwards means something
-    let seen = false;
-    let settled = false;
-    void fetching.finally(() => (settled = true)).catch(() => undefined);
-    while (!settled) {
-      seen ||= pidsWithArg(tag).length > 0;
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    const { seen } = await watchArg(tag, fetching);
     const spec = await fetching;
     expect(seen).toBe(true);
     expect(pidsWithArg(tag)).toEqual([]);
