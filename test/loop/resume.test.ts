@@ -152,6 +152,36 @@ describe('interrupt and resume', () => {
     expect(readMetrics(join(dir, 'metrics.jsonl')).filter((r) => r.type === 'resume')).toHaveLength(1);
   });
 
+  it('a MuJoCo task (cartpole-swingup) stopped mid-episode and resumed gives the same numbers as one that never stopped', async () => {
+    // 125 agent steps per episode at action repeat 8: the stop at 70 falls mid-episode, which ends after the resume
+    const config = tinyConfig({ env: 'cartpole-swingup', backend: 'wasm', actionRepeat: 8, steps: 160 * 8, evalEvery: 160 * 8, logEvery: 20 * 8, checkpointEvery: 80 * 8 });
+    const whole = await train({ config, runDir: join(tempDir(), 'whole'), progress: 'none', log: () => {} });
+    expect(whole).toMatchObject({ state: 'finished', agentStep: 160 });
+
+    const dir = join(tempDir(), 'parts');
+    const first = await train({
+      config,
+      runDir: dir,
+      progress: 'none',
+      log: () => {},
+      onStart: (trainer, shutdown) =>
+        trainer.events.subscribe((e) => {
+          if (e.type === 'transition' && e.agentStep === 70) shutdown.request({ kind: 'signal', signal: 'SIGINT' });
+        }),
+    });
+    expect(first).toMatchObject({ state: 'interrupted', agentStep: 70 });
+    const second = await train({ resume: dir, progress: 'none', log: () => {} });
+    expect(second).toMatchObject({ state: 'finished', agentStep: 160 });
+
+    const expected = comparable(readMetrics(join(whole.runDir, 'metrics.jsonl')));
+    const actual = comparable(readMetrics(join(dir, 'metrics.jsonl')));
+    // the record of the episode that spans the stop, the updates on both sides of it and the evaluation after it are all compared
+    expect(expected.filter((r) => r.type === 'episode').map((r) => r['length'])).toEqual([125]);
+    expect(expected.filter((r) => r.type === 'eval').length).toBeGreaterThanOrEqual(1);
+    expect(expected.filter((r) => r.type === 'train' && (r['updates'] as number) > 0).length).toBeGreaterThanOrEqual(4);
+    expect(actual).toEqual(expected);
+  });
+
   it('refuses flags that would change the meaning of a resumed run', async () => {
     const base = tempDir();
     const config = tinyConfig({ backend: 'wasm', runsDir: base, steps: 40 });
