@@ -96,9 +96,9 @@ describe('interrupt and resume', () => {
   it('SIGTERM (what the sweep sends) to the CLI stops with exit 143 and a checkpoint a resume finishes from', async () => {
     const base = tempDir();
     const preset = join(base, 'tiny.json');
-    writeFileSync(preset, JSON.stringify(tinyConfig({ backend: 'wasm', runsDir: base })));
+    writeFileSync(preset, JSON.stringify(tinyConfig({ backend: 'wasm', runsDir: base, steps: 120 * 4 })));
     const dir = join(base, 'terminated');
-    const stopped = await runCliWith(['train', '--preset', preset, '--run-dir', dir, '--progress', 'plain'], { afterLine: /\[train\] env step 400\//, first: 'SIGTERM' });
+    const stopped = await runCliWith(['train', '--preset', preset, '--run-dir', dir, '--progress', 'plain'], { afterLine: /\[train\] env step 300\//, first: 'SIGTERM' });
     expect(stopped.stderr).toMatch(/SIGTERM received; stopping after the current step and writing a checkpoint/);
     expect(stopped.code).toBe(143);
     const status = readStatus(dir)!;
@@ -110,7 +110,9 @@ describe('interrupt and resume', () => {
     const resumed = await runCliWith(['train', '--resume', dir, '--progress', 'plain']);
     expect(resumed.code).toBe(0);
     expect(resumed.stderr).toContain(`resumed from ${checkpoint} at env step ${status.envStep} (agent step ${status.agentStep})`);
-    expect(readStatus(dir)).toMatchObject({ state: 'finished', agentStep: 240 });
+    expect(status.agentStep).toBeGreaterThanOrEqual(75);
+    expect(status.agentStep).toBeLessThan(120);
+    expect(readStatus(dir)).toMatchObject({ state: 'finished', agentStep: 120 });
   });
 
   it('resumes a run saved without its replay buffer: an empty buffer, refilled by initSteps random steps before updates start again', async () => {
