@@ -5,6 +5,8 @@ import type { BackendName } from '../src/config/schema.js';
 import { libtorchThreads, resolveConvEngine } from '../src/conv-engine.js';
 import { Rng } from '../src/rng.js';
 import { Adam } from './adam.js';
+import { createAuxObjective } from './aux/index.js';
+import type { AuxInputs, AuxObjective } from './aux/index.js';
 import type { AdamState } from './adam.js';
 import * as L from './losses.js';
 import { actorForward, convForward, headForward, qForward } from './networks.js';
@@ -23,6 +25,8 @@ type TensorMap = ReadonlyMap<string, tf.Tensor>;
 
 /** Key of the trunk output's gradient among a loss's gradients (no parameter has this name). */
 const DU = 'du';
+/** The same for an aux loss's second online view (the positive crop). */
+const DU_POS = 'du.pos';
 
 /** An encoder head's dense layer (run by the trunk) and its LayerNorm (run here). */
 function denseOf(params: ReadonlyMap<string, tf.Tensor>, prefix: string): DenseParams {
@@ -81,6 +85,12 @@ function globalNorm(grads: Iterable<tf.Tensor>): tf.Scalar {
  *    pass run on the engine while the actor trains.)
  * 4. In the actor update one conv pass of the obs serves both the actor's and
  *    the critic's encoder heads (their convs are tied and detached there).
+ * 5. The auxiliary loss is pluggable (agents/aux: CURL and its debiased,
+ *    hard-negative and queued forms, SimCLR, BYOL, Barlow Twins; `none` has
+ *    none). What 1-3 say of CURL holds for each: its own Adam over the encoder
+ *    and its own parameters, its gradient at the start-of-update encoder, after
+ *    the target EMA. Objectives with a second online view re-run the positive
+ *    crop as the kept anchor for its backward (see updateAux).
  */
 export class CurlSacAgent {
   readonly config: AgentConfig;
@@ -90,7 +100,9 @@ export class CurlSacAgent {
   private readonly criticOpt: Adam;
   private readonly actorOpt: Adam;
   private readonly alphaOpt: Adam;
-  private readonly curlOpt: Adam | null;
+  /** The auxiliary objective (agents/aux) and its Adam (encoder + its own parameters); null with aux 'none'. */
+  private readonly aux: AuxObjective | null;
+  private readonly auxOpt: Adam | null;
   private rng: Rng;
   private updates = 0;
   private disposed = false;
@@ -101,12 +113,19 @@ export class CurlSacAgent {
   /** Passes started ahead of the step that awaits them (disposed in the update's finally if it fails first). */
   private readonly inFlight: Array<Promise<tf.Tensor2D[]>> = [];
   /**
-   * Test seam: sees each update's CURL gradients, by parameter name, just
-   * before CURL's Adam applies them, so tests can check them against an
+   * Test seam: sees each update's aux-loss gradients, by parameter name, just
+   * before the aux Adam applies them, so tests can check them against an
    * independent autodiff (after Adam only the sign survives a first step).
    * The tensors are disposed after the call: copy what you keep.
    */
-  onCurlGradients: ((grads: ReadonlyMap<string, tf.Tensor>) => void) | null = null;
+  onAuxGradients: ((grads: ReadonlyMap<string, tf.Tensor>) => void) | null = null;
+  /** The same seam under its older name (CURL was the only aux loss). */
+  get onCurlGradients(): ((grads: ReadonlyMap<string, tf.Tensor>) => void) | null {
+    return this.onAuxGradients;
+  }
+  set onCurlGradients(fn: ((grads: ReadonlyMap<string, tf.Tensor>) => void) | null) {
+    this.onAuxGradients = fn;
+  }
 
   constructor(config: AgentConfig, spec: AgentSpec, seed: number) {
     const [h, w, c] = spec.obsShape;
@@ -120,22 +139,25 @@ export class CurlSacAgent {
     // separate streams for init and for noise, so aux 'curl' (which also draws W)
     // and aux 'none' with the same seed start from the same nets AND the same noise
     this.rng = new Rng(`noise:${seed}`);
+    const initRng = new Rng(seed);
     this.params = createParams(
       {
         obsShape: spec.obsShape, actionDim: spec.actionDim, numConvLayers: config.numConvLayers,
         numFilters: config.numFilters, latentDim: config.latentDim, hiddenDim: config.hiddenDim,
       },
-      config.aux === 'curl',
+      false,
       config.initTemperature,
-      new Rng(seed),
+      initRng,
     );
+    // the aux objective's parameters come next from the same stream (CURL's W where it always was)
+    this.aux = createAuxObjective(config, this.params, initRng);
     const adam = { lr: config.lr, beta1: config.beta1 };
     this.criticOpt = new Adam(this.params, [...convNames(this.numLayers), ...headNames('critic'), ...mlpNames('q1'), ...mlpNames('q2')], adam);
     // the actor's convs are the critic's and always detached for its loss, so its optimiser does not hold them
     this.actorOpt = new Adam(this.params, [...headNames('actor'), ...mlpNames('actor')], adam);
     this.alphaOpt = new Adam(this.params, ['logAlpha'], { lr: config.alphaLr, beta1: config.alphaBeta1 });
-    this.curlOpt = config.aux === 'curl'
-      ? new Adam(this.params, [...convNames(this.numLayers), ...headNames('critic'), 'curl.W'], adam)
+    this.auxOpt = this.aux
+      ? new Adam(this.params, [...convNames(this.numLayers), ...headNames('critic'), ...this.aux.ownNames], adam)
       : null;
     const engine = resolveConvEngine(config.convEngine ?? 'auto', activeBackendName()).engine;
     this.trunk = createTrunk({
@@ -145,8 +167,8 @@ export class CurlSacAgent {
       numFilters: config.numFilters,
       obsShape: spec.obsShape,
       microBatch: config.microBatch,
-      // with CURL a second backward pass meets the same activations
-      cacheTransposes: config.aux === 'curl',
+      // with an aux loss a second backward pass meets the same activations
+      cacheTransposes: this.aux !== null,
       workers: engine === 'tfjs' ? (config.convWorkers ?? 0) : 0,
       backend: activeBackendName() as BackendName,
     });
@@ -223,8 +245,8 @@ export class CurlSacAgent {
     const img = b * s * s * c;
     if (batch.obs.length !== img) fail(`obs has ${batch.obs.length} bytes, expected ${img}`);
     if (batch.nextObs.length !== img) fail(`nextObs has ${batch.nextObs.length} bytes, expected ${img}`);
-    if (this.config.aux === 'curl') {
-      if (!batch.obsPositive) fail(`aux 'curl' needs batch.obsPositive (sample the replay with a positive view)`);
+    if (this.aux) {
+      if (!batch.obsPositive) fail(`aux '${this.config.aux}' needs batch.obsPositive (sample the replay with a positive view)`);
       else if (batch.obsPositive.length !== img) fail(`obsPositive has ${batch.obsPositive.length} bytes, expected ${img}`);
     }
     if (batch.action.length !== b * this.spec.actionDim) fail(`action has ${batch.action.length} values, expected ${b * this.spec.actionDim}`);
@@ -264,7 +286,7 @@ export class CurlSacAgent {
     const layers = this.numLayers;
     const doActor = step % cfg.actorUpdateFreq === 0;
     const doTarget = step % cfg.criticTargetUpdateFreq === 0;
-    const doCurl = cfg.aux === 'curl';
+    const aux = this.aux;
     // host-side draws first, in a fixed order, so the Rng stream is reproducible
     const noiseNext = this.normals(b * A);
     const noiseActor = doActor ? this.normals(b * A) : null;
@@ -278,7 +300,7 @@ export class CurlSacAgent {
     let snapshot: Map<string, tf.Tensor> | null = null;
     const stage = this.stageTimer();
     try {
-      await this.trunk.load({ obs: batch.obs, next: batch.nextObs, ...(doCurl ? { pos: batch.obsPositive! } : {}) }, b);
+      await this.trunk.load({ obs: batch.obs, next: batch.nextObs, ...(aux ? { pos: batch.obsPositive! } : {}) }, b);
       stage('upload');
 
       // --- 1. critic target, no gradient -------------------------------------------
@@ -305,11 +327,11 @@ export class CurlSacAgent {
       temp.push(y);
       stage('target');
 
-      // --- 2. one encoder pass of the anchor crop, shared by critic and CURL ---------
+      // --- 2. one encoder pass of the anchor crop, shared by critic and the aux loss --
       const [uA] = await anchorPass;
       temp.push(uA!);
-      if (doCurl) {
-        // CURL's gradient is taken at these start-of-update parameters (see class doc)
+      if (aux) {
+        // the aux gradient is taken at these start-of-update parameters (see class doc)
         snapshot = new Map([...convNames(layers), ...headNames('critic')].map((n) => [n, P.get(n)!.clone()]));
       }
       stage('anchor');
@@ -345,8 +367,19 @@ export class CurlSacAgent {
       const actorPass = doActor
         ? this.trunk.forward('obs', convParams(P, layers), [denseOf(P, 'actor'), denseOf(P, 'critic')], 'detached')
         : null;
-      // CURL's keys: the momentum (critic target) encoder, no gradient; queued behind the actor's pass
-      const keyPass = doCurl ? this.started(this.trunk.forward('pos', convParams(P, layers, 'target.'), [denseOf(P, 'target.critic')])) : null;
+      // the aux loss's other encoder passes, queued behind the actor's: CURL's keys (the momentum
+      // encoder = critic target's, no gradient, after its EMA above), an online pass of the positive
+      // crop at the start-of-update parameters (its backward re-runs it as the anchor, see updateAux)
+      const targetPass = (key: 'pos' | 'obs') => this.started(this.trunk.forward(key, convParams(P, layers, 'target.'), [denseOf(P, 'target.critic')]));
+      const auxPasses = aux
+        ? {
+          posT: aux.needs.targetPos ? targetPass('pos') : null,
+          obsT: aux.needs.targetObs ? targetPass('obs') : null,
+          posOnline: aux.needs.onlinePos
+            ? this.started(this.trunk.forward('pos', convParams(snapshot!, layers), [denseOf(snapshot!, 'critic')]))
+            : null,
+        }
+        : null;
       if (actorPass) {
         const us = await actorPass;
         temp.push(...us);
@@ -354,13 +387,20 @@ export class CurlSacAgent {
       }
       stage('actor');
 
-      // --- 6. CURL --------------------------------------------------------------------
-      if (keyPass) {
-        const [uPos] = await keyPass;
-        temp.push(uPos!);
-        await this.updateCurl(uPos!, uA!, snapshot!, metrics);
+      // --- 6. aux loss (CURL or another objective of agents/aux) ------------------------
+      if (aux && auxPasses) {
+        const one = async (p: Promise<tf.Tensor2D[]> | null): Promise<tf.Tensor2D | null> => {
+          if (!p) return null;
+          const [u] = await p;
+          temp.push(u!);
+          return u!;
+        };
+        const uPosT = await one(auxPasses.posT);
+        const uObsT = await one(auxPasses.obsT);
+        const uP = await one(auxPasses.posOnline);
+        await this.updateAux(aux, { uA: uA!, uP, uPosT, uObsT, params: P, fixed: P }, snapshot!, metrics);
       }
-      stage('curl');
+      stage(aux?.metricPrefix === 'curl' || !aux ? 'curl' : 'aux');
 
       this.updates += 1;
       const keys = Object.keys(metrics);
@@ -456,37 +496,74 @@ export class CurlSacAgent {
       blend([...mlpNames('q1'), ...mlpNames('q2')], cfg.criticTau);
       blend([...convNames(this.numLayers), ...headNames('critic')], cfg.encoderTau);
     });
+    // an objective's own target heads (BYOL's projector) follow with the target encoder
+    this.aux?.ema?.(this.params, cfg.encoderTau);
   }
 
   /**
-   * uPos: the momentum encoder's head output on the positive crops (the keys);
-   * uA: the anchor pass's critic head output at the start-of-update parameters.
+   * One step of the aux objective at the start-of-update encoder (`snapshot`):
+   * its loss and gradients here, the encoder-output gradients back through the
+   * trunk. views.uA is the anchor pass still kept in the trunk's 'anchor' slot;
+   * an objective with a second online view (views.uP: SimCLR, BYOL, Barlow)
+   * gets that view's conv gradient by re-running the positive crop as the
+   * anchor after the first backward (the trunk keeps one anchor pass), and the
+   * two views' encoder gradients are summed.
    */
-  private async updateCurl(uPos: tf.Tensor2D, uA: tf.Tensor2D, snapshot: Map<string, tf.Tensor>, metrics: Record<string, tf.Scalar>): Promise<void> {
+  private async updateAux(aux: AuxObjective, views: AuxInputs, snapshot: Map<string, tf.Tensor>, metrics: Record<string, tf.Scalar>): Promise<void> {
     const P = this.params;
-    const queryNames = [...lnNames('critic'), 'curl.W'];
+    const layers = this.numLayers;
+    const trainable = [...lnNames('critic'), ...aux.ownNames];
+    const start = trainable.map((n) => snapshot.get(n) ?? P.get(n)!);
+    const withPos = views.uP !== null;
     const headGrads = tidyMap(() => {
-      const zPos = normalize(uPos, P, 'target.critic');
-      const startParams = [...lnNames('critic').map((n) => snapshot.get(n)!), P.get('curl.W')!];
-      let logits: tf.Tensor2D | null = null;
-      const { value, grads } = tf.valueAndGrads((u: tf.Tensor, ...ps: tf.Tensor[]) => {
-        const m = new Map(queryNames.map((n, i) => [n, ps[i]!]));
-        const zA = normalize(u as tf.Tensor2D, m, 'critic');
-        const lg = L.curlLogits(zA, m.get('curl.W') as tf.Tensor2D, zPos);
-        logits = tf.keep(lg); // gradients() tidies its function; accuracy is read below
-        return L.curlLoss(lg);
-      })([uA, ...startParams]);
-      metrics.curlLoss = tf.keep(value as tf.Scalar);
-      const lg = logits as unknown as tf.Tensor2D;
-      metrics.curlAccuracy = tf.keep(L.curlAccuracy(lg));
-      lg.dispose();
-      return new Map<string, tf.Tensor>([[DU, grads[0]!], ...queryNames.map((n, i) => [n, grads[i + 1]!] as [string, tf.Tensor])]);
+      const recorded: Record<string, tf.Scalar> = {};
+      const { value, grads } = tf.valueAndGrads((...ts: tf.Tensor[]) => {
+        const off = withPos ? 2 : 1;
+        const m = new Map(trainable.map((n, i) => [n, ts[i + off]!]));
+        const inputs: AuxInputs = { ...views, uA: ts[0] as tf.Tensor2D, uP: withPos ? (ts[1] as tf.Tensor2D) : null, params: m, fixed: P };
+        return aux.loss(inputs, (name, t) => (recorded[name] = tf.keep(t)));
+      })([views.uA, ...(withPos ? [views.uP!] : []), ...start]);
+      metrics[`${aux.metricPrefix}Loss`] = tf.keep(value as tf.Scalar);
+      Object.assign(metrics, recorded);
+      const off = withPos ? 2 : 1;
+      return new Map<string, tf.Tensor>([
+        [DU, grads[0]!],
+        ...(withPos ? [[DU_POS, grads[1]!] as [string, tf.Tensor]] : []),
+        ...trainable.map((n, i) => [n, grads[i + off]!] as [string, tf.Tensor]),
+      ]);
     });
-    const grads = await this.withTrunkGrads(headGrads, 'anchor', convParams(snapshot, this.numLayers), denseOf(snapshot, 'critic'), 'critic');
-    metrics.curlGradNorm = globalNorm(grads.values());
-    this.onCurlGradients?.(grads);
-    this.curlOpt!.step(grads);
+    const duPos = headGrads.get(DU_POS) as tf.Tensor2D | undefined;
+    headGrads.delete(DU_POS);
+    let grads: Map<string, tf.Tensor>;
+    try {
+      grads = await this.withTrunkGrads(headGrads, 'anchor', convParams(snapshot, layers), denseOf(snapshot, 'critic'), 'critic');
+    } catch (error) {
+      duPos?.dispose();
+      tf.dispose([...headGrads.values()]);
+      throw error;
+    }
+    if (duPos) {
+      let posGrads: Map<string, tf.Tensor>;
+      try {
+        const [again] = await this.trunk.forward('pos', convParams(snapshot, layers), [denseOf(snapshot, 'critic')], 'anchor');
+        again!.dispose();
+        posGrads = await this.withTrunkGrads(new Map([[DU, duPos]]), 'anchor', convParams(snapshot, layers), denseOf(snapshot, 'critic'), 'critic');
+      } catch (error) {
+        if (!duPos.isDisposed) duPos.dispose();
+        tf.dispose([...grads.values()]);
+        throw error;
+      }
+      for (const [n, g] of posGrads) {
+        const a = grads.get(n)!;
+        grads.set(n, tf.add(a, g));
+        tf.dispose([a, g]);
+      }
+    }
+    metrics[`${aux.metricPrefix}GradNorm`] = globalNorm(grads.values());
+    this.onAuxGradients?.(grads);
+    this.auxOpt!.step(grads);
     tf.dispose([...grads.values()]);
+    await aux.afterStep?.(views);
   }
 
   async getState(): Promise<AgentState> {
@@ -498,7 +575,8 @@ export class CurlSacAgent {
       actor: await this.actorOpt.getState(),
       alpha: await this.alphaOpt.getState(),
     };
-    if (this.curlOpt) optimizers.curl = await this.curlOpt.getState();
+    if (this.aux && this.auxOpt) optimizers[this.aux.optimizerKey] = await this.auxOpt.getState();
+    const auxState = this.aux?.getState ? await this.aux.getState() : {};
     return {
       version: 1,
       aux: this.config.aux,
@@ -508,6 +586,7 @@ export class CurlSacAgent {
       optimizers,
       rng: this.rng.getState(),
       updates: this.updates,
+      ...(Object.keys(auxState).length > 0 ? { auxState } : {}),
     };
   }
 
@@ -527,10 +606,14 @@ export class CurlSacAgent {
         throw new AgentError(`setState: parameter "${name}" has shape [${rec.shape}], expected [${v.shape}]`);
       }
     }
-    const opts: Array<[string, Adam | null]> = [['critic', this.criticOpt], ['actor', this.actorOpt], ['alpha', this.alphaOpt], ['curl', this.curlOpt]];
+    const opts: Array<[string, Adam | null]> = [['critic', this.criticOpt], ['actor', this.actorOpt], ['alpha', this.alphaOpt]];
+    if (this.aux) opts.push([this.aux.optimizerKey, this.auxOpt]);
     for (const [key, opt] of opts) {
       if (opt && !state.optimizers[key]) throw new AgentError(`setState: missing optimizer state "${key}"`);
     }
+    // validates (and takes) the objective's non-variable state before any variable changes
+    if (this.aux?.setState) this.aux.setState(state.auxState);
+    else if (state.auxState && Object.keys(state.auxState).length > 0) throw new AgentError(`setState: state has aux state ${Object.keys(state.auxState).join(', ')} this agent does not use`);
     for (const [name, v] of this.params) {
       const rec = state.params[name]!;
       tf.tidy(() => v.assign(tf.tensor(rec.data, v.shape, 'float32')));
@@ -548,7 +631,8 @@ export class CurlSacAgent {
     this.criticOpt.dispose();
     this.actorOpt.dispose();
     this.alphaOpt.dispose();
-    this.curlOpt?.dispose();
+    this.auxOpt?.dispose();
+    this.aux?.dispose?.();
   }
 
   private assertLive(): void {

@@ -7,7 +7,7 @@ export type AgentConfig = Pick<
   | 'aux' | 'hiddenDim' | 'latentDim' | 'numConvLayers' | 'numFilters' | 'lr' | 'beta1' | 'alphaLr' | 'alphaBeta1'
   | 'initTemperature' | 'discount' | 'criticTau' | 'encoderTau' | 'actorUpdateFreq' | 'criticTargetUpdateFreq'
   | 'microBatch' | 'actorLogStdMin' | 'actorLogStdMax'
-> & Partial<Pick<Config, 'convWorkers' | 'convEngine'>>;
+> & Partial<Pick<Config, 'convWorkers' | 'convEngine' | 'auxTemperature' | 'auxLambda' | 'auxTauPlus' | 'auxBeta' | 'auxQueue' | 'auxHiddenDim' | 'auxProjDim'>>;
 
 export interface AgentSpec {
   /** [crop, crop, 3 * frameStack] */
@@ -18,7 +18,9 @@ export interface AgentSpec {
 /**
  * Scalars of one update. Always: criticLoss, qMean, targetQ, batchReward,
  * alpha, criticGradNorm. On actor steps: actorLoss, alphaLoss, entropy,
- * logPi, actorGradNorm. With aux 'curl': curlLoss, curlAccuracy, curlGradNorm.
+ * logPi, actorGradNorm. With aux 'curl', 'curl-debiased', 'curl-hard': curlLoss,
+ * curlAccuracy, curlGradNorm. With 'simclr': auxLoss, auxAccuracy, auxGradNorm.
+ * With 'byol', 'barlow': auxLoss, auxAlignment, auxUniformity, auxGradNorm.
  */
 export type UpdateMetrics = Record<string, number>;
 
@@ -37,6 +39,8 @@ export interface AgentState {
   optimizers: Record<string, AdamState>;
   rng: ReturnType<Rng['getState']>;
   updates: number;
+  /** State of the aux objective that is not a variable (CURL's key queue); absent when it has none. */
+  auxState?: Record<string, TensorRecord>;
 }
 
 export class AgentError extends Error {

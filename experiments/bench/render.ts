@@ -9,6 +9,8 @@ import type { MjData, MjModel, MujocoModule } from '../../envs/render/index.js';
  * task's model (taken from envs/tasks when they load) at each requested size,
  * in a typical pose reached by stepping random controls. Only render() is
  * timed; physics between frames is not. One JSON object per line.
+ * Flags: --sizes 84,100  --frames 300 (per task and size)  --tasks id,id (default: all)
+ *        --no-shadows.
  */
 interface SceneSpec { id: string; xml: string; camera: string | number }
 

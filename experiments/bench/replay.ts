@@ -9,6 +9,9 @@ import { Rng } from '../../src/rng.js';
  * Replay buffer costs: memory per transition (vs the reference's two full
  * stacks), sample + crop time for a CURL batch (anchor, positive, nextObs),
  * save/load throughput. One JSON object per measurement with --json.
+ * Flags: --capacity 100000  --image-size 100  --crop-size 84  --frame-stack 3
+ *        --action-dim 6  --episode-length 125  --io-transitions 20000
+ *        --sample-transitions 20000  --repeats 20  --dir (for the save/load files)  --json.
  */
 export async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({

@@ -9,6 +9,9 @@ import { libtorchThreads, resolveConvEngine } from '../../src/conv-engine.js';
 import type { ConvEngineRequest } from '../../src/conv-engine.js';
 import type { BackendName } from '../../src/config/schema.js';
 import { initBackend } from '../../src/backend.js';
+import { auxNames } from '../../src/config/schema.js';
+import type { AuxName } from '../../src/config/schema.js';
+import { auxFlops } from './lib/aux-flops.js';
 import { Rng } from '../../src/rng.js';
 
 /**
@@ -17,11 +20,18 @@ import { Rng } from '../../src/rng.js';
  * median ms per update after warm-up, the FLOPs counted per update, GFLOP/s.
  *
  *   npm run bench -- update --batch-size 128 --aux both --iters 5
+ *   npm run bench -- update --batch-size 32 --aux simclr,byol,barlow --iters 3
+ *   npm run bench -- update --aux all --aux-queue 1024     (the queue applies to the CURL family)
  *   npm run bench -- update --batch-size 128,512 --aux both --compare-pytorch
  *
  * --compare-pytorch times the same update in PyTorch on the same machine right
  * after each of ours (same batch, aux, iterations and thread count) and
  * prints the ratio ours / PyTorch.
+ *
+ * Flags: --batch-size 128 (comma list)  --aux curl|none|both|all or a comma list of --aux names (both)
+ *        --aux-queue K (the CURL family's key queue; 0)  --iters 5  --warmup 2
+ *        --backend auto|wasm|cpu|...  --conv-engine auto|libtorch|tfjs  --conv-workers N
+ *        --micro-batch N  --compare-pytorch  --json (accepted; output is always JSON lines).
  */
 
 const SIZE = 84;
@@ -78,11 +88,8 @@ export function updateFlops(cfg: AgentConfig, spec: AgentSpec, b: number): { tot
   dense += 3 * (head + 2 * q); // critic fwd + bwd
   conv += pActor * convFwd;
   dense += pActor * (2 * head + 3 * (actor + 2 * q)); // actor head fwd; critic head fwd; actor+Q fwd/bwd
-  if (cfg.aux === 'curl') {
-    conv += convFwd + convBwd; // keys, backward of the CURL gradient
-    dense += head + 3 * head + 3 * 2 * Lt * Lt * 2; // key head; query head fwd/bwd; logits
-  }
-  return { total: b * (conv + dense), conv: b * conv };
+  const aux = auxFlops(cfg, b, { convFwd, convBwd, head }); // already totals over the batch (agents/aux)
+  return { total: b * (conv + dense) + aux.conv + aux.dense, conv: b * conv + aux.conv };
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -90,7 +97,9 @@ export async function main(argv: string[]): Promise<void> {
     args: argv,
     options: {
       'batch-size': { type: 'string', default: '128' },
+      // both (curl, none), all (every objective), or a comma list of --aux names
       aux: { type: 'string', default: 'both' },
+      'aux-queue': { type: 'string', default: '0' },
       backend: { type: 'string', default: 'auto' },
       iters: { type: 'string', default: '5' },
       warmup: { type: 'string', default: '2' },
@@ -105,8 +114,14 @@ export async function main(argv: string[]): Promise<void> {
     strict: true,
   });
   const batchSizes = String(values['batch-size']).split(',').map(Number);
-  const auxes = values.aux === 'both' ? (['curl', 'none'] as const) : [values.aux];
-  for (const a of auxes) if (a !== 'curl' && a !== 'none') throw new Error(`bench update: --aux must be curl, none or both, got '${a}'`);
+  const auxArg = String(values.aux);
+  const auxes: string[] = auxArg === 'both' ? ['curl', 'none'] : auxArg === 'all' ? [...auxNames] : auxArg.split(',');
+  for (const a of auxes) {
+    if (!(auxNames as readonly string[]).includes(a)) throw new Error(`bench update: --aux must be both, all or a comma list of ${auxNames.join(', ')}; got '${a}'`);
+    if (values['compare-pytorch'] && a !== 'curl' && a !== 'none') throw new Error(`bench update: --compare-pytorch has a PyTorch update for curl and none only, not '${a}'`);
+  }
+  const auxQueue = Number(values['aux-queue']);
+  if (!Number.isInteger(auxQueue) || auxQueue < 0) throw new Error(`bench update: --aux-queue must be an integer >= 0, got '${values['aux-queue']}'`);
   const iters = Number(values.iters);
   const warmup = Number(values.warmup);
   if (batchSizes.some((b) => !Number.isInteger(b) || b < 2) || !(iters >= 1) || !(warmup >= 0)) {
@@ -119,13 +134,14 @@ export async function main(argv: string[]): Promise<void> {
   }
   const engine = resolveConvEngine(engineRequest as ConvEngineRequest, backend);
   const base = defaultConfig();
-  for (const aux of auxes as Array<'curl' | 'none'>) {
+  for (const aux of auxes as AuxName[]) {
     for (const b of batchSizes) {
       const convWorkers = values['conv-workers'] !== undefined
         ? Number(values['conv-workers'])
         : engine.engine === 'libtorch' ? libtorchThreads(undefined) - 1 : defaultConvWorkers(backend);
       if (!Number.isInteger(convWorkers) || convWorkers < 0) throw new Error(`bench update: --conv-workers must be an integer >= 0, got '${values['conv-workers']}'`);
-      const cfg: AgentConfig = { ...base, aux, convWorkers, convEngine: engine.engine, ...(values['micro-batch'] ? { microBatch: Number(values['micro-batch']) } : {}) };
+      const queue = aux.startsWith('curl') ? auxQueue : 0;
+      const cfg: AgentConfig = { ...base, aux, auxQueue: queue, convWorkers, convEngine: engine.engine, ...(values['micro-batch'] ? { microBatch: Number(values['micro-batch']) } : {}) };
       const spec: AgentSpec = { obsShape: [SIZE, SIZE, CHANNELS], actionDim: ACTION_DIM };
       const agent = createAgent(cfg, spec, 1);
       const rng = new Rng(7);
@@ -146,7 +162,7 @@ export async function main(argv: string[]): Promise<void> {
       const median = times.length % 2 ? times[(times.length - 1) / 2]! : (times[times.length / 2 - 1]! + times[times.length / 2]!) / 2;
       const flops = updateFlops(cfg, spec, b);
       const row = {
-        bench: 'update', backend, convEngine: engine.engine, aux, batchSize: b, microBatch: cfg.microBatch, convWorkers, threads, iters,
+        bench: 'update', backend, convEngine: engine.engine, aux, ...(queue > 0 ? { auxQueue: queue } : {}), batchSize: b, microBatch: cfg.microBatch, convWorkers, threads, iters,
         medianMs: Math.round(median * 10) / 10, minMs: Math.round(times[0]! * 10) / 10,
         gflopPerUpdate: Math.round(flops.total / 1e7) / 100, convGflopPerUpdate: Math.round(flops.conv / 1e7) / 100,
         gflops: Math.round((flops.total / 1e9 / (median / 1000)) * 100) / 100,

@@ -12,7 +12,7 @@ export interface PublishedScores {
   at500k: number;
 }
 
-export const paperTable1: Readonly<Record<string, Readonly<Record<AuxName, PublishedScores>>>> = {
+export const paperTable1: Readonly<Record<string, Readonly<Record<Extract<AuxName, 'curl' | 'none'>, PublishedScores>>>> = {
   'finger-spin': { curl: { at100k: 767, at500k: 926 }, none: { at100k: 179, at500k: 179 } },
   'cartpole-swingup': { curl: { at100k: 582, at500k: 841 }, none: { at100k: 419, at500k: 419 } },
   'reacher-easy': { curl: { at100k: 538, at500k: 929 }, none: { at100k: 145, at500k: 145 } },

@@ -17,7 +17,11 @@ export interface CurveSeries {
   points: CurvePoint[];
 }
 
-export const auxColors: Readonly<Record<string, string>> = { curl: '#d62728', none: '#1f77b4' };
+export const auxColors: Readonly<Record<string, string>> = {
+  curl: '#d62728', none: '#1f77b4',
+  // the other aux objectives (agents/aux): CURL's variants in warm hues, the non-CURL ones in cool
+  'curl-debiased': '#ff7f0e', 'curl-hard': '#8c564b', simclr: '#2ca02c', byol: '#9467bd', barlow: '#17becf',
+};
 const fontFamily = 'DejaVu Sans, Helvetica, Arial, sans-serif';
 
 export function curvesSpec(series: readonly CurveSeries[], options: { band: BandKind; title?: string }): TopLevelSpec {

@@ -23,7 +23,7 @@ export interface GroupSummary {
   paper?: PublishedScores;
 }
 
-export const auxOrder = ['curl', 'none'];
+export const auxOrder = ['curl', 'none', 'curl-debiased', 'curl-hard', 'simclr', 'byol', 'barlow'];
 
 /** How many of a run's last evaluations `lastK` averages. */
 export const LAST_K = 3;

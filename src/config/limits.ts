@@ -30,7 +30,10 @@ export function maxConvLayersFor(crop: number): number {
 }
 
 /** Number of float parameters of the agent (agents/params.ts createParams). */
-export function agentParamCount(config: Pick<Config, 'cropSize' | 'frameStack' | 'numConvLayers' | 'numFilters' | 'latentDim' | 'hiddenDim' | 'aux'>, actionDim: number): number {
+export function agentParamCount(
+  config: Pick<Config, 'cropSize' | 'frameStack' | 'numConvLayers' | 'numFilters' | 'latentDim' | 'hiddenDim' | 'aux' | 'auxHiddenDim' | 'auxProjDim'>,
+  actionDim: number,
+): number {
   const side = Math.max(1, encoderOutputSide(config.cropSize, config.numConvLayers));
   const f = side * side * config.numFilters;
   let conv = 0;
@@ -44,8 +47,28 @@ export function agentParamCount(config: Pick<Config, 'cropSize' | 'frameStack' |
   const q = mlp([config.latentDim + actionDim, config.hiddenDim, config.hiddenDim, 1]);
   const critic = conv + head + 2 * q;
   const actor = head + mlp([config.latentDim, config.hiddenDim, config.hiddenDim, 2 * actionDim]);
-  const curl = config.aux === 'curl' ? config.latentDim * config.latentDim : 0;
-  return 2 * critic + actor + curl + 1;
+  return 2 * critic + actor + auxParamCount(config) + 1;
+}
+
+/** Parameters of the aux objective (agents/aux): CURL's W, or the projection heads (BYOL: online + target projector, predictor). */
+export function auxParamCount(config: Pick<Config, 'latentDim' | 'aux' | 'auxHiddenDim' | 'auxProjDim'>): number {
+  const L = config.latentDim;
+  const H = config.auxHiddenDim;
+  const D = config.auxProjDim;
+  const mlp2 = (n: number): number => n * H + H + H * D + D;
+  switch (config.aux) {
+    case 'none':
+      return 0;
+    case 'curl':
+    case 'curl-debiased':
+    case 'curl-hard':
+      return L * L;
+    case 'simclr':
+    case 'barlow':
+      return mlp2(L);
+    case 'byol':
+      return 2 * mlp2(L) + mlp2(D);
+  }
 }
 
 export interface MemoryNeed {

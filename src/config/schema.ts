@@ -20,14 +20,43 @@ const nonNegativeInt = z.number().int().nonnegative().max(MAX_COUNT);
 const probability = z.number().min(0).max(1);
 
 export const backendNames = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
-export const auxNames = ['curl', 'none'] as const;
+export const auxNames = ['curl', 'none', 'simclr', 'byol', 'barlow', 'curl-debiased', 'curl-hard'] as const;
+/** The aux losses built on CURL's bilinear InfoNCE (they take --aux-queue). */
+export const curlFamily = ['curl', 'curl-debiased', 'curl-hard'] as const;
+/**
+ * Defaults of the aux hyperparameters that only some objectives read (their
+ * fields are optional so that setting one for an objective that ignores it is
+ * an error rather than silently unused; agents/aux reads these).
+ */
+export const auxDefaults = {
+  /** SimCLR's NT-Xent temperature (Chen et al. 2020 use 0.1 at small batches too) */
+  temperature: 0.1,
+  /** Barlow Twins' off-diagonal weight at the paper's projection size 8192 (rescaled to auxProjDim, see agents/aux/barlow.ts) */
+  lambda: 5e-3,
+  /** class prior tau+ of curl-debiased (Chuang et al. 2020 use 0.1 on CIFAR-10); curl-hard uses 0 unless given */
+  tauPlusDebiased: 0.1,
+  /** concentration beta of curl-hard (Robinson et al. 2021) */
+  beta: 1,
+  /** hidden width and output size of the projection MLPs of simclr, byol, barlow */
+  hiddenDim: 256,
+  projDim: 128,
+} as const;
+/** Which aux objectives read each optional aux field. */
+const auxFieldUsers = {
+  auxTemperature: ['simclr'],
+  auxLambda: ['barlow'],
+  auxTauPlus: ['curl-debiased', 'curl-hard'],
+  auxBeta: ['curl-hard'],
+} as const;
 export const convEngineNames = ['auto', 'libtorch', 'tfjs'] as const;
 
 export const configSchema = z
   .object({
     // --- run -----------------------------------------------------------
     env: z.string().min(1).default('cartpole-swingup').describe('environment id (see `curl-rl envs`)'),
-    aux: z.enum(auxNames).default('curl').describe('auxiliary loss: curl (CURL) or none (pixel SAC)'),
+    aux: z.enum(auxNames).default('curl').describe(
+      'auxiliary loss: curl (CURL), none (pixel SAC), simclr (NT-Xent), byol, barlow (Barlow Twins), curl-debiased, curl-hard (see agents/README.md)',
+    ),
     seed: nonNegativeInt.default(1).describe('seed for env, replay sampling, network init and exploration'),
     backend: z.enum(backendNames).default('auto').describe('tfjs compute backend'),
     steps: positiveInt.default(100_000).describe('environment steps to train for'),
@@ -70,6 +99,19 @@ export const configSchema = z
       .describe('extra threads for the conv passes of an update: worker threads that split the rows on the tfjs engine (wasm/cpu), or libtorch threads beyond the first (default: every core; none on native backends)'),
     convEngine: z.enum(convEngineNames).default('auto')
       .describe('who runs the conv passes: libtorch (native addon, `npm run build:native`), tfjs, or auto (libtorch when built and the backend is wasm/cpu)'),
+    // --- auxiliary objective (agents/aux) ---------------------------------
+    auxTemperature: z.number().positive().max(100).optional()
+      .describe(`simclr: temperature of the cosine similarities (default ${auxDefaults.temperature})`),
+    auxLambda: z.number().nonnegative().max(1e3).optional()
+      .describe(`barlow: off-diagonal weight as at the paper's 8192-d projection, rescaled by 8192 / --aux-proj-dim (default ${auxDefaults.lambda})`),
+    auxTauPlus: z.number().min(0).lt(1).optional()
+      .describe(`curl-debiased / curl-hard: class prior tau+ of the debiased negative term (default ${auxDefaults.tauPlusDebiased} for curl-debiased, 0 for curl-hard)`),
+    auxBeta: z.number().nonnegative().max(100).optional()
+      .describe(`curl-hard: concentration beta of the hard-negative weights (default ${auxDefaults.beta}; 0 = uniform)`),
+    auxQueue: z.number().int().nonnegative().max(65_536).default(0)
+      .describe('curl, curl-debiased, curl-hard: MoCo-style queue of the last K momentum-encoder keys as extra negatives (0 = in-batch only)'),
+    auxHiddenDim: positiveInt.default(auxDefaults.hiddenDim).describe('simclr, byol, barlow: hidden width of the projection (and BYOL prediction) MLP'),
+    auxProjDim: positiveInt.default(auxDefaults.projDim).describe('simclr, byol, barlow: output size of the projection MLP'),
     // --- evaluation, logging, checkpoints --------------------------------
     evalEvery: positiveInt.default(10_000).describe('environment steps between evaluations'),
     evalEpisodes: positiveInt.default(10),
@@ -101,6 +143,22 @@ export const configSchema = z
         code: z.ZodIssueCode.custom,
         path: ['actorLogStdMin'],
         message: `actorLogStdMin (${c.actorLogStdMin}) must be below actorLogStdMax (${c.actorLogStdMax})`,
+      });
+    }
+    for (const [field, users] of Object.entries(auxFieldUsers) as Array<[keyof typeof auxFieldUsers, readonly string[]]>) {
+      if (c[field] !== undefined && !users.includes(c.aux)) {
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: [field],
+          message: `${field} is read only by --aux ${users.join(' or ')}, not by --aux ${c.aux}: drop it or change --aux`,
+        });
+      }
+    }
+    if (c.auxQueue > 0 && !(curlFamily as readonly string[]).includes(c.aux)) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['auxQueue'],
+        message: `auxQueue (${c.auxQueue}) adds negatives to CURL's InfoNCE; it needs --aux ${curlFamily.join(', ')}, not --aux ${c.aux} (use --aux-queue 0)`,
       });
     }
     if (c.env === 'remote' && !c.remoteCmd) {

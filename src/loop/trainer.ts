@@ -310,7 +310,7 @@ export class Trainer {
       // The previous batch's arrays are reused: the agent has finished with them once update() resolves.
       const batch = this.replay.sample(this.config.batchSize, this.rng, {
         cropSize: this.config.cropSize,
-        positive: this.config.aux === 'curl',
+        positive: this.config.aux !== 'none',
         into: this.previousBatch,
       });
       this.previousBatch = batch;

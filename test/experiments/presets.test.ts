@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { presetsDir, resolveConfig } from '../../src/config/resolve.js';
 import { expandSweep, loadSweepFile } from '../../experiments/sweep/spec.js';
+import { auxNames } from '../../src/config/schema.js';
 
 const experiments = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'experiments');
 const presetNames = readdirSync(presetsDir).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5));
@@ -60,6 +61,13 @@ describe('committed sweep files', () => {
     expect(new Set(sweep.runs.map((r) => r.seed)).size).toBeGreaterThanOrEqual(3);
     expect(new Set(sweep.runs.map((r) => r.aux))).toEqual(new Set(['curl', 'none']));
     for (const run of sweep.runs) expect(run.preset).toBe(`${run.env}-cpu`);
+  });
+
+  it('objectives compares every --aux objective on the same tasks and seeds', () => {
+    const sweep = expandSweep(loadSweepFile(join(experiments, 'objectives.json')), { baseDir: experiments });
+    expect(new Set(sweep.runs.map((r) => r.aux))).toEqual(new Set(auxNames));
+    const cells = (aux: string) => sweep.runs.filter((r) => r.aux === aux).map((r) => `${r.env}/${r.seed}`).sort().join();
+    for (const aux of auxNames) expect(cells(aux), aux).toBe(cells('curl'));
   });
 
   it('curl-vs-pixel-sac expands to the paper grid', () => {

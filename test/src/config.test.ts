@@ -60,7 +60,7 @@ describe('config resolution', () => {
     const run = () => resolveConfig({ flags: { batchSize: -3 }, presetsDir: presets({}) });
     expect(run).toThrow(ConfigError);
     expect(run).toThrow(/--batch-size \(batchSize\) = -3 .*allowed: an integer >= 2 and <= 4096/);
-    expect(() => resolveConfig({ flags: { aux: 'byol' }, presetsDir: presets({}) })).toThrow(/--aux \(aux\) = "byol".*one of curl, none/);
+    expect(() => resolveConfig({ flags: { aux: 'moco' }, presetsDir: presets({}) })).toThrow(/--aux \(aux\) = "moco".*one of curl, none, simclr, byol, barlow, curl-debiased, curl-hard/);
     expect(() => resolveConfig({ flags: { cropSize: 120 }, presetsDir: presets({}) })).toThrow(/cropSize \(120\) must not exceed imageSize \(100\)/);
   });
 
@@ -77,6 +77,21 @@ describe('config resolution', () => {
     expect(describeAllowed('backend')).toBe('one of auto, tensorflow-gpu, tensorflow, wasm, cpu');
   });
 
+  it('aux options: each is read by its objectives only, with clear errors otherwise', () => {
+    const dir = presets({});
+    const ok = (flags: Record<string, unknown>) => resolveConfig({ flags, presetsDir: dir }).config;
+    expect(ok({ aux: 'simclr', auxTemperature: 0.5 })).toMatchObject({ aux: 'simclr', auxTemperature: 0.5, auxQueue: 0 });
+    expect(ok({ aux: 'curl-hard', auxBeta: 2, auxTauPlus: 0.1, auxQueue: 64 })).toMatchObject({ auxBeta: 2, auxTauPlus: 0.1, auxQueue: 64 });
+    expect(ok({ aux: 'curl', auxQueue: 128 }).auxQueue).toBe(128);
+    expect(() => ok({ aux: 'simclr', auxQueue: 16 })).toThrow(/auxQueue \(16\) adds negatives to CURL's InfoNCE; it needs --aux curl, curl-debiased, curl-hard, not --aux simclr/);
+    expect(() => ok({ aux: 'simclr', auxTemperature: -0.1 })).toThrow(/--aux-temperature \(auxTemperature\) = -0.1/);
+    expect(() => ok({ aux: 'simclr', auxTemperature: 0 })).toThrow(/auxTemperature/);
+    expect(() => ok({ aux: 'curl', auxTemperature: 0.2 })).toThrow(/auxTemperature is read only by --aux simclr, not by --aux curl/);
+    expect(() => ok({ aux: 'curl-debiased', auxBeta: 1 })).toThrow(/auxBeta is read only by --aux curl-hard/);
+    expect(() => ok({ aux: 'byol', auxLambda: 0.01 })).toThrow(/auxLambda is read only by --aux barlow/);
+    expect(() => ok({ aux: 'curl-debiased', auxTauPlus: 1 })).toThrow(/auxTauPlus/);
+  });
+
   it('the CLI exits 2 on a bad value and on an unknown flag', async () => {
     const errors: string[] = [];
     const original = console.error;
@@ -88,6 +103,8 @@ describe('config resolution', () => {
       expect(errors.join('\n')).toMatch(/batchSize/);
       expect(await main(['config', '--no-such-flag', '1'])).toBe(2);
       expect(errors.join('\n')).toMatch(/unknown option '--no-such-flag'/);
+      expect(await main(['config', '--aux', 'byol', '--aux-queue', '8'])).toBe(2);
+      expect(errors.join('\n')).toMatch(/auxQueue \(8\) adds negatives to CURL's InfoNCE/);
       // a CUDA machine without the package, then the package without a driver: exit 3 either way, before any run starts
       Object.assign(machine, { gpuPackage: false, cuda: true });
       expect(await main(['train', '--backend', 'tensorflow-gpu', '--env', 'cartpole-swingup'])).toBe(3);

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { convOutputSide } from '../../agents/networks.js';
 import { createParams } from '../../agents/params.js';
 import { agentParamCount, checkRunFitsMachine, encoderOutputSide, maxConvLayersFor, minCropFor } from '../../src/config/limits.js';
-import { defaultConfig } from '../../src/config/schema.js';
+import { auxNames, defaultConfig } from '../../src/config/schema.js';
+import { createAgent } from '../../agents/index.js';
 import { ConfigError } from '../../src/errors.js';
 import { Rng } from '../../src/rng.js';
 
@@ -31,6 +32,18 @@ describe('machine limits', () => {
       const count = [...params.values()].reduce((sum, v) => sum + v.size, 0);
       tf.dispose([...params.values()]);
       expect(agentParamCount(config, 3)).toBe(count);
+    }
+  });
+
+  it('counts the parameters of every aux objective as the agent builds them', async () => {
+    await tf.setBackend('cpu');
+    for (const aux of auxNames) {
+      const config = { ...defaultConfig(), aux, cropSize: 20, frameStack: 2, numConvLayers: 3, numFilters: 5, latentDim: 7, hiddenDim: 11, auxHiddenDim: 9, auxProjDim: 4 };
+      const agent = createAgent({ ...config, convEngine: 'tfjs', convWorkers: 0 }, { obsShape: [20, 20, 6], actionDim: 3 }, 1);
+      const state = await agent.getState();
+      agent.dispose();
+      const count = Object.values(state.params).reduce((sum, r) => sum + r.data.length, 0);
+      expect(agentParamCount(config, 3), aux).toBe(count);
     }
   });
 

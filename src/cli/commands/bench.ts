@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
@@ -10,6 +10,24 @@ export function availableBenchmarks(): string[] {
   return existsSync(benchDir)
     ? readdirSync(benchDir).filter((f) => f.endsWith('.ts')).map((f) => f.slice(0, -3)).sort()
     : [];
+}
+
+/**
+ * A benchmark's help is the doc comment that opens its file (what it measures
+ * and its flags), so the text users read cannot drift from a second copy.
+ */
+export function benchmarkHelp(name: string): string {
+  const source = readFileSync(join(benchDir, `${name}.ts`), 'utf8');
+  const doc = /\/\*\*([\s\S]*?)\*\//.exec(source)?.[1] ?? '';
+  const text = doc.split('\n').map((line) => line.replace(/^\s*\* ?/, '')).join('\n').trim();
+  return `Usage: curl-rl bench ${name} [flags]\n\n${text || '(no description)'}\n`;
+}
+
+/** Flag mistakes inside a benchmark (node:util parseArgs, or its own checks) are usage errors: exit 2, no stack. */
+function isUsageError(error: unknown, name: string): error is Error {
+  if (!(error instanceof Error)) return false;
+  const code = (error as NodeJS.ErrnoException).code;
+  return (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_')) || error.message.startsWith(`bench ${name}:`);
 }
 
 export function register(program: Command): void {
@@ -25,7 +43,18 @@ export function register(program: Command): void {
       if (!names.includes(name)) {
         throw new ConfigError(`Unknown benchmark '${name}'. Available: ${names.join(', ') || '(none)'}.`);
       }
+      if (flags.includes('--help') || flags.includes('-h')) {
+        process.stdout.write(benchmarkHelp(name));
+        return;
+      }
       const module = (await import(pathToFileURL(join(benchDir, `${name}.ts`)).href)) as { main(argv: string[]): Promise<void> };
-      await module.main(flags);
+      try {
+        await module.main(flags);
+      } catch (error) {
+        if (isUsageError(error, name)) {
+          throw new ConfigError(`${error.message.replace(/^bench [\w-]+: /, `bench ${name}: `)} (see \`curl-rl bench ${name} --help\`)`);
+        }
+        throw error;
+      }
     });
 }

@@ -34,7 +34,7 @@ export function register(program: Command): void {
   addConfigOptions(
     program
       .command('train')
-      .description('train an agent (CURL with --aux curl, pixel SAC with --aux none); Ctrl-C stops with a checkpoint')
+      .description('train an agent (CURL with --aux curl, pixel SAC with --aux none, other objectives: see --aux); Ctrl-C stops with a checkpoint')
       .option('--preset <name>', 'preset in experiments/presets/ or a JSON file (applied after the task preset, before flags)')
       .option('--run-dir <dir>', 'run directory (default <runs-dir>/<env>-<aux>-s<seed>-<time>)')
       .option('--resume <dir>', 'continue the run in <dir> from its last checkpoint')
