@@ -473,9 +473,13 @@ export class Trainer {
       // The env must exist in its episode before its state can be overwritten.
       await this.env.reset({ seed: episodeSeed(this.config.seed, this.counters.episode) });
       (this.env as unknown as { restoreSnapshot(s: EnvSnapshot): void }).restoreSnapshot(state.envSnapshot!);
-      this.stacker.restoreFrames(state.stackFrames!.map((f) => new Uint8Array(f)));
+      const frames = state.stackFrames!.map((f) => new Uint8Array(f));
+      this.stacker.restoreFrames(frames);
       this.stacked = this.stacker.stack();
       this.needReset = false;
+      // Saved without the replay buffer, the buffer is empty and has no episode to add this one's next steps to:
+      // it starts one at the current frame (its stacks before that frame repeat it, as at any episode start).
+      if (!state.replaySaved) this.replay.addReset(frames[frames.length - 1]!);
     } else {
       if (!state.needReset) {
         // The env cannot restore mid-episode state (e.g. a remote process): the partial episode ends here.

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { decodePng } from '../../envs/image.js';
+import { gifImages } from '../gif.js';
 import * as envsCommand from '../../src/cli/commands/envs.js';
 import * as renderCommand from '../../src/cli/commands/render.js';
 
@@ -50,8 +51,10 @@ describe('curl-rl render', () => {
   it('writes a GIF of K frames', async () => {
     const out = join(dir, 'x.gif');
     await run(['render', '--env', 'pendulum-swingup', '--steps', '3', '--out', out, '--image-size', '16', '--action-repeat', '2']);
-    const bytes = readFileSync(out);
-    expect(bytes.subarray(0, 6).toString('ascii')).toBe('GIF89a');
+    expect(gifImages(readFileSync(out))).toEqual(Array.from({ length: 3 }, () => ({ width: 16, height: 16 })));
+    const one = join(dir, 'one.gif');
+    await run(['render', '--env', 'pendulum-swingup', '--steps', '1', '--out', one, '--image-size', '16']);
+    expect(gifImages(readFileSync(one))).toHaveLength(1);
   });
 
   it('rejects a bad extension and an unknown env', async () => {

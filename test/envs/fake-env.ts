@@ -36,3 +36,13 @@ export class CountingEnv implements Env<Uint8Array, Float32Array>, SkipRenderCap
   }
   close(): void {}
 }
+
+/** CountingEnv whose step counter can be saved and restored, so wrapper stacks above it can be too. */
+export class SnapshotCountingEnv extends CountingEnv {
+  getSnapshot(): { t: number } {
+    return { t: this.t };
+  }
+  restoreSnapshot(snapshot: { readonly [key: string]: unknown }): void {
+    this.t = Number(snapshot['t']);
+  }
+}

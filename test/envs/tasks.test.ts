@@ -150,14 +150,21 @@ describe('task rewards at known states', () => {
     e.reset({ seed: 0 });
     const p = e.physics;
     const rootx = p.jointDofAdr('rootx');
-    // Lifted clear of the floor, so no friction slows it during the step.
-    p.qpos[p.jointQposAdr('rootz')] = 2;
-    p.qvel.fill(0);
-    p.qvel[rootx] = 5;
-    const r = e.stepWithoutObservation(new Float32Array(6)).reward;
-    expect(r).toBeGreaterThan(0.4);
-    expect(r).toBeLessThan(0.6);
-    expect(e.stepWithoutObservation(new Float32Array(6)).reward).toBeLessThan(0.6);
+    // Clear of the floor nothing external pushes along x: the centre of mass keeps the 5 m/s it was given
+    // (the legs' springs are internal forces), and the reward is linear in it, 0 at rest and 1 from 10 m/s.
+    const rewardAt = (speed: number): number[] => {
+      p.qpos[p.jointQposAdr('rootz')] = 2;
+      p.qvel.fill(0);
+      p.qvel[rootx] = speed;
+      return [0, 1, 2].map(() => e.stepWithoutObservation(new Float32Array(6)).reward);
+    };
+    for (const r of rewardAt(5)) expect(r).toBeCloseTo(0.5, 4);
+    for (const r of rewardAt(2.5)) expect(r).toBeCloseTo(0.25, 4);
+    for (const r of rewardAt(9.9)) expect(r).toBeCloseTo(0.99, 4);
+    // capped: 10 m/s and anything faster give exactly 1
+    expect([...rewardAt(10.5), ...rewardAt(25)]).toEqual([1, 1, 1, 1, 1, 1]);
+    // running backwards earns nothing
+    expect(rewardAt(-3)).toEqual([0, 0, 0]);
   });
 
   it('walker-walk: standing tall and upright but still gives 1/6; lying down gives less', async () => {

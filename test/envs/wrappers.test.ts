@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ActionRepeat, EpisodeStatistics, FrameStack, FrameStacker, RescaleAction, TimeLimit } from '../../envs/wrappers/index.js';
-import { CountingEnv } from './fake-env.js';
+import { CountingEnv, SnapshotCountingEnv } from './fake-env.js';
 
 const a = (v = 0): Float32Array => Float32Array.of(v);
 
@@ -107,9 +107,35 @@ describe('TimeLimit + EpisodeStatistics', () => {
   });
 
   it('snapshots and restores its counters', async () => {
-    const inner = new CountingEnv();
-    const env = new TimeLimit(inner, 5);
-    expect(() => env.getSnapshot()).toThrow(/cannot save snapshots/);
+    expect(() => new TimeLimit(new CountingEnv(), 5).getSnapshot()).toThrow(/cannot save snapshots/);
+
+    // a stack whose every layer has state: the step count, the episode sums, the stacked frames
+    const make = (): EpisodeStatistics<Uint8Array, Float32Array> =>
+      new EpisodeStatistics(new TimeLimit(new FrameStack(new SnapshotCountingEnv(), 3), 5));
+    const env = make();
+    await env.reset();
+    await env.step(a());
+    await env.step(a());
+    // a msgpack-like round trip: the snapshot must not share state with the live env
+    const snap = structuredClone(env.getSnapshot());
+    const expected = [await env.step(a()), await env.step(a()), await env.step(a())];
+    expect(expected[2]?.truncated).toBe(true);
+    expect(expected[2]?.info['episode']).toEqual({ return: 1 + 2 + 3 + 4 + 5, length: 5 });
+    await expect(env.step(a())).rejects.toThrow(/call reset\(\) first/);
+
+    // restored into the same (finished) env and into a fresh one, the rest of the episode replays exactly
+    for (const target of [env, make()]) {
+      target.restoreSnapshot(snap);
+      for (const want of expected) {
+        const got = await target.step(a());
+        expect(Array.from(got.observation)).toEqual(Array.from(want.observation));
+        expect({ reward: got.reward, truncated: got.truncated, episode: got.info['episode'] }).toEqual({
+          reward: want.reward,
+          truncated: want.truncated,
+          episode: want.info['episode'],
+        });
+      }
+    }
   });
 });
 

@@ -50,22 +50,4 @@ export function comparable(records: readonly MetricsRecord[]): Array<Record<stri
 
 export const repoRoot = join(import.meta.dirname, '..', '..');
 
-/** Number of images in a GIF, by walking its blocks (GIF89a: extensions, image descriptors, trailer). */
-export function gifFrameCount(gif: Uint8Array): number {
-  const skipSubBlocks = (at: number): number => {
-    while (gif[at] !== 0) at += gif[at]! + 1;
-    return at + 1;
-  };
-  const colourTable = (flags: number): number => (flags & 0x80 ? 3 * 2 ** ((flags & 7) + 1) : 0);
-  let at = 13 + colourTable(gif[10]!);
-  let frames = 0;
-  for (;;) {
-    const block = gif[at];
-    if (block === 0x3b) return frames;
-    if (block === 0x21) at = skipSubBlocks(at + 2);
-    else if (block === 0x2c) {
-      frames += 1;
-      at = skipSubBlocks(at + 10 + colourTable(gif[at + 9]!) + 1);
-    } else throw new Error(`not a GIF block at byte ${at}: 0x${(block ?? 0).toString(16)}`);
-  }
-}
+export { gifFrameCount } from '../gif.js';

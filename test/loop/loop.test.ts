@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { latestCheckpoint } from '../../src/loop/checkpoint.js';
+import type { AgentState } from '../../agents/index.js';
+import { latestCheckpoint, readMsgpackFile } from '../../src/loop/checkpoint.js';
 import { train } from '../../src/loop/train.js';
 import type { Trainer } from '../../src/loop/trainer.js';
 import { readMetrics, type MetricsRecord } from '../../src/run/metrics.js';
@@ -48,6 +49,30 @@ describe('training loop', () => {
     // every checkpointEvery (320 env steps) and a final one at the end
     expect(ofType(records, 'checkpoint').map((c) => c.envStep)).toEqual([320, 640, 960, 1200]);
     expect(readStatus(outcome.runDir)).toMatchObject({ state: 'finished', agentStep: 300, envStep: 1200 });
+  });
+
+  it('CURL trains in the loop: its optimiser steps every update, and the encoder ends unlike an aux-none run of the same seed', async () => {
+    const config = tinyConfig({ backend: 'wasm', steps: 100 * 4, evalEvery: 100_000 });
+    const encoders = [];
+    for (const aux of ['curl', 'none'] as const) {
+      const run = await train({ config: { ...config, aux }, runDir: join(tempDir(), aux), ...quiet });
+      expect(run).toMatchObject({ state: 'finished', agentStep: 100 });
+      const state = readMsgpackFile<AgentState>(join(latestCheckpoint(run.runDir)!, 'agent.msgpack'));
+      encoders.push(Float32Array.from(state.params['conv.w0']!.data));
+      // the CURL optimiser took one step per update (40 after the 60 random steps), with a real gradient in its moments
+      const curlOpt = state.optimizers['curl'];
+      if (aux === 'none') expect(curlOpt).toBeUndefined();
+      else {
+        expect(curlOpt?.t).toBe(100 - config.initSteps);
+        expect(state.optimizers['critic']?.t).toBe(100 - config.initSteps);
+        expect(Array.from(curlOpt!.m['conv.w0']!).some((v) => Math.abs(v) > 1e-8)).toBe(true);
+      }
+    }
+    const [curl, none] = encoders as [Float32Array, Float32Array];
+    expect(curl.length).toBe(none.length);
+    // not float noise: a visible share of the first layer's weights moved apart
+    const differing = curl.filter((v, i) => Math.abs(v - none[i]!) > 1e-5).length;
+    expect(differing / curl.length).toBeGreaterThan(0.1);
   });
 
   it('evaluation never changes the training state', async () => {

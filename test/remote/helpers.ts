@@ -65,3 +65,21 @@ export function closedAfterEach(): RemoteEnv[] {
   });
   return opened;
 }
+
+/**
+ * Settles `work` while polling for a process with `arg` on its command line;
+ * `seen` says the scan found it meanwhile, so that finding none afterwards means the process ended.
+ */
+export async function watchArg<T>(arg: string, work: Promise<T>): Promise<{ seen: boolean; outcome: PromiseSettledResult<T> }> {
+  let seen = false;
+  let settled = false;
+  const outcome = Promise.allSettled([work]).then(([o]) => {
+    settled = true;
+    return o!;
+  });
+  while (!settled) {
+    seen ||= pidsWithArg(arg).length > 0;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return { seen, outcome: await outcome };
+}

@@ -1,4 +1,4 @@
-import { closeSync, existsSync, readSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, readSync, statSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createRemoteEnv, RemoteEnv, RemoteProtocolError, testServerCommand } from '../../envs/remote/index.js';
@@ -13,8 +13,10 @@ function offerOf(env: RemoteEnv): LocalOffer {
 
 describe('LocalEndpoint and openLocalServer', () => {
   it('make two private FIFOs with the token waiting, carry bytes both ways, and close() removes them', async () => {
-    const endpoint = LocalEndpoint.create()!;
-    expect(endpoint).toBeDefined();
+    const created = LocalEndpoint.create();
+    // undefined would mean this platform has no FIFOs: these tests run on Linux, where it must work
+    expect(created).toBeInstanceOf(LocalEndpoint);
+    const endpoint = created!;
     const offer = endpoint.offer();
     expect(offer.token).toMatch(/^[0-9a-f]{32}$/);
     for (const path of [offer.request, offer.reply]) {
@@ -23,8 +25,13 @@ describe('LocalEndpoint and openLocalServer', () => {
     }
     expect(statSync(dirname(offer.request)).mode & 0o777).toBe(0o700);
 
-    const server = openLocalServer(offer)!;
-    expect(server).toBeDefined();
+    const opened = openLocalServer(offer);
+    // two open descriptors: the request FIFO for reading, the reply FIFO for writing
+    expect(opened).toEqual({ input: expect.any(Number), output: expect.any(Number) });
+    const server = opened!;
+    expect(fstatSync(server.input).isFIFO() && fstatSync(server.output).isFIFO()).toBe(true);
+    expect(fstatSync(server.input).ino).toBe(statSync(offer.request).ino);
+    expect(fstatSync(server.output).ino).toBe(statSync(offer.reply).ino);
     try {
       endpoint.write(Buffer.from('request bytes'));
       const got = Buffer.alloc(64);

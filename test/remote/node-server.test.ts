@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { checkEnv } from '../../envs/checker.js';
 import {
   createRemoteEnv,
@@ -12,7 +12,7 @@ import {
   testServerCommand,
 } from '../../envs/remote/index.js';
 import { EnvError, InvalidActionError } from '../../envs/errors.js';
-import { closedAfterEach, expectedFrame, pidExists, pidsWithArg } from './helpers.js';
+import { closedAfterEach, expectedFrame, pidExists, pidsWithArg, watchArg } from './helpers.js';
 
 const opened = closedAfterEach();
 /** localTransport: the default (frames over the FIFOs after the spec) or false (the pty throughout). */
@@ -95,7 +95,13 @@ describe('RemoteEnv against the Node test server', () => {
   });
 
   it('fetchRemoteSpec returns JSON-ready spaces and leaves no process', async () => {
-    const spec = await fetchRemoteSpec({ command: testServerCommand(['--size', '10']) });
+    const tag = `spec-test-${process.pid}-${Date.now()}`;
+    const fetching = fetchRemoteSpec({ command: testServerCommand(['--size', '10', '--tag', tag]) });
+    // the scan finds the server while it runs, so its finding nothing afterwards means something
+    const { seen } = await watchArg(tag, fetching);
+    const spec = await fetching;
+    expect(seen).toBe(true);
+    expect(pidsWithArg(tag)).toEqual([]);
     expect(spec).toMatchObject({
       protocol: 1,
       id: 'node-test-pattern',
@@ -206,6 +212,20 @@ describe.each([
 });
 
 describe('RemoteEnv start-up and process-group faults', () => {
+  // These start `sleep` for over half an hour: whatever a failed assertion left behind is killed here, not by the timer.
+  const markers: string[] = [];
+  afterEach(() => {
+    for (const marker of markers.splice(0)) {
+      for (const pid of pidsWithArg(marker)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // Already gone.
+        }
+      }
+    }
+  });
+
   it('a protocol version mismatch fails at start, naming both versions, with no process left', async () => {
     const tag = `version-test-${process.pid}-${Date.now()}`;
     const error = (await createRemoteEnv({ command: testServerCommand(['--version', '99', '--tag', tag]), timeoutMs: 20_000 }).catch((e: unknown) => e)) as RemoteProtocolError;
@@ -216,6 +236,7 @@ describe('RemoteEnv start-up and process-group faults', () => {
 
   it('a process that never says hello times out at start-up and is killed', async () => {
     const marker = `${1000 + (process.pid % 1000)}.25`;
+    markers.push(marker);
     const error = (await createRemoteEnv({ command: `sleep ${marker}`, startupTimeoutMs: 1_000 }).catch((e: unknown) => e)) as RemoteTimeoutError;
     expect(error).toBeInstanceOf(RemoteTimeoutError);
     expect(error.message).toMatch(/sent no hello at start-up within 1000 ms/);
@@ -230,7 +251,9 @@ describe('RemoteEnv start-up and process-group faults', () => {
 
   it('close() also ends children the server started (its process group)', async () => {
     const marker = `${2000 + (process.pid % 1000)}.5`;
+    markers.push(marker);
     const env = await createRemoteEnv({ command: `/bin/sh -c ${JSON.stringify(`sleep ${marker} & exec ${testServerCommand(['--size', '4'])}`)}` });
+    opened.push(env);
     await env.reset();
     expect(pidsWithArg(marker)).toHaveLength(1);
     await env.close();

@@ -14,7 +14,7 @@ import {
   RemoteProcessExitedError,
   RemoteTimeoutError,
 } from '../../envs/remote/index.js';
-import { closedAfterEach, findBridgePython, pidExists } from './helpers.js';
+import { closedAfterEach, findBridgePython, pidExists, pidsWithArg, watchArg } from './helpers.js';
 
 /**
  * A pure-Python pixel env with the Gymnasium API (no gymnasium import): frame
@@ -86,7 +86,8 @@ def make_pixels(size=12, render_mode=None):
 def make_count():
     return CountEnv()
 
-def make_broken():
+def make_broken(tag=None):
+    time.sleep(0.3)  # long enough for the test to see the process before it fails
     raise RuntimeError("factory failed on purpose")
 `;
 
@@ -192,6 +193,8 @@ describe.skipIf(!python)('RemoteEnv against the Python bridge', () => {
     writeFileSync(join(dir, 'fakes', 'gymnasium.py'), FAKE_GYMNASIUM);
     writeFileSync(join(dir, 'fakes', 'dm_control', '__init__.py'), '');
     writeFileSync(join(dir, 'fakes', 'dm_control', 'suite.py'), FAKE_DMC_SUITE);
+    mkdirSync(join(dir, 'no-dmc', 'dm_control'), { recursive: true });
+    writeFileSync(join(dir, 'no-dmc', 'dm_control', '__init__.py'), `raise ModuleNotFoundError("No module named 'dm_control'", name="dm_control")\n`);
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -289,10 +292,16 @@ describe.skipIf(!python)('RemoteEnv against the Python bridge', () => {
   });
 
   it('a failing factory is reported at start with the Python traceback, and no process stays', async () => {
-    const error = (await createRemoteEnv({ command: command('--env', 'tinyenv:make_broken'), env: { PYTHONPATH: dir } }).catch((e: unknown) => e)) as RemoteEnvRaisedError;
+    // a unique argument on the bridge's command line, for the /proc scan
+    const tag = JSON.stringify({ tag: `broken-factory-${process.pid}-${Date.now()}` });
+    const starting = createRemoteEnv({ command: command('--env', 'tinyenv:make_broken', '--kwargs', tag), env: { PYTHONPATH: dir } });
+    const { seen } = await watchArg(tag, starting);
+    const error = (await starting.catch((e: unknown) => e)) as RemoteEnvRaisedError;
     expect(error).toBeInstanceOf(RemoteEnvRaisedError);
     expect(error.message).toContain('factory failed on purpose');
     expect(error.traceback).toContain('make_broken');
+    expect(seen).toBe(true);
+    expect(pidsWithArg(tag)).toEqual([]);
   });
 
   it('gymnasium:make gets the --env-id and render_mode=rgb_array in --pixels mode (gymnasium imported only then)', async () => {
@@ -331,9 +340,10 @@ describe.skipIf(!python)('RemoteEnv against the Python bridge', () => {
   });
 
   it('--dmc without dm_control installed says how to install it', async () => {
-    const error = (await createRemoteEnv({ command: command('--dmc', 'cartpole:swingup') }).catch((e: unknown) => e)) as RemoteEnvRaisedError;
+    // "not installed" made explicit, whatever this machine has: a dm_control first on the path that cannot be imported
+    const error = (await createRemoteEnv({ command: command('--dmc', 'cartpole:swingup'), env: { PYTHONPATH: join(dir, 'no-dmc') } }).catch((e: unknown) => e)) as RemoteEnvRaisedError;
     expect(error).toBeInstanceOf(RemoteEnvRaisedError);
-    expect(error.message).toMatch(/--dmc needs dm_control.*pip install dm_control/);
+    expect(error.message).toMatch(/--dmc needs dm_control.*pip install dm_control.*No module named 'dm_control'/);
   });
 
   it('keeps to the pty when the client declines the local transport; frames bit-exact, errors and crashes typed', async () => {

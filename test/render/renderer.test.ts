@@ -52,15 +52,13 @@ describe('Renderer', () => {
     const c = 3 * (50 * W + 50);
     expect(img[c]!).toBeGreaterThan(100);
     expect([img[c + 1], img[c + 2]]).toEqual([0, 0]);
-    // Silhouette half-angle asin(r/d); in pixels tan(asin(0.2)) / tan(22.5 deg) * H/2 = 24.886.
-    const radiusPx = (Math.tan(Math.asin(1 / 5)) / Math.tan(Math.PI / 8)) * (H / 2);
-    expect(radiusPx).toBeCloseTo(24.886, 3);
+    // Silhouette half-angle asin(r/d) = asin(1/5); in pixels tan(asin(0.2)) / tan(22.5 deg) * 101/2 = 24.886 (worked by hand),
+    // so the pixel centres inside it are |j - 50| <= 24: 49 of them, on the centre row and on the centre column.
     let rowCount = 0, colCount = 0;
     for (let j = 0; j < W; j++) if (img[3 * (50 * W + j) + 1] === 0) rowCount++;
     for (let i = 0; i < H; i++) if (img[3 * (i * W + 50) + 1] === 0) colCount++;
-    // Pixel centres within the radius: |j - 50| <= 24.886, i.e. 49 pixels.
-    expect(rowCount).toBe(2 * Math.floor(radiusPx) + 1);
-    expect(colCount).toBe(2 * Math.floor(radiusPx) + 1);
+    expect(rowCount).toBe(49);
+    expect(colCount).toBe(49);
     const red = redPixels(img, W, H);
     expect(red.ci).toBeCloseTo(50, 6);
     expect(red.cj).toBeCloseTo(50, 6);

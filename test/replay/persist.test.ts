@@ -1,9 +1,10 @@
-import { mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ReplayBuffer } from '../../replay/buffer.js';
 import { ReplayFileError } from '../../replay/errors.js';
+import type { FrameStore } from '../../replay/frame-store.js';
 import { CHUNK_BYTES } from '../../replay/persist.js';
 import { Rng } from '../../src/rng.js';
 import { expectBytes, fill, frameFor, makeBuffer } from './helpers.js';
@@ -134,5 +135,42 @@ describe('replay save/load', () => {
     const check = makeBuffer({ capacity: 10 });
     await check.load(path);
     expect(fingerprint(check)).toEqual(fingerprint(other));
+  });
+
+  it('keeps the previous file intact, and no partial file, when a save fails half way', async () => {
+    const folder = join(dir, 'interrupted');
+    mkdirSync(folder);
+    const path = join(folder, 'ckpt.replay');
+    const previous = wrapped();
+    await previous.save(path);
+    const before = readFileSync(path);
+
+    // A bigger buffer whose frames stop being readable after the first frames record is on disk:
+    // the failure lands mid-write, after the header, the arrays and one chunk of frames.
+    const next = makeBuffer({ capacity: 10, maxBlockBytes: 2 * 48 });
+    fill(next, [3, 5]);
+    const store = (next as unknown as { frames: FrameStore }).frames;
+    const ranges = store.ranges.bind(store);
+    let partial: { name: string; bytes: number } | undefined;
+    store.ranges = function* (...args: Parameters<FrameStore['ranges']>) {
+      for (const piece of ranges(...args)) {
+        yield piece;
+        const tmp = readdirSync(folder).find((f) => f !== 'ckpt.replay');
+        partial = tmp === undefined ? undefined : { name: tmp, bytes: statSync(join(folder, tmp)).size };
+        throw new Error('EIO: the disk went away');
+      }
+    };
+    const error = await next.save(path).then(() => null, (e: unknown) => e);
+    expect(error).toBeInstanceOf(ReplayFileError);
+    expect((error as ReplayFileError).problem).toMatch(/write failed: EIO: the disk went away/);
+    // the save really was interrupted part way through a temp file...
+    expect(partial?.name).toMatch(/^\.ckpt\.replay\..*\.tmp$/);
+    expect(partial?.bytes).toBeGreaterThan(48);
+    // ...which is gone; the checkpoint is byte-identical and still loads
+    expect(readdirSync(folder)).toEqual(['ckpt.replay']);
+    expect(Buffer.compare(readFileSync(path), before)).toBe(0);
+    const check = makeBuffer({ capacity: 10 });
+    await check.load(path);
+    expect(fingerprint(check)).toEqual(fingerprint(previous));
   });
 });

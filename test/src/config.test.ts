@@ -1,12 +1,27 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { describeAllowed, resolveConfig } from '../../src/config/resolve.js';
 import { defaultConfig } from '../../src/config/schema.js';
 import { ConfigError } from '../../src/errors.js';
 import { configFlags } from '../../src/cli/config-flags.js';
 import { main } from '../../src/cli/main.js';
+
+/**
+ * What the backend probe finds is set by the test, not by this machine: on one with tfjs-node-gpu and CUDA,
+ * the "not available" case below would otherwise start a full-size GPU run.
+ */
+const machine = vi.hoisted(() => ({ gpuPackage: false, cuda: true }));
+vi.mock('../../src/backend.js', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../../src/backend.js')>();
+  const probes = () =>
+    real.probeBackends({
+      isResolvable: (pkg) => (pkg === '@tensorflow/tfjs-node-gpu' ? machine.gpuPackage : pkg !== '@tensorflow/tfjs-node'),
+      cudaDeviceVisible: () => machine.cuda,
+    });
+  return { ...real, initBackend: (requested: Parameters<typeof real.initBackend>[0], options: Parameters<typeof real.initBackend>[1] = {}) => real.initBackend(requested, { ...options, probes: probes() }) };
+});
 
 function presets(files: Record<string, unknown>): string {
   const dir = mkdtempSync(join(tmpdir(), 'presets-'));
@@ -90,8 +105,14 @@ describe('config resolution', () => {
       expect(errors.join('\n')).toMatch(/unknown option '--no-such-flag'/);
       expect(await main(['config', '--aux', 'byol', '--aux-queue', '8'])).toBe(2);
       expect(errors.join('\n')).toMatch(/auxQueue \(8\) adds negatives to CURL's InfoNCE/);
+      // a CUDA machine without the package, then the package without a driver: exit 3 either way, before any run starts
+      Object.assign(machine, { gpuPackage: false, cuda: true });
       expect(await main(['train', '--backend', 'tensorflow-gpu', '--env', 'cartpole-swingup'])).toBe(3);
-      expect(errors.join('\n')).toMatch(/npm install @tensorflow\/tfjs-node-gpu/);
+      expect(errors.join('\n')).toMatch(/'tensorflow-gpu' backend is not available: @tensorflow\/tfjs-node-gpu is not installed\. .*npm install @tensorflow\/tfjs-node-gpu/);
+      errors.length = 0;
+      Object.assign(machine, { gpuPackage: true, cuda: false });
+      expect(await main(['train', '--backend', 'tensorflow-gpu', '--env', 'cartpole-swingup'])).toBe(3);
+      expect(errors.join('\n')).toMatch(/is installed but no NVIDIA driver is visible/);
     } finally {
       console.error = original;
       process.stderr.write = originalWrite;

@@ -1,0 +1,197 @@
+import os from 'node:os';
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { describe, expect, it, vi } from 'vitest';
+import { main } from '../../src/cli/main.js';
+
+/** Runs the CLI in this process; what it printed, split into stdout lines and stderr text. */
+async function cli(args: string[]): Promise<{ code: number; lines: string[]; stderr: string }> {
+  const lines: string[] = [];
+  const errors: string[] = [];
+  const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void lines.push(a.join(' ')));
+  const error = vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void errors.push(a.join(' ')));
+  try {
+    const code = await main(args);
+    return { code, lines, stderr: errors.join('\n') };
+  } finally {
+    log.mockRestore();
+    error.mockRestore();
+  }
+}
+
+/** Every line is one JSON object; returns them. */
+function jsonLines(lines: string[]): Array<Record<string, unknown>> {
+  expect(lines.length).toBeGreaterThan(0);
+  return lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+const num = expect.any(Number);
+
+describe('curl-rl info', () => {
+  it('--json reports the chosen backend, every probe, the conv engine and the machine', async () => {
+    const { code, lines } = await cli(['info', '--backend', 'cpu', '--json']);
+    expect(code).toBe(0);
+    expect(lines).toHaveLength(1);
+    const info = JSON.parse(lines[0]!) as Record<string, unknown>;
+    expect(info).toEqual({
+      backend: 'cpu',
+      requested: 'cpu',
+      backends: ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'].map((name) => ({ name, available: expect.any(Boolean), reason: expect.any(String) })),
+      convEngine: { engine: expect.stringMatching(/^(js|libtorch)$/), reason: expect.any(String), threads: num, libtorch: expect.anything() },
+      tfjsVersion: tf.version.tfjs,
+      nodeVersion: process.version,
+      cpus: os.cpus().length,
+      totalMemoryBytes: os.totalmem(),
+    });
+    const backends = info['backends'] as Array<{ name: string; available: boolean }>;
+    expect(backends.find((b) => b.name === 'cpu')?.available).toBe(true);
+    expect(backends.find((b) => b.name === 'wasm')?.available).toBe(true);
+    const engine = info['convEngine'] as { engine: string; threads: number; libtorch: unknown };
+    expect(engine.threads).toBeGreaterThanOrEqual(1);
+    if (engine.engine === 'libtorch') expect(engine.libtorch).toEqual({ version: expect.stringMatching(/^\d+\.\d+/), onednn: expect.any(Boolean) });
+
+    const wasm = JSON.parse((await cli(['info', '--backend', 'wasm', '--json'])).lines[0]!) as Record<string, unknown>;
+    expect(wasm).toMatchObject({ backend: 'wasm', requested: 'wasm', wasm: { simd: expect.any(Boolean), threads: expect.any(Boolean) } });
+  });
+
+  it('prints the same facts as text, and refuses an unknown backend with exit 2', async () => {
+    const { code, lines } = await cli(['info', '--backend', 'cpu']);
+    expect(code).toBe(0);
+    expect(lines[0]).toBe('backend: cpu (requested cpu)');
+    expect(lines.filter((l) => /^ {2}[✓✗] /.test(l))).toHaveLength(4);
+    expect(lines.join('\n')).toMatch(new RegExp(`conv engine: (js|libtorch) on \\d+ thread\\(s\\)`));
+    expect(lines.at(-1)).toBe(`tfjs ${tf.version.tfjs}, node ${process.version}, ${os.cpus().length} CPUs`);
+    const bad = await cli(['info', '--backend', 'tpu']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--backend = "tpu" is invalid; allowed: one of auto, tensorflow-gpu, tensorflow, wasm, cpu/);
+  });
+});
+
+describe('curl-rl bench, each benchmark at its smallest size', () => {
+  // bad flags and unknown names (exit 2, the message, --help) are test/faults/bench-flags.test.ts's
+
+  it('env: render frames/s and physics steps/s per task, and random-policy returns', async () => {
+    const r = await cli(['bench', 'env', '--tasks', 'cartpole-swingup,pendulum-swingup', '--sizes', '8,12', '--seconds', '0.02']);
+    expect(r.code).toBe(0);
+    const rows = jsonLines(r.lines);
+    const render = { bench: 'env', metric: 'render_fps', value: num, frames: num, loadavg1: num };
+    const physics = { bench: 'env', metric: 'physics_steps_per_s', value: num, controlStepsPerS: num, substeps: num, loadavg1: num };
+    expect(rows).toEqual([
+      { ...render, task: 'cartpole-swingup', size: 8 },
+      { ...physics, task: 'cartpole-swingup' },
+      { ...render, task: 'cartpole-swingup', size: 12 },
+      { ...render, task: 'pendulum-swingup', size: 8 },
+      { ...physics, task: 'pendulum-swingup' },
+      { ...render, task: 'pendulum-swingup', size: 12 },
+    ]);
+    for (const row of rows) expect(row['value']).toBeGreaterThan(0);
+
+    const returns = jsonLines((await cli(['bench', 'env', '--tasks', 'cartpole-swingup', '--random-returns', '1'])).lines);
+    expect(returns).toEqual([{ bench: 'env', task: 'cartpole-swingup', metric: 'random_return', episodes: 1, mean: num, std: 0, min: num, max: num, loadavg1: num }]);
+    // one episode: its return is the mean, min and max, and a 1000-step episode of rewards in [0, 1] sums into [0, 1000]
+    const [row] = returns as Array<{ mean: number; min: number; max: number }>;
+    expect([row!.min, row!.max]).toEqual([row!.mean, row!.mean]);
+    expect(row!.mean).toBeGreaterThan(0);
+    expect(row!.mean).toBeLessThan(1000);
+
+  });
+
+  it('render: frames/s per task and size', async () => {
+    const r = await cli(['bench', 'render', '--tasks', 'cartpole-swingup', '--sizes', '6,8', '--frames', '2']);
+    expect(r.code).toBe(0);
+    const row = { bench: 'render', task: 'cartpole-swingup', shadows: true, frames: 2, framesPerSec: num, msPerFrame: num, cpuFramesPerSec: num, loadAvg1: num, ngeom: num };
+    expect(jsonLines(r.lines)).toEqual([
+      { ...row, width: 6, height: 6 },
+      { ...row, width: 8, height: 8 },
+    ]);
+  });
+
+  it('replay: memory per transition, sampling, save and load, and leaves no file behind', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'curl-bench-replay-'));
+    const r = await cli(['bench', 'replay', '--json', '--capacity', '40', '--image-size', '8', '--crop-size', '6', '--frame-stack', '3', '--action-dim', '2',
+      '--episode-length', '5', '--io-transitions', '30', '--sample-transitions', '20', '--repeats', '1', '--dir', dir]);
+    expect(r.code).toBe(0);
+    const rows = jsonLines(r.lines);
+    expect(rows.map((x) => x['measure'])).toEqual(['memory', 'sample', 'sample-into', 'sample', 'sample-into', 'save', 'load']);
+    expect(rows[0]).toEqual({
+      bench: 'replay', measure: 'memory', capacity: 40, imageSize: 8, frameStack: 3, actionDim: 2,
+      bytesPerTransition: num, totalBytes: num, totalGiB: num, referenceBytesPerTransition: 2 * 3 * 8 * 8 * 3,
+    });
+    // each frame is stored once: at least one 8x8x3 frame per transition, well under the reference's two stacks
+    expect(rows[0]!['bytesPerTransition']).toBeGreaterThanOrEqual(8 * 8 * 3);
+    expect(rows[0]!['bytesPerTransition']).toBeLessThan(2 * 3 * 8 * 8 * 3);
+    expect(rows.slice(1, 5).map((x) => x['batchSize'])).toEqual([128, 128, 512, 512]);
+    for (const row of rows.slice(1, 5)) {
+      expect(row).toEqual({ bench: 'replay', measure: row['measure'], transitionsStored: 20, batchSize: row['batchSize'], cropSize: 6, frameStack: 3, views: 3, medianMs: num, minMs: num, maxMs: num, repeats: 1 });
+    }
+    expect(rows[5]).toEqual({ bench: 'replay', measure: 'save', transitions: 30, fileMB: num, ms: num, MBps: num });
+    expect(rows[6]).toEqual({ bench: 'replay', measure: 'load', transitions: 30, fileMB: rows[5]!['fileMB'], ms: num, MBps: num, note: expect.any(String) });
+    expect(rows[5]!['fileMB']).toBeGreaterThan((30 * 8 * 8 * 3) / 1e6);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('remote: steps/s in process and through the channel, per frame kind and transport', async () => {
+    const r = await cli(['bench', 'remote', '--size', '4', '--steps', '3', '--warmup', '0', '--frames', 'both', '--local-transport', 'both']);
+    expect(r.code).toBe(0);
+    const rows = jsonLines(r.lines);
+    expect(rows.map((x) => [x['frames'], x['localTransport']])).toEqual([
+      ['noise', true],
+      ['noise', false],
+      ['rendered', true],
+      ['rendered', false],
+    ]);
+    for (const row of rows) {
+      expect(row).toEqual({
+        bench: 'remote', frame: [4, 4, 3], frames: row['frames'], compress: true, localTransport: row['localTransport'], steps: 3,
+        inProcessStepsPerSec: num, remoteStepsPerSec: num, inProcessMsPerStep: num, remoteMsPerStep: num, channelOverheadMsPerStep: num,
+        targetOverheadMs: 0.2, ptyFloorMsPerStep: num, ptySmallFloorMsPerStep: num, protocolMsPerStep: num,
+        ...(row['localTransport'] ? { pipeFloorMsPerStep: num } : {}),
+        loadavg1: num, cpus: os.cpus().length,
+      });
+    }
+  });
+
+  it('update: one line per aux with the median time, FLOPs and throughput', async () => {
+    const r = await cli(['bench', 'update', '--batch-size', '2', '--aux', 'both', '--iters', '1', '--warmup', '0', '--conv-workers', '0']);
+    expect(r.code, r.stderr).toBe(0);
+    const rows = jsonLines(r.lines);
+    expect(rows.map((x) => x['aux'])).toEqual(['curl', 'none']);
+    for (const row of rows) {
+      expect(row).toEqual({
+        bench: 'update', backend: expect.any(String), convEngine: expect.stringMatching(/^(js|libtorch)$/), aux: row['aux'], batchSize: 2, microBatch: num,
+        convWorkers: 0, threads: num, iters: 1, medianMs: num, minMs: num, gflopPerUpdate: num, convGflopPerUpdate: num, gflops: num, stageMeanMs: expect.any(Object),
+      });
+      expect(row['gflopPerUpdate']).toBeGreaterThan(0);
+    }
+    // CURL adds the key encoder's pass and the contrastive head: more work per update than SAC alone
+    expect(rows[0]!['gflopPerUpdate']).toBeGreaterThan(rows[1]!['gflopPerUpdate'] as number);
+  });
+});
+
+describe('curl-rl eval flag validation', () => {
+  it.each([
+    [['--episodes', '0'], /--episodes must be a positive integer, got "0"/],
+    [['--episodes', 'abc'], /--episodes = "abc" is not a whole number written in decimal digits \(like 100000\); allowed: an integer >= 1/],
+    [['--episodes', '1.5'], /--episodes = "1\.5" is not a whole number/],
+    [['--episodes', '1e3'], /--episodes = "1e3" is not a whole number/],
+    [['--episodes', ''], /--episodes = "" is not a whole number/],
+    [['--seed', '-1'], /--seed must be a non-negative integer, got "-1"/],
+    [['--seed', 'x7'], /--seed = "x7" is not a whole number/],
+  ])('%j is exit 2 with a message saying what is allowed, before the run is looked at', async (flags, message) => {
+    // the run directory does not exist: the flags are refused first
+    const r = await cli(['eval', join(tmpdir(), 'no-such-run'), ...flags]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).not.toMatch(/no-such-run/);
+    expect(r.lines).toEqual([]);
+  });
+
+  it('a missing run directory and a missing argument are exit 2 too', async () => {
+    const missing = await cli(['eval', join(tmpdir(), 'no-such-run'), '--episodes', '2']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/no-such-run/);
+    expect((await cli(['eval'])).code).toBe(2);
+  });
+});
