@@ -167,9 +167,9 @@ describe('DrQ target and Q-loss averaging (--aug-k, --aug-m)', () => {
     }
   }, 120_000);
 
-  it("with M > 1, CURL and the actor still read view 0: CURL's gradient equals the M = 1 update's on the same anchor and positive", async () => {
+  it.each(['curl', 'curl-hard', 'simclr', 'byol', 'barlow'] as const)("with M > 1, the aux loss (%s) and the actor still read view 0: its gradient equals the M = 1 update's on the same anchor and positive", async (aux) => {
     await useBackend('wasm');
-    const cfg = tinyConfig({ numFilters: 4, latentDim: 6, numConvLayers: LAYERS, hiddenDim: 16 });
+    const cfg = tinyConfig({ aux, numFilters: 4, latentDim: 6, numConvLayers: LAYERS, hiddenDim: 16, auxHiddenDim: 8, auxProjDim: 5 });
     const two = drqBatch(77, 2, 2);
     const one: Batch = { ...two, obs: view(two.obs, 0), nextObs: view(two.nextObs, 0), obsViews: 1, nextViews: 1 };
     const grads: Array<Map<string, Float32Array>> = [];
