@@ -74,7 +74,7 @@ describe('sweep expansion', () => {
 
   it('rejects bad sweep files with the field at fault', () => {
     expect(() => parseSweepFile({ ...baseSweep, seeds: [] })).toThrow(/seeds/);
-    expect(() => parseSweepFile({ ...baseSweep, aux: ['byol'] })).toThrow(/aux\.0/);
+    expect(() => parseSweepFile({ ...baseSweep, aux: ['moco'] })).toThrow(/aux\.0/);
     expect(() => parseSweepFile({ ...baseSweep, name: 'a/b' })).toThrow(/name.*folder/);
     expect(() => parseSweepFile({ ...baseSweep, overrides: { batchSiz: 3 } })).toThrow(/unknown config field 'batchSiz'/);
     expect(() => parseSweepFile({ ...baseSweep, overrides: { seed: 3 } })).toThrow(/set per run/);

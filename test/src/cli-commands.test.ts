@@ -124,7 +124,7 @@ describe('curl-rl bench, each benchmark at its smallest size', () => {
     expect(rows[0]!['bytesPerTransition']).toBeLessThan(2 * 3 * 8 * 8 * 3);
     expect(rows.slice(1, 5).map((x) => x['batchSize'])).toEqual([128, 128, 512, 512]);
     for (const row of rows.slice(1, 5)) {
-      expect(row).toEqual({ bench: 'replay', measure: row['measure'], transitionsStored: 20, batchSize: row['batchSize'], cropSize: 6, frameStack: 3, views: 3, medianMs: num, minMs: num, maxMs: num, repeats: 1 });
+      expect(row).toEqual({ bench: 'replay', measure: row['measure'], transitionsStored: 20, batchSize: row['batchSize'], cropSize: 6, frameStack: 3, aug: 'crop', views: 3, medianMs: num, minMs: num, maxMs: num, repeats: 1 });
     }
     expect(rows[5]).toEqual({ bench: 'replay', measure: 'save', transitions: 30, fileMB: num, ms: num, MBps: num });
     expect(rows[6]).toEqual({ bench: 'replay', measure: 'load', transitions: 30, fileMB: rows[5]!['fileMB'], ms: num, MBps: num, note: expect.any(String) });
@@ -160,7 +160,7 @@ describe('curl-rl bench, each benchmark at its smallest size', () => {
     expect(rows.map((x) => x['aux'])).toEqual(['curl', 'none']);
     for (const row of rows) {
       expect(row).toEqual({
-        bench: 'update', backend: expect.any(String), convEngine: expect.stringMatching(/^(js|libtorch)$/), aux: row['aux'], batchSize: 2, microBatch: num,
+        bench: 'update', backend: expect.any(String), convEngine: expect.stringMatching(/^(tfjs|libtorch)$/), aux: row['aux'], batchSize: 2, augK: 1, augM: 1, microBatch: num,
         convWorkers: 0, threads: num, iters: 1, medianMs: num, minMs: num, gflopPerUpdate: num, convGflopPerUpdate: num, gflops: num, stageMeanMs: expect.any(Object),
       });
       expect(row['gflopPerUpdate']).toBeGreaterThan(0);
