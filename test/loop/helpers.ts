@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { validateConfig } from '../../src/config/resolve.js';
 import type { Config } from '../../src/config/schema.js';
-import type { MetricsRecord } from '../../src/run/metrics.js';
+import { train } from '../../src/loop/train.js';
+import { readMetrics, type MetricsRecord } from '../../src/run/metrics.js';
 
 /** A run small enough for CI: 16x16 frames of the pure-JS toy task, a tiny network, a few hundred agent steps. */
 export function tinyConfig(overrides: Partial<Config> = {}): Config {
@@ -51,3 +52,32 @@ export function comparable(records: readonly MetricsRecord[]): Array<Record<stri
 export const repoRoot = join(import.meta.dirname, '..', '..');
 
 export { gifFrameCount } from '../gif.js';
+
+/**
+ * The same run twice: once straight through, once stopped by a SIGINT request
+ * at `stopAtAgentStep` and resumed from its checkpoint. Returns both results
+ * and both runs' comparable metrics; the caller asserts what its case needs.
+ */
+export async function runWholeAndResumed(config: Config, stopAtAgentStep: number) {
+  const whole = await train({ config, runDir: join(tempDir(), 'whole'), progress: 'none', log: () => {} });
+  const dir = join(tempDir(), 'parts');
+  const first = await train({
+    config,
+    runDir: dir,
+    progress: 'none',
+    log: () => {},
+    onStart: (trainer, shutdown) =>
+      trainer.events.subscribe((e) => {
+        if (e.type === 'transition' && e.agentStep === stopAtAgentStep) shutdown.request({ kind: 'signal', signal: 'SIGINT' });
+      }),
+  });
+  const second = first.state === 'interrupted' ? await train({ resume: dir, progress: 'none', log: () => {} }) : null;
+  return {
+    whole,
+    first,
+    second,
+    dir,
+    expected: comparable(readMetrics(join(whole.runDir, 'metrics.jsonl'))),
+    actual: comparable(readMetrics(join(dir, 'metrics.jsonl'))),
+  };
+}

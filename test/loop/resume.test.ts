@@ -6,7 +6,7 @@ import { train } from '../../src/loop/train.js';
 import { readMetrics } from '../../src/run/metrics.js';
 import { readStatus } from '../../src/run/run-dir.js';
 import { killChildrenAfterEach, startCli, type CliResult } from '../faults/helpers.js';
-import { comparable, tempDir, tinyConfig } from './helpers.js';
+import { comparable, runWholeAndResumed, tempDir, tinyConfig } from './helpers.js';
 
 // The CLI runs under the fault tests' watchdog, and whatever a failed test left running is killed after it.
 killChildrenAfterEach();
@@ -157,26 +157,10 @@ describe('interrupt and resume', () => {
   it('a MuJoCo task (cartpole-swingup) stopped mid-episode and resumed gives the same numbers as one that never stopped', async () => {
     // 125 agent steps per episode at action repeat 8: the stop at 70 falls mid-episode, which ends after the resume
     const config = tinyConfig({ env: 'cartpole-swingup', backend: 'wasm', actionRepeat: 8, steps: 160 * 8, evalEvery: 160 * 8, logEvery: 20 * 8, checkpointEvery: 80 * 8 });
-    const whole = await train({ config, runDir: join(tempDir(), 'whole'), progress: 'none', log: () => {} });
+    const { whole, first, second, expected, actual } = await runWholeAndResumed(config, 70);
     expect(whole).toMatchObject({ state: 'finished', agentStep: 160 });
-
-    const dir = join(tempDir(), 'parts');
-    const first = await train({
-      config,
-      runDir: dir,
-      progress: 'none',
-      log: () => {},
-      onStart: (trainer, shutdown) =>
-        trainer.events.subscribe((e) => {
-          if (e.type === 'transition' && e.agentStep === 70) shutdown.request({ kind: 'signal', signal: 'SIGINT' });
-        }),
-    });
     expect(first).toMatchObject({ state: 'interrupted', agentStep: 70 });
-    const second = await train({ resume: dir, progress: 'none', log: () => {} });
     expect(second).toMatchObject({ state: 'finished', agentStep: 160 });
-
-    const expected = comparable(readMetrics(join(whole.runDir, 'metrics.jsonl')));
-    const actual = comparable(readMetrics(join(dir, 'metrics.jsonl')));
     // the record of the episode that spans the stop, the updates on both sides of it and the evaluation after it are all compared
     expect(expected.filter((r) => r.type === 'episode').map((r) => r['length'])).toEqual([125]);
     expect(expected.filter((r) => r.type === 'eval').length).toBeGreaterThanOrEqual(1);
