@@ -28,31 +28,16 @@ async function runCliWith(args: string[], interrupt?: { afterLine: RegExp; first
 describe('interrupt and resume', () => {
   it('a run stopped half way and resumed gives the same numbers as one that never stopped (in process)', async () => {
     const config = tinyConfig({ backend: 'wasm' });
-    const whole = await train({ config, runDir: join(tempDir(), 'whole'), progress: 'none', log: () => {} });
+    // agent step 131: mid-episode (episodes are 250 agent steps) and between checkpoints
+    let stoppedState: string | undefined;
+    const { whole, first, second, dir, expected, actual } = await runWholeAndResumed(config, 131, (runDir) => (stoppedState = readStatus(runDir)?.state));
     expect(whole.state).toBe('finished');
     expect(whole.agentStep).toBe(240);
-
-    const dir = join(tempDir(), 'parts');
-    const first = await train({
-      config,
-      runDir: dir,
-      progress: 'none',
-      log: () => {},
-      onStart: (trainer, shutdown) =>
-        trainer.events.subscribe((e) => {
-          // Mid-episode (episodes are 250 agent steps) and between checkpoints.
-          if (e.type === 'transition' && e.agentStep === 131) shutdown.request({ kind: 'signal', signal: 'SIGINT' });
-        }),
-    });
     expect(first.state).toBe('interrupted');
     expect(first.exitCode).toBe(130);
     expect(first.agentStep).toBe(131);
-    expect(readStatus(dir)?.state).toBe('interrupted');
-    const second = await train({ resume: dir, progress: 'none', log: () => {} });
-    expect(second.state).toBe('finished');
-
-    const expected = comparable(readMetrics(join(whole.runDir, 'metrics.jsonl')));
-    const actual = comparable(readMetrics(join(dir, 'metrics.jsonl')));
+    expect(stoppedState).toBe('interrupted');
+    expect(second?.state).toBe('finished');
     expect(expected.filter((r) => r.type === 'train').length).toBeGreaterThan(5);
     expect(actual).toEqual(expected);
     expect(readMetrics(join(dir, 'metrics.jsonl')).some((r) => r.type === 'resume')).toBe(true);
