@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createAgent } from '../../agents/index.js';
-import type { AgentConfig, AgentState, CurlSacAgent } from '../../agents/index.js';
+import type { AgentConfig, AgentState } from '../../agents/index.js';
 import { loadConvAddon } from '../../agents/native/addon.js';
 import type { Batch } from '../../replay/types.js';
 import { readMsgpackFile, writeMsgpackFile } from '../../src/loop/checkpoint.js';
-import { randomBatch, texturedBatch, tinyConfig, useBackend } from './helpers.js';
+import { randomBatch, relErr, texturedBatch, tinyConfig, updateCapturing, useBackend } from './helpers.js';
 
 /**
  * The aux objectives inside the agent (tfjs conv engine, as tinyConfig pins;
@@ -31,15 +31,6 @@ const ALL = ['curl', 'curl-debiased', 'curl-hard', 'simclr', 'byol', 'barlow'] a
 
 function cfg(aux: AgentConfig['aux'], over: Partial<AgentConfig> = {}): AgentConfig {
   return tinyConfig({ aux, numFilters: 8, latentDim: 8, numConvLayers: LAYERS, auxHiddenDim: 12, auxProjDim: 6, ...over });
-}
-
-async function updateCapturing(agent: CurlSacAgent, batch: Batch, step: number) {
-  const before = await agent.getState();
-  let seen: Map<string, Float32Array> | null = null;
-  agent.onAuxGradients = (g) => (seen = new Map([...g].map(([n, t]) => [n, (t.dataSync() as Float32Array).slice()])));
-  const metrics = await agent.update(batch, step);
-  agent.onAuxGradients = null;
-  return { before, after: await agent.getState(), metrics, grads: seen as unknown as Map<string, Float32Array> };
 }
 
 describe("aux 'curl' after the move to agents/aux", () => {
@@ -180,16 +171,6 @@ function referenceLoss(aux: string, p: P, target: P, batch: Batch): tf.Scalar {
   const on = tf.sum(tf.square(tf.sub(1, tf.sum(tf.mul(c, eye), 1))));
   const off = tf.sum(tf.square(tf.mul(c, tf.sub(1, eye))));
   return tf.add(on, tf.mul(off, (5e-3 * 8192) / 6)) as tf.Scalar;
-}
-
-function relErr(a: Float32Array, b: Float32Array): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i]! - b[i]!) ** 2;
-    den += b[i]! ** 2;
-  }
-  return Math.sqrt(num / den);
 }
 
 function referenceGrads(aux: string, before: AgentState, after: AgentState, batch: Batch, names: string[]): { loss: number; grads: Map<string, Float32Array> } {

@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createAgent } from '../../agents/index.js';
-import type { AgentState, CurlSacAgent } from '../../agents/index.js';
+import type { AgentState } from '../../agents/index.js';
 import type { Batch } from '../../replay/types.js';
 import { Rng } from '../../src/rng.js';
-import { cropInto, textureImage, texturedBatch, tinyConfig, useBackend } from './helpers.js';
+import { cropInto, relErr, textureImage, texturedBatch, tinyConfig, updateCapturing, useBackend } from './helpers.js';
 
 afterAll(async () => useBackend('wasm'));
 
@@ -60,26 +60,6 @@ function referenceCurl(state: AgentState, after: AgentState, batch: Batch): { gr
   } finally {
     tf.engine().endScope();
   }
-}
-
-function relErr(a: Float32Array, b: Float32Array): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i]! - b[i]!) ** 2;
-    den += b[i]! ** 2;
-  }
-  return Math.sqrt(num / den);
-}
-
-/** One update (at `step`), returning the agent's state before it and the CURL gradients it handed to Adam. */
-async function updateCapturing(agent: CurlSacAgent, batch: Batch, step: number) {
-  const before = await agent.getState();
-  let seen: Map<string, Float32Array> | null = null;
-  agent.onCurlGradients = (g) => (seen = new Map([...g].map(([n, t]) => [n, (t.dataSync() as Float32Array).slice()])));
-  const metrics = await agent.update(batch, step);
-  agent.onCurlGradients = null;
-  return { before, after: await agent.getState(), metrics, grads: seen as unknown as Map<string, Float32Array> };
 }
 
 describe('the CURL gradient', () => {

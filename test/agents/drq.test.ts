@@ -8,7 +8,7 @@ import { actorForward, qForward } from '../../agents/networks.js';
 import { mlpParams } from '../../agents/params.js';
 import type { Batch } from '../../replay/types.js';
 import { Rng } from '../../src/rng.js';
-import { textureImage, tinyConfig, useBackend } from './helpers.js';
+import { copyGrads, relErr, textureImage, tinyConfig, useBackend } from './helpers.js';
 
 afterAll(async () => useBackend('wasm'));
 
@@ -112,23 +112,12 @@ function reference(state: AgentState, batch: Batch, M: number, K: number, discou
   }
 }
 
-function relErr(a: Float32Array, b: Float32Array): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i]! - b[i]!) ** 2;
-    den += b[i]! ** 2;
-  }
-  return Math.sqrt(num / den);
-}
-
 async function capture(agent: CurlSacAgent, batch: Batch, step: number) {
   const before = await agent.getState();
   let critic: Map<string, Float32Array> | null = null;
   let curl: Map<string, Float32Array> | null = null;
-  const copy = (g: ReadonlyMap<string, tf.Tensor>) => new Map([...g].map(([n, t]) => [n, (t.dataSync() as Float32Array).slice()]));
-  agent.onCriticGradients = (g) => (critic = copy(g));
-  agent.onCurlGradients = (g) => (curl = copy(g));
+  agent.onCriticGradients = (g) => (critic = copyGrads(g));
+  agent.onCurlGradients = (g) => (curl = copyGrads(g));
   const metrics = await agent.update(batch, step);
   agent.onCriticGradients = null;
   agent.onCurlGradients = null;

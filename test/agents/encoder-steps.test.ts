@@ -3,7 +3,7 @@ import { createAgent } from '../../agents/index.js';
 import type { CurlSacAgent } from '../../agents/index.js';
 import type { Batch } from '../../replay/types.js';
 import { configSchema } from '../../src/config/schema.js';
-import { randomBatch, tinyConfig, useBackend } from './helpers.js';
+import { randomBatch, tinyConfig, updateCapturing, useBackend } from './helpers.js';
 
 /**
  * --curl-encoder-steps 2: the CURL reference's double step of the encoder on
@@ -18,12 +18,7 @@ const LR = 1e-3;
 
 async function firstUpdate(steps: number, batch: Batch) {
   const agent = createAgent(tinyConfig({ aux: 'curl', numConvLayers: 2, lr: LR, curlEncoderSteps: steps }), spec, 3);
-  const before = await agent.getState();
-  let grads: Map<string, Float32Array> | null = null;
-  agent.onAuxGradients = (g) => (grads = new Map([...g].map(([n, t]) => [n, (t.dataSync() as Float32Array).slice()])));
-  await agent.update(batch, 0);
-  const after = await agent.getState();
-  return { agent, before, after, grads: grads as unknown as Map<string, Float32Array> };
+  return { agent, ...(await updateCapturing(agent, batch, 0)) };
 }
 
 describe('curlEncoderSteps', () => {

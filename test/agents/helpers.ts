@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import type { Batch } from '../../replay/types.js';
-import type { AgentConfig } from '../../agents/index.js';
+import type { AgentConfig, CurlSacAgent } from '../../agents/index.js';
 import { Rng } from '../../src/rng.js';
 
 export async function useBackend(name: 'wasm' | 'cpu'): Promise<void> {
@@ -81,4 +81,30 @@ export function cropInto(img: Uint8Array, side: number, top: number, left: numbe
     const from = ((top + y) * side + left) * 3;
     out.set(img.subarray(from, from + size * 3), offset + y * size * 3);
   }
+}
+
+/** ||a - b|| / ||b||: the relative error of a gradient against its reference. */
+export function relErr(a: Float32Array, b: Float32Array): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i]! - b[i]!) ** 2;
+    den += b[i]! ** 2;
+  }
+  return Math.sqrt(num / den);
+}
+
+/** Copies of a gradient map's values (the agent disposes the tensors after its seam returns). */
+export function copyGrads(grads: ReadonlyMap<string, tf.Tensor>): Map<string, Float32Array> {
+  return new Map([...grads].map(([n, t]) => [n, (t.dataSync() as Float32Array).slice()]));
+}
+
+/** One update (at `step`): the agent's state before and after it and the aux gradients it handed to its Adam. */
+export async function updateCapturing(agent: CurlSacAgent, batch: Batch, step: number) {
+  const before = await agent.getState();
+  let seen: Map<string, Float32Array> | null = null;
+  agent.onAuxGradients = (g) => (seen = copyGrads(g));
+  const metrics = await agent.update(batch, step);
+  agent.onAuxGradients = null;
+  return { before, after: await agent.getState(), metrics, grads: seen as unknown as Map<string, Float32Array> };
 }

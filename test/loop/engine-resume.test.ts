@@ -3,9 +3,7 @@ import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConvAddon } from '../../agents/native/addon.js';
-import { train } from '../../src/loop/train.js';
-import { readMetrics } from '../../src/run/metrics.js';
-import { comparable, repoRoot, tempDir, tinyConfig } from './helpers.js';
+import { repoRoot, runWholeAndResumed, tempDir, tinyConfig } from './helpers.js';
 
 describe.runIf(loadConvAddon().available)('checkpoints are engine-independent', () => {
   it.each([
@@ -13,30 +11,20 @@ describe.runIf(loadConvAddon().available)('checkpoints are engine-independent', 
     ['libtorch', 'tfjs'],
   ] as const)('a run started on %s resumes on %s, and its numbers stay those of a run that never changed engine', async (first, second) => {
     const config = tinyConfig({ backend: 'wasm', convEngine: first, convWorkers: 0 });
-    const whole = await train({ config, runDir: join(tempDir(), 'whole'), progress: 'none', log: () => {} });
-    expect(whole.state).toBe('finished');
-
-    const dir = join(tempDir(), 'switched');
     const lines: string[] = [];
-    const part = await train({
-      config,
-      runDir: dir,
-      progress: 'none',
-      log: () => {},
-      onStart: (trainer, shutdown) =>
-        trainer.events.subscribe((e) => {
-          if (e.type === 'transition' && e.agentStep === 131) shutdown.request({ kind: 'signal', signal: 'SIGINT' });
-        }),
+    const { whole, first: part, second: resumed, expected: all, actual: resumedAll } = await runWholeAndResumed(config, 131, {
+      resumeOverrides: { convEngine: second },
+      resumeLog: (l) => lines.push(l),
     });
+    expect(whole.state).toBe('finished');
     expect(part.agentStep).toBe(131);
-    const resumed = await train({ resume: dir, resumeOverrides: { convEngine: second }, progress: 'none', log: (l) => lines.push(l) });
-    expect(resumed.state).toBe('finished');
-    expect(resumed.agentStep).toBe(240);
+    expect(resumed?.state).toBe('finished');
+    expect(resumed?.agentStep).toBe(240);
     expect(lines.join('\n')).toMatch(new RegExp(`conv engine: ${second} \\(requested`));
 
     const withUpdates = (r: Record<string, unknown>) => r.type === 'train' && (r.updates as number) > 0;
-    const expected = comparable(readMetrics(join(whole.runDir, 'metrics.jsonl'))).filter(withUpdates);
-    const actual = comparable(readMetrics(join(dir, 'metrics.jsonl'))).filter(withUpdates);
+    const expected = all.filter(withUpdates);
+    const actual = resumedAll.filter(withUpdates);
     expect(actual.length).toBeGreaterThanOrEqual(4);
     expect(actual.map((r) => r.agentStep)).toEqual(expected.map((r) => r.agentStep));
     // the engines differ in float rounding only: the same losses to 3 decimals after ~180 updates, a third of them on the other engine

@@ -56,10 +56,15 @@ export { gifFrameCount } from '../gif.js';
 /**
  * The same run twice: once straight through, once stopped by a SIGINT request
  * at `stopAtAgentStep` and resumed from its checkpoint (`beforeResume` sees the
- * stopped run's directory first). Returns both results
- * and both runs' comparable metrics; the caller asserts what its case needs.
+ * stopped run's directory first; `resumeOverrides` and `resumeLog` go to the
+ * resumed train()). Returns both results and both runs' comparable metrics;
+ * the caller asserts what its case needs.
  */
-export async function runWholeAndResumed(config: Config, stopAtAgentStep: number, beforeResume?: (runDir: string) => void) {
+export async function runWholeAndResumed(
+  config: Config,
+  stopAtAgentStep: number,
+  options: { beforeResume?: (runDir: string) => void; resumeOverrides?: Partial<Config>; resumeLog?: (line: string) => void } = {},
+) {
   const whole = await train({ config, runDir: join(tempDir(), 'whole'), progress: 'none', log: () => {} });
   const dir = join(tempDir(), 'parts');
   const first = await train({
@@ -72,8 +77,10 @@ export async function runWholeAndResumed(config: Config, stopAtAgentStep: number
         if (e.type === 'transition' && e.agentStep === stopAtAgentStep) shutdown.request({ kind: 'signal', signal: 'SIGINT' });
       }),
   });
-  beforeResume?.(dir);
-  const second = first.state === 'interrupted' ? await train({ resume: dir, progress: 'none', log: () => {} }) : null;
+  options.beforeResume?.(dir);
+  const second = first.state === 'interrupted'
+    ? await train({ resume: dir, resumeOverrides: options.resumeOverrides, progress: 'none', log: options.resumeLog ?? (() => {}) })
+    : null;
   return {
     whole,
     first,

@@ -30,7 +30,7 @@ describe('interrupt and resume', () => {
     const config = tinyConfig({ backend: 'wasm' });
     // agent step 131: mid-episode (episodes are 250 agent steps) and between checkpoints
     let stoppedState: string | undefined;
-    const { whole, first, second, dir, expected, actual } = await runWholeAndResumed(config, 131, (runDir) => (stoppedState = readStatus(runDir)?.state));
+    const { whole, first, second, dir, expected, actual } = await runWholeAndResumed(config, 131, { beforeResume: (runDir) => (stoppedState = readStatus(runDir)?.state) });
     expect(whole.state).toBe('finished');
     expect(whole.agentStep).toBe(240);
     expect(first.state).toBe('interrupted');
