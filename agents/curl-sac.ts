@@ -589,17 +589,17 @@ export class CurlSacAgent {
     const trainable = [...lnNames('critic'), ...aux.ownNames];
     const start = trainable.map((n) => snapshot.get(n) ?? P.get(n)!);
     const withPos = views.uP !== null;
+    // the tape's inputs: uA, then uP when there is a second online view, then the trainable parameters
+    const off = withPos ? 2 : 1;
     const headGrads = tidyMap(() => {
       const recorded: Record<string, tf.Scalar> = {};
       const { value, grads } = tf.valueAndGrads((...ts: tf.Tensor[]) => {
-        const off = withPos ? 2 : 1;
         const m = new Map(trainable.map((n, i) => [n, ts[i + off]!]));
         const inputs: AuxInputs = { ...views, uA: ts[0] as tf.Tensor2D, uP: withPos ? (ts[1] as tf.Tensor2D) : null, params: m, fixed: P };
         return aux.loss(inputs, (name, t) => (recorded[name] = tf.keep(t)));
       })([views.uA, ...(withPos ? [views.uP!] : []), ...start]);
       metrics[`${aux.metricPrefix}Loss`] = tf.keep(value as tf.Scalar);
       Object.assign(metrics, recorded);
-      const off = withPos ? 2 : 1;
       return new Map<string, tf.Tensor>([
         [DU, grads[0]!],
         ...(withPos ? [[DU_POS, grads[1]!] as [string, tf.Tensor]] : []),
