@@ -4,6 +4,7 @@ import { MujocoEnv } from '../../envs/mujoco/env.js';
 import type { MujocoTask } from '../../envs/mujoco/task.js';
 import { MUJOCO_TASKS } from '../../envs/registry.js';
 import { Rng } from '../../src/rng.js';
+import { ConfigError } from '../../src/errors.js';
 
 /**
  * Environment throughput per task, one JSON line per measurement:
@@ -28,7 +29,7 @@ export async function main(argv: string[]): Promise<void> {
   const sizes = values.sizes.split(',').map(Number);
   const wanted = values.tasks?.split(',');
   const tasks = wanted ? MUJOCO_TASKS.filter((t) => wanted.includes(t.id)) : MUJOCO_TASKS;
-  if (wanted && tasks.length !== wanted.length) throw new Error(`unknown task in --tasks ${values.tasks}; known: ${MUJOCO_TASKS.map((t) => t.id).join(', ')}`);
+  if (wanted && tasks.length !== wanted.length) throw new ConfigError(`bench env: unknown task in --tasks ${values.tasks}; known: ${MUJOCO_TASKS.map((t) => t.id).join(', ')}`);
   const load = (): number => Number((os.loadavg()[0] ?? 0).toFixed(2));
   const episodes = Number(values['random-returns']);
   if (episodes > 0) {

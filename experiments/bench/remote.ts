@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { BRIDGE_PATH, createRemoteEnv, joinCommand, testServerCommand, type RemoteEnvOptions } from '../../envs/remote/index.js';
 import { LocalEndpoint } from '../../envs/remote/local-transport.js';
 import { patternFrame, patternReward, renderedFrame } from '../../envs/remote/test-pattern.js';
+import { ConfigError } from '../../src/errors.js';
 
 /**
  * Remote env throughput: steps/s of the Node test server's pixel task through
@@ -33,10 +34,10 @@ export async function main(argv: string[]): Promise<void> {
   });
   const all = ['noise', 'rendered'] as const;
   const kinds = values.frames === 'both' ? all : all.filter((k) => k === values.frames);
-  if (kinds.length === 0) throw new Error(`bench remote: --frames must be noise, rendered or both, got ${values.frames}`);
+  if (kinds.length === 0) throw new ConfigError(`bench remote: --frames must be noise, rendered or both, got ${values.frames}`);
   const local = values['local-transport'];
   const transports = local === 'both' ? [true, false] : local === 'true' ? [true] : local === 'false' ? [false] : [];
-  if (transports.length === 0) throw new Error(`bench remote: --local-transport must be true, false or both, got ${local}`);
+  if (transports.length === 0) throw new ConfigError(`bench remote: --local-transport must be true, false or both, got ${local}`);
   for (const frames of kinds) for (const localTransport of transports) await measure(frames, values.compress !== 'false', localTransport, values);
 }
 
@@ -49,7 +50,7 @@ async function measure(
   const size = Number(values.size);
   const steps = Number(values.steps);
   const warmup = Number(values.warmup);
-  if (!(size >= 1 && steps >= 1 && warmup >= 0)) throw new Error('bench remote: --size and --steps must be >= 1, --warmup >= 0');
+  if (!(size >= 1 && steps >= 1 && warmup >= 0)) throw new ConfigError('bench remote: --size and --steps must be >= 1, --warmup >= 0');
 
   const action = new Float32Array([0.5, -0.25]);
   const makeFrame = frames === 'rendered' ? renderedFrame : patternFrame;

@@ -3,6 +3,7 @@ import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Renderer } from '../../envs/render/index.js';
 import type { MjData, MjModel, MujocoModule } from '../../envs/render/index.js';
+import { ConfigError } from '../../src/errors.js';
 
 /**
  * Ray-casting renderer throughput on one core: frames/s for each built-in
@@ -51,9 +52,9 @@ export async function main(argv: string[]): Promise<void> {
     strict: true,
   });
   const sizes = String(values.sizes).split(',').map(Number);
-  if (sizes.some((s) => !Number.isInteger(s) || s < 1)) throw new Error(`bench render: --sizes must be positive integers, got ${values.sizes}`);
+  if (sizes.some((s) => !Number.isInteger(s) || s < 1)) throw new ConfigError(`bench render: --sizes must be positive integers, got ${values.sizes}`);
   const frames = Number(values.frames);
-  if (!Number.isInteger(frames) || frames < 1) throw new Error(`bench render: --frames must be a positive integer, got ${values.frames}`);
+  if (!Number.isInteger(frames) || frames < 1) throw new ConfigError(`bench render: --frames must be a positive integer, got ${values.frames}`);
   const only = String(values.tasks).split(',').filter((s) => s !== '');
   const shadows = !values['no-shadows'];
 

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { buildAugmentation } from '../../replay/aug-spec.js';
 import { ReplayBuffer } from '../../replay/buffer.js';
 import { Rng } from '../../src/rng.js';
+import { ConfigError } from '../../src/errors.js';
 
 /**
  * Replay buffer costs: memory per transition (vs the reference's two full
@@ -40,7 +41,7 @@ export async function main(argv: string[]): Promise<void> {
   });
   const int = (name: keyof typeof values): number => {
     const v = Number(values[name]);
-    if (!Number.isInteger(v) || v <= 0) throw new Error(`bench replay: --${name} must be a positive integer, got ${String(values[name])}`);
+    if (!Number.isInteger(v) || v <= 0) throw new ConfigError(`bench replay: --${name} must be a positive integer, got ${String(values[name])}`);
     return v;
   };
   const capacity = int('capacity');

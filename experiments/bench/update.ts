@@ -13,6 +13,7 @@ import { auxNames } from '../../src/config/schema.js';
 import type { AuxName } from '../../src/config/schema.js';
 import { auxFlops } from './lib/aux-flops.js';
 import { Rng } from '../../src/rng.js';
+import { ConfigError } from '../../src/errors.js';
 
 /**
  * Throughput of one agent update (SAC + optional CURL) on 84x84x9 crops with
@@ -42,7 +43,7 @@ const ACTION_DIM = 6;
 
 async function selectBackend(name: string): Promise<string> {
   if (!(backendNames as readonly string[]).includes(name)) {
-    throw new Error(`bench update: --backend must be one of ${backendNames.join(', ')}, got '${name}'`);
+    throw new ConfigError(`bench update: --backend must be one of ${backendNames.join(', ')}, got '${name}'`);
   }
   return (await initBackend(name as BackendName)).name;
 }
@@ -129,27 +130,27 @@ export async function main(argv: string[]): Promise<void> {
   const auxArg = String(values.aux);
   const auxes: string[] = auxArg === 'both' ? ['curl', 'none'] : auxArg === 'all' ? [...auxNames] : auxArg.split(',');
   for (const a of auxes) {
-    if (!(auxNames as readonly string[]).includes(a)) throw new Error(`bench update: --aux must be both, all or a comma list of ${auxNames.join(', ')}; got '${a}'`);
-    if (values['compare-pytorch'] && a !== 'curl' && a !== 'none') throw new Error(`bench update: --compare-pytorch has a PyTorch update for curl and none only, not '${a}'`);
+    if (!(auxNames as readonly string[]).includes(a)) throw new ConfigError(`bench update: --aux must be both, all or a comma list of ${auxNames.join(', ')}; got '${a}'`);
+    if (values['compare-pytorch'] && a !== 'curl' && a !== 'none') throw new ConfigError(`bench update: --compare-pytorch has a PyTorch update for curl and none only, not '${a}'`);
   }
   const auxQueue = Number(values['aux-queue']);
-  if (!Number.isInteger(auxQueue) || auxQueue < 0) throw new Error(`bench update: --aux-queue must be an integer >= 0, got '${values['aux-queue']}'`);
+  if (!Number.isInteger(auxQueue) || auxQueue < 0) throw new ConfigError(`bench update: --aux-queue must be an integer >= 0, got '${values['aux-queue']}'`);
   const iters = Number(values.iters);
   const warmup = Number(values.warmup);
   if (batchSizes.some((b) => !Number.isInteger(b) || b < 2) || !(iters >= 1) || !(warmup >= 0)) {
-    throw new Error('bench update: --batch-size (comma list of ints >= 2), --iters (>= 1) and --warmup (>= 0) must be numbers');
+    throw new ConfigError('bench update: --batch-size (comma list of ints >= 2), --iters (>= 1) and --warmup (>= 0) must be numbers');
   }
   const augKs = String(values['aug-k']).split(',').map(Number);
   const augMs = String(values['aug-m']).split(',').map(Number);
   if ([...augKs, ...augMs].some((v) => !Number.isInteger(v) || v < 1 || v > 16)) {
-    throw new Error(`bench update: --aug-k and --aug-m must be comma lists of integers in 1..16, got '${values['aug-k']}' and '${values['aug-m']}'`);
+    throw new ConfigError(`bench update: --aug-k and --aug-m must be comma lists of integers in 1..16, got '${values['aug-k']}' and '${values['aug-m']}'`);
   }
   const viewPairs = augKs.flatMap((k) => augMs.map((m) => ({ k, m })));
-  if (values['compare-pytorch'] && viewPairs.some((v) => v.k > 1 || v.m > 1)) throw new Error('bench update: --compare-pytorch times K = M = 1 only');
+  if (values['compare-pytorch'] && viewPairs.some((v) => v.k > 1 || v.m > 1)) throw new ConfigError('bench update: --compare-pytorch times K = M = 1 only');
   const backend = await selectBackend(String(values.backend));
   const engineRequest = String(values['conv-engine']);
   if (!(convEngineNames as readonly string[]).includes(engineRequest)) {
-    throw new Error(`bench update: --conv-engine must be one of ${convEngineNames.join(', ')}, got '${engineRequest}'`);
+    throw new ConfigError(`bench update: --conv-engine must be one of ${convEngineNames.join(', ')}, got '${engineRequest}'`);
   }
   const engine = resolveConvEngine(engineRequest as ConvEngineRequest, backend);
   const base = defaultConfig();
@@ -158,7 +159,7 @@ export async function main(argv: string[]): Promise<void> {
       const convWorkers = values['conv-workers'] !== undefined
         ? Number(values['conv-workers'])
         : engine.engine === 'libtorch' ? libtorchThreads(undefined) - 1 : defaultConvWorkers(backend);
-      if (!Number.isInteger(convWorkers) || convWorkers < 0) throw new Error(`bench update: --conv-workers must be an integer >= 0, got '${values['conv-workers']}'`);
+      if (!Number.isInteger(convWorkers) || convWorkers < 0) throw new ConfigError(`bench update: --conv-workers must be an integer >= 0, got '${values['conv-workers']}'`);
       const queue = aux.startsWith('curl') ? auxQueue : 0;
       const cfg: AgentConfig = { ...base, aux, auxQueue: queue, convWorkers, convEngine: engine.engine, ...(values['micro-batch'] ? { microBatch: Number(values['micro-batch']) } : {}) };
       const spec: AgentSpec = { obsShape: [SIZE, SIZE, CHANNELS], actionDim: ACTION_DIM };

@@ -23,13 +23,6 @@ export function benchmarkHelp(name: string): string {
   return `Usage: curl-rl bench ${name} [flags]\n\n${text || '(no description)'}\n`;
 }
 
-/** Flag mistakes inside a benchmark (node:util parseArgs, or its own checks) are usage errors: exit 2, no stack. */
-function isUsageError(error: unknown, name: string): error is Error {
-  if (!(error instanceof Error)) return false;
-  const code = (error as NodeJS.ErrnoException).code;
-  return (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_')) || error.message.startsWith(`bench ${name}:`);
-}
-
 export function register(program: Command): void {
   program
     .command('bench')
@@ -51,8 +44,10 @@ export function register(program: Command): void {
       try {
         await module.main(flags);
       } catch (error) {
-        if (isUsageError(error, name)) {
-          throw new ConfigError(`${error.message.replace(/^bench [\w-]+: /, `bench ${name}: `)} (see \`curl-rl bench ${name} --help\`)`);
+        // flag mistakes: the benchmark's own checks (ConfigError) and node:util parseArgs's (ERR_PARSE_ARGS_*) exit 2 with a pointer to its help
+        const code = (error as NodeJS.ErrnoException).code;
+        if (error instanceof ConfigError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_'))) {
+          throw new ConfigError(`${(error as Error).message} (see \`curl-rl bench ${name} --help\`)`);
         }
         throw error;
       }
