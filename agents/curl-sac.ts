@@ -3,7 +3,7 @@ import type { Batch } from '../replay/types.js';
 import { activeBackendName } from '../src/backend.js';
 import type { BackendName } from '../src/config/schema.js';
 import { libtorchThreads, resolveConvEngine } from '../src/conv-engine.js';
-import { Rng } from '../src/rng.js';
+import { Rng } from '../src/core/rng.js';
 import { Adam } from './adam.js';
 import { createAuxObjective } from './aux/index.js';
 import type { AuxInputs, AuxObjective } from './aux/index.js';

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { Rng } from '../src/rng.js';
+import type { Rng } from '../src/core/rng.js';
 
 /**
  * Weight initialisation of the reference (CURL's `weight_init`): orthogonal

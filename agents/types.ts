@@ -1,6 +1,6 @@
 import type { Config } from '../src/config/schema.js';
 import type { AdamState } from './adam.js';
-import type { Rng } from '../src/rng.js';
+import type { Rng } from '../src/core/rng.js';
 
 export type AgentConfig = Pick<
   Config,

@@ -1,4 +1,4 @@
-import { Rng } from '../src/rng.js';
+import { Rng } from '../src/core/rng.js';
 import { EnvCheckError } from './errors.js';
 import type { Action, BoxSpace, Env, Observation, Space } from './types.js';
 

@@ -1,4 +1,4 @@
-import { ConfigError, CurlRlError } from '../src/errors.js';
+import { ConfigError, CurlRlError } from '../src/core/errors.js';
 
 /** Something an environment was asked to do cannot be done. */
 export class EnvError extends CurlRlError {}

@@ -1,4 +1,4 @@
-import type { Rng } from '../src/rng.js';
+import type { Rng } from '../src/core/rng.js';
 import { ReplayError } from './errors.js';
 
 /**

@@ -1,4 +1,4 @@
-import { CurlRlError } from '../src/errors.js';
+import { CurlRlError } from '../src/core/errors.js';
 
 /** The replay buffer was used in a way its contract forbids (bad shapes, wrong call order, empty sample). */
 export class ReplayError extends CurlRlError {}

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
-import { BackendUnavailableError } from './errors.js';
+import { BackendUnavailableError } from './core/errors.js';
 import type { BackendName } from './config/schema.js';
 
 /**

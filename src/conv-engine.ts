@@ -3,7 +3,7 @@ import { BUILD_HINT, loadConvAddon } from '../agents/native/addon.js';
 import type { NativeInfo } from '../agents/native/addon.js';
 import type { ConvEngineName } from '../agents/tower/trunk.js';
 import type { convEngineNames } from './config/schema.js';
-import { BackendUnavailableError } from './errors.js';
+import { BackendUnavailableError } from './core/errors.js';
 
 export type ConvEngineRequest = (typeof convEngineNames)[number];
 

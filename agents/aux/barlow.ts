@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { Rng } from '../../src/rng.js';
+import type { Rng } from '../../src/core/rng.js';
 import type { ParamMap } from '../params.js';
 import { addMlp2, latent, mlp2, mlp2Names } from './objective.js';
 import type { AuxInputs, AuxObjective, AuxShape, MetricSink } from './objective.js';

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { Rng } from '../../src/rng.js';
+import type { Rng } from '../../src/core/rng.js';
 import { uniform01 } from '../init.js';
 import * as L from '../losses.js';
 import { variableFrom } from '../params.js';

@@ -1,6 +1,6 @@
 import { auxDefaults, curlFamily } from '../../src/config/schema.js';
 import { AgentError } from '../types.js';
-import type { Rng } from '../../src/rng.js';
+import type { Rng } from '../../src/core/rng.js';
 import type { ParamMap } from '../params.js';
 import type { AgentConfig } from '../types.js';
 import { BarlowObjective, barlowLambdaEff } from './barlow.js';

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { AuxName } from '../../src/config/schema.js';
-import type { Rng } from '../../src/rng.js';
+import type { Rng } from '../../src/core/rng.js';
 import { orthogonalFast } from '../init.js';
 import { mlpForward } from '../networks.js';
 import { layerNorm } from '../ops.js';

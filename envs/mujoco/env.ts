@@ -1,4 +1,4 @@
-import { Rng, type RngState } from '../../src/rng.js';
+import { Rng, type RngState } from '../../src/core/rng.js';
 import { validateBoxAction } from '../action.js';
 import { EnvError } from '../errors.js';
 import { boxSpace, type BoxSpace, type Env, type EnvSnapshot, type ResetOptions, type ResetResult, type SnapshotCapable, type StepResult } from '../types.js';

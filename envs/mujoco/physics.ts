@@ -1,7 +1,7 @@
 import type { MjData, MjModel } from '@mujoco/mujoco';
 import type { MujocoModule } from './module.js';
 import { MujocoModelError } from '../errors.js';
-import type { Rng } from '../../src/rng.js';
+import type { Rng } from '../../src/core/rng.js';
 
 // mjtJoint values, stable across MuJoCo versions.
 const JNT_SLIDE = 2;

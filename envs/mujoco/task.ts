@@ -1,4 +1,4 @@
-import type { Rng } from '../../src/rng.js';
+import type { Rng } from '../../src/core/rng.js';
 import type { Physics } from './physics.js';
 
 /** Per-episode state a task keeps outside MjData (for example a target drawn at reset). */

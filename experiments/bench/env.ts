@@ -3,8 +3,8 @@ import { parseArgs } from 'node:util';
 import { MujocoEnv } from '../../envs/mujoco/env.js';
 import type { MujocoTask } from '../../envs/mujoco/task.js';
 import { MUJOCO_TASKS } from '../../envs/registry.js';
-import { Rng } from '../../src/rng.js';
-import { ConfigError } from '../../src/errors.js';
+import { Rng } from '../../src/core/rng.js';
+import { ConfigError } from '../../src/core/errors.js';
 
 /**
  * Environment throughput per task, one JSON line per measurement:

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { BRIDGE_PATH, createRemoteEnv, joinCommand, testServerCommand, type RemoteEnvOptions } from '../../envs/remote/index.js';
 import { LocalEndpoint } from '../../envs/remote/local-transport.js';
 import { patternFrame, patternReward, renderedFrame } from '../../envs/remote/test-pattern.js';
-import { ConfigError } from '../../src/errors.js';
+import { ConfigError } from '../../src/core/errors.js';
 
 /**
  * Remote env throughput: steps/s of the Node test server's pixel task through

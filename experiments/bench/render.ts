@@ -3,7 +3,7 @@ import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Renderer } from '../../envs/render/index.js';
 import type { MjData, MjModel, MujocoModule } from '../../envs/render/index.js';
-import { ConfigError } from '../../src/errors.js';
+import { ConfigError } from '../../src/core/errors.js';
 
 /**
  * Ray-casting renderer throughput on one core: frames/s for each built-in

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildAugmentation } from '../../replay/aug-spec.js';
 import { ReplayBuffer } from '../../replay/buffer.js';
-import { Rng } from '../../src/rng.js';
-import { ConfigError } from '../../src/errors.js';
+import { Rng } from '../../src/core/rng.js';
+import { ConfigError } from '../../src/core/errors.js';
 
 /**
  * Replay buffer costs: memory per transition (vs the reference's two full

@@ -12,8 +12,8 @@ import { initBackend } from '../../src/backend.js';
 import { auxNames } from '../../src/config/schema.js';
 import type { AuxName } from '../../src/config/schema.js';
 import { auxFlops } from './lib/aux-flops.js';
-import { Rng } from '../../src/rng.js';
-import { ConfigError } from '../../src/errors.js';
+import { Rng } from '../../src/core/rng.js';
+import { ConfigError } from '../../src/core/errors.js';
 
 /**
  * Throughput of one agent update (SAC + optional CURL) on 84x84x9 crops with

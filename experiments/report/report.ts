@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { ConfigError } from '../../src/errors.js';
+import { ConfigError } from '../../src/core/errors.js';
 import type { Alignment, BandKind } from './aggregate.js';
 import { loadRun, scanRunsRoot, type RunSummary, type SweepIndexSummary } from './load-runs.js';
 import { formatDuration, resultsTable, runsTable, sweepsTable } from './markdown.js';

@@ -3,7 +3,7 @@ import { availableParallelism, freemem } from 'node:os';
 import { join } from 'node:path';
 import { hasCheckpoint, readStatus, type RunState } from '../report/run-files.js';
 import { coreShareWorkers } from '../../agents/tower/defaults.js';
-import { CurlRlError } from '../../src/errors.js';
+import { CurlRlError } from '../../src/core/errors.js';
 import { processSpawner, type TrainProcessResult, type TrainSpawner } from './spawner.js';
 import { freshTrainArgs, resumeTrainArgs, type RunSpec, type Sweep } from './spec.js';
 

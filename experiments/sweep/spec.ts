@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
-import { ConfigError } from '../../src/errors.js';
+import { ConfigError } from '../../src/core/errors.js';
 import { kebab, resolveConfig } from '../../src/config/resolve.js';
 import { auxNames, configSchema, type AuxName, type Config } from '../../src/config/schema.js';
 

@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import { z } from 'zod';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../core/errors.js';
 import { configSchema, type Config } from '../config/schema.js';
 import { describeAllowed, fieldType, kebab, type PartialConfig } from '../config/resolve.js';
 

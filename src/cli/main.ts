@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { CurlRlError } from '../errors.js';
+import { CurlRlError } from '../core/errors.js';
 import { packageVersion } from '../version.js';
 import * as bench from './commands/bench.js';
 import * as config from './commands/config.js';

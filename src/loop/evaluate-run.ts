@@ -5,7 +5,7 @@ import { makeEnv } from '../../envs/registry.js';
 import { spaceSize } from '../../envs/types.js';
 import { initBackend } from '../backend.js';
 import { backendNames, type BackendName } from '../config/schema.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../core/errors.js';
 import { readRunConfig } from '../run/run-dir.js';
 import { DamagedFileError } from '../run/checked-file.js';
 import { checkpointCandidates, checkpointFiles, readMsgpackFile } from './checkpoint.js';

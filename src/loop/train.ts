@@ -6,7 +6,7 @@ import { resolveConvEngine } from '../conv-engine.js';
 import { checkRunFitsMachine } from '../config/limits.js';
 import { kebab } from '../config/resolve.js';
 import type { Config } from '../config/schema.js';
-import { ConfigError, CurlRlError } from '../errors.js';
+import { ConfigError, CurlRlError } from '../core/errors.js';
 import { acquireRunLock, type RunLock } from '../run/lock.js';
 import { MetricsLog, type EvalRecord } from '../run/metrics.js';
 import { RunDirError, describeFsError, makeRunDirs, newRunDirPath, readRunConfig, writeRunConfig, writeStatus, type RunState } from '../run/run-dir.js';

@@ -1,6 +1,6 @@
 import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
-import { CurlRlError } from '../errors.js';
+import { CurlRlError } from '../core/errors.js';
 
 /**
  * Files whose damage must be caught, not loaded: a flipped byte in a weight

@@ -6,7 +6,7 @@ import { CurlObjective, debiasedInfoNce } from '../../agents/aux/curl.js';
 import { alignmentUniformity } from '../../agents/aux/objective.js';
 import { ntXent } from '../../agents/aux/simclr.js';
 import { curlLoss } from '../../agents/losses.js';
-import { Rng } from '../../src/rng.js';
+import { Rng } from '../../src/core/rng.js';
 import { useBackend } from './helpers.js';
 
 /**

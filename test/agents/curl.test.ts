@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createAgent } from '../../agents/index.js';
 import type { AgentState } from '../../agents/index.js';
 import type { Batch } from '../../replay/types.js';
-import { Rng } from '../../src/rng.js';
+import { Rng } from '../../src/core/rng.js';
 import { cropInto, relErr, textureImage, texturedBatch, tinyConfig, updateCapturing, useBackend } from './helpers.js';
 
 afterAll(async () => useBackend('wasm'));

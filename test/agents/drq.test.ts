@@ -7,7 +7,7 @@ import * as L from '../../agents/losses.js';
 import { actorForward, qForward } from '../../agents/networks.js';
 import { mlpParams } from '../../agents/params.js';
 import type { Batch } from '../../replay/types.js';
-import { Rng } from '../../src/rng.js';
+import { Rng } from '../../src/core/rng.js';
 import { copyGrads, relErr, textureImage, tinyConfig, useBackend } from './helpers.js';
 
 afterAll(async () => useBackend('wasm'));

@@ -4,7 +4,7 @@ import { conv2dFilterGrad, conv2dInputGrad, dense, denseRelu, matMul } from '../
 import { convBackward, convForward, headForward } from '../../agents/networks.js';
 import type { ConvParams, HeadParams } from '../../agents/networks.js';
 import { deltaOrthogonal, orthogonal, orthogonalFast } from '../../agents/init.js';
-import { Rng } from '../../src/rng.js';
+import { Rng } from '../../src/core/rng.js';
 import { useBackend } from './helpers.js';
 
 afterAll(async () => useBackend('wasm'));

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import type { Batch } from '../../replay/types.js';
 import type { AgentConfig, CurlSacAgent } from '../../agents/index.js';
-import { Rng } from '../../src/rng.js';
+import { Rng } from '../../src/core/rng.js';
 
 export async function useBackend(name: 'wasm' | 'cpu'): Promise<void> {
   if (tf.getBackend() !== name) {

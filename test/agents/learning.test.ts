@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createAgent } from '../../agents/index.js';
 import type { Batch } from '../../replay/types.js';
-import { Rng } from '../../src/rng.js';
+import { Rng } from '../../src/core/rng.js';
 import { tinyConfig, useBackend } from './helpers.js';
 
 beforeAll(async () => useBackend('wasm'));

@@ -10,8 +10,8 @@ import { createTrunk } from '../../agents/tower/trunk.js';
 import type { ConvEngineName, DenseParams, EncoderTrunk } from '../../agents/tower/trunk.js';
 import type { ConvParams } from '../../agents/networks.js';
 import { resolveConvEngine } from '../../src/conv-engine.js';
-import { BackendUnavailableError } from '../../src/errors.js';
-import { Rng } from '../../src/rng.js';
+import { BackendUnavailableError } from '../../src/core/errors.js';
+import { Rng } from '../../src/core/rng.js';
 import { randomBatch, tinyConfig, useBackend } from './helpers.js';
 
 const built = loadConvAddon().available;

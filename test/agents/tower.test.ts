@@ -6,7 +6,7 @@ import { defaultConvWorkers } from '../../agents/tower/defaults.js';
 import { createConvTower } from '../../agents/tower/sharded.js';
 import type { ConvTower } from '../../agents/tower/sharded.js';
 import type { ConvParams } from '../../agents/networks.js';
-import { Rng } from '../../src/rng.js';
+import { Rng } from '../../src/core/rng.js';
 import { randomBatch, tinyConfig, useBackend } from './helpers.js';
 
 const SIDE = 12;

@@ -9,7 +9,7 @@ import { loadMujoco, type MujocoModule } from '../../envs/mujoco/module.js';
 import { Physics } from '../../envs/mujoco/physics.js';
 import type { BoundTask, MujocoTask } from '../../envs/mujoco/task.js';
 import { MUJOCO_TASKS, getTask } from '../../envs/registry.js';
-import { Rng } from '../../src/rng.js';
+import { Rng } from '../../src/core/rng.js';
 import { physicsEnv } from './mujoco-helpers.js';
 
 interface Published {

@@ -2,7 +2,7 @@ import msgpack from 'msgpack-lite';
 import { describe, expect, it } from 'vitest';
 import { EnvError, UnknownEnvError } from '../../envs/errors.js';
 import { listEnvs, makeEnv } from '../../envs/registry.js';
-import { ConfigError } from '../../src/errors.js';
+import { ConfigError } from '../../src/core/errors.js';
 
 async function episodeLength(id: string, actionRepeat: number): Promise<{ steps: number; episode: unknown; terminated: boolean }> {
   const env = await makeEnv(id, { imageSize: 8, actionRepeat, seed: 1 });

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { MujocoEnv } from '../../envs/mujoco/env.js';
 import { loadMujoco } from '../../envs/mujoco/module.js';
 import { Physics } from '../../envs/mujoco/physics.js';
-import { Rng } from '../../src/rng.js';
+import { Rng } from '../../src/core/rng.js';
 import { ActionRepeat } from '../../envs/wrappers/action-repeat.js';
 import { MUJOCO_TASKS, getTask } from '../../envs/registry.js';
 import { blankRenderer, physicsEnv, randomAction } from './mujoco-helpers.js';

@@ -11,7 +11,7 @@ import { parseAccounting, parseQueue, parseSubmitOutput, runSlurmCommand, SlurmE
 import { arraySpec, parseSlurmTime, sbatchScript, shellQuote, type ScriptInput, type SlurmOptions } from '../../experiments/sweep/slurm/script.js';
 import { judgeRun, statusLine } from '../../experiments/sweep/slurm/status.js';
 import { cpusPerTaskFromEnv, threadArgsForCpus } from '../../experiments/sweep/slurm/threads.js';
-import { ConfigError } from '../../src/errors.js';
+import { ConfigError } from '../../src/core/errors.js';
 
 const defaults: SlurmOptions = { cpusPerTask: 1, signalSeconds: 300, requeue: true, sbatchArgs: [] };
 

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { convWorkerArgs, defaultParallelism, judgeOutcome, runSweep, SweepLockedError, type SweepEvent } from '../../experiments/sweep/runner.js';
 import { processSpawner, type TrainSpawner } from '../../experiments/sweep/spawner.js';
 import { expandSweep, freshTrainArgs, parseSweepFile, resumeTrainArgs } from '../../experiments/sweep/spec.js';
-import { ConfigError } from '../../src/errors.js';
+import { ConfigError } from '../../src/core/errors.js';
 
 const fakeTrain = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'fake-train.mjs');
 

@@ -228,7 +228,7 @@ describe('a run that cannot start', () => {
   it('refuses an unknown env or a frame size that does not match, leaving no run directory', async () => {
     const { existsSync: exists, readdirSync } = await import('node:fs');
     const { testServerCommand } = await import('../../envs/remote/index.js');
-    const { ConfigError } = await import('../../src/errors.js');
+    const { ConfigError } = await import('../../src/core/errors.js');
     const base = tempDir();
     await expect(train({ config: tinyConfig({ env: 'no-such-task', runsDir: base }), ...quiet })).rejects.toThrow(/not a registered environment/);
     const mismatch = tinyConfig({ backend: 'wasm', env: 'remote', imageSize: 20, remoteCmd: testServerCommand(['--size', '16']), runsDir: base });

@@ -5,7 +5,7 @@ import { convForward } from '../../agents/networks.js';
 import { convParams, createParams } from '../../agents/params.js';
 import { makeEnv } from '../../envs/registry.js';
 import { ReplayBuffer } from '../../replay/buffer.js';
-import { Rng } from '../../src/rng.js';
+import { Rng } from '../../src/core/rng.js';
 import { tinyConfig } from './helpers.js';
 
 describe("the loop tests' toy scene", () => {

@@ -3,7 +3,7 @@ import { ColorJitter, Cutout, RandomCrop, RandomShift, type Augmentation, type J
 import { buildAugmentation, cutoutSides, parseAugSpec, SHIFT_PAD } from '../../replay/aug-spec.js';
 import { ReplayBuffer } from '../../replay/buffer.js';
 import { ReplayError } from '../../replay/errors.js';
-import { Rng } from '../../src/rng.js';
+import { Rng } from '../../src/core/rng.js';
 import { expectBytes } from './helpers.js';
 
 /** Pixel (y, x) of frame `id`: channel 0 = y, 1 = x, 2 = id, so a view reveals its offset and source frame. */

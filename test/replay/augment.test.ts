@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { CenterCrop, Cutout, RandomCrop, RandomShift, centerCrop, cropStackInto, randomCropInto } from '../../replay/augment.js';
 import { ReplayBuffer } from '../../replay/buffer.js';
 import { ReplayError } from '../../replay/errors.js';
-import { Rng } from '../../src/rng.js';
+import { Rng } from '../../src/core/rng.js';
 import { expectBytes } from './helpers.js';
 
 /** Pixel (y, x) of frame id: channel 0 = y, 1 = x, 2 = id, so a crop reveals its offset and source frame. */

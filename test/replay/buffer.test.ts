@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ReplayBuffer } from '../../replay/buffer.js';
 import { ReplayError } from '../../replay/errors.js';
-import { Rng } from '../../src/rng.js';
+import { Rng } from '../../src/core/rng.js';
 import type { Batch } from '../../replay/types.js';
 import { expectBytes, expectedStack, fill, frameFor, makeBuffer, validTransitions, type ModelFrame } from './helpers.js';
 

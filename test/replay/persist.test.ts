@@ -6,7 +6,7 @@ import { ReplayBuffer } from '../../replay/buffer.js';
 import { ReplayFileError } from '../../replay/errors.js';
 import type { FrameStore } from '../../replay/frame-store.js';
 import { CHUNK_BYTES } from '../../replay/persist.js';
-import { Rng } from '../../src/rng.js';
+import { Rng } from '../../src/core/rng.js';
 import { expectBytes, fill, frameFor, makeBuffer } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'curl-rl-replay-test-'));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { chooseBackend, initBackend, probeBackends, type ProbeEnvironment } from '../../src/backend.js';
-import { BackendUnavailableError } from '../../src/errors.js';
+import { BackendUnavailableError } from '../../src/core/errors.js';
 
 function environment(installed: string[], cuda: boolean): ProbeEnvironment {
   return { isResolvable: (pkg) => installed.includes(pkg), cudaDeviceVisible: () => cuda };

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { describeAllowed, resolveConfig } from '../../src/config/resolve.js';
 import { defaultConfig } from '../../src/config/schema.js';
-import { ConfigError } from '../../src/errors.js';
+import { ConfigError } from '../../src/core/errors.js';
 import { configFlags } from '../../src/cli/config-flags.js';
 import { main } from '../../src/cli/main.js';
 

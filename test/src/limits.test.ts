@@ -5,8 +5,8 @@ import { createParams } from '../../agents/params.js';
 import { agentParamCount, checkRunFitsMachine, encoderOutputSide, maxConvLayersFor, minCropFor } from '../../src/config/limits.js';
 import { auxNames, defaultConfig } from '../../src/config/schema.js';
 import { createAgent } from '../../agents/index.js';
-import { ConfigError } from '../../src/errors.js';
-import { Rng } from '../../src/rng.js';
+import { ConfigError } from '../../src/core/errors.js';
+import { Rng } from '../../src/core/rng.js';
 
 describe('machine limits', () => {
   it("the encoder arithmetic is the agent's", () => {

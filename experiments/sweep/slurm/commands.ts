@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { CurlRlError } from '../../../src/errors.js';
+import { CurlRlError } from '../../../src/core/errors.js';
 
 /**
  * The Slurm client commands the sweep uses (sbatch, squeue, sacct, scancel,

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { ConfigError } from '../../../src/errors.js';
+import { ConfigError } from '../../../src/core/errors.js';
 import { writeJsonAtomic } from '../../../src/run/fs-atomic.js';
 import { auxNames } from '../../../src/config/schema.js';
 import type { RunSpec, Sweep } from '../spec.js';

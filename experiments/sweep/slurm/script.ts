@@ -1,4 +1,4 @@
-import { ConfigError } from '../../../src/errors.js';
+import { ConfigError } from '../../../src/core/errors.js';
 
 /**
  * The sbatch script of a sweep: one job array, one array task per run. Slurm

@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { CurlRlError } from '../../../src/errors.js';
+import { CurlRlError } from '../../../src/core/errors.js';
 import { lockSweep, planRun } from '../runner.js';
 import { cliEntry } from '../spawner.js';
 import type { Sweep } from '../spec.js';

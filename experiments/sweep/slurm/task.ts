@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { readStatus } from '../../report/run-files.js';
-import { CurlRlError } from '../../../src/errors.js';
+import { CurlRlError } from '../../../src/core/errors.js';
 import { moveAsideStale, planRun } from '../runner.js';
 import { freshTrainArgs, resumeTrainArgs } from '../spec.js';
 import { jobState, requeueJob } from './commands.js';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { ConfigError } from '../../errors.js';
+import { ConfigError } from '../../core/errors.js';
 import { parseDecimalInteger } from '../config-flags.js';
 import { DEFAULT_IMAGE_SIZE, listEnvs, makeEnv } from '../../../envs/registry.js';
 import type { Space } from '../../../envs/types.js';

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, probeBackends } from '../../backend.js';
 import { backendNames, type BackendName } from '../../config/schema.js';
-import { ConfigError } from '../../errors.js';
+import { ConfigError } from '../../core/errors.js';
 import { libtorchThreads, resolveConvEngine } from '../../conv-engine.js';
 import { coreShareWorkers } from '../../../agents/index.js';
 

@@ -1,7 +1,7 @@
 import { extname } from 'node:path';
 import type { Command } from 'commander';
-import { ConfigError } from '../../errors.js';
-import { Rng } from '../../rng.js';
+import { ConfigError } from '../../core/errors.js';
+import { Rng } from '../../core/rng.js';
 import { writeGif, writePng } from '../../../envs/image.js';
 import { DEFAULT_IMAGE_SIZE, listEnvs, makeEnv } from '../../../envs/registry.js';
 import type { Action, Env, Space } from '../../../envs/types.js';

@@ -1,6 +1,6 @@
 import { dirname, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
-import { ConfigError, CurlRlError } from '../../errors.js';
+import { ConfigError, CurlRlError } from '../../core/errors.js';
 import { readStatus } from '../../../experiments/report/run-files.js';
 import { defaultParallelism, indexPath, planRun, runSweep, type SweepEvent } from '../../../experiments/sweep/runner.js';
 import { expandSweep, freshTrainArgs, loadSweepFile, resumeTrainArgs, type Sweep } from '../../../experiments/sweep/spec.js';

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { resolveConfig, validateConfig } from '../../config/resolve.js';
 import type { Config } from '../../config/schema.js';
-import { ConfigError } from '../../errors.js';
+import { ConfigError } from '../../core/errors.js';
 import { readRunConfig } from '../../run/run-dir.js';
 import { addConfigOptions, configFlags } from '../config-flags.js';
 
