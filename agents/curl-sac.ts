@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../replay/types.js';
 import { activeBackendName } from '../src/backend.js';
-import type { BackendName } from '../src/config/schema.js';
+import type { BackendName } from '../src/core/backend-names.js';
 import { libtorchThreads, resolveConvEngine } from '../src/conv-engine.js';
 import { Rng } from '../src/core/rng.js';
 import { Adam } from './adam.js';

@@ -1,16 +1,14 @@
+// Compute backend selection. The native TensorFlow bindings are optional peer
+// dependencies (their install step downloads libtensorflow, which not every
+// machine can), so they are detected at run time; wasm ships with the package
+// and cpu is tfjs' pure-JS fallback. Activating the chosen backend is
+// src/core/activate-backend.ts, which the tower's worker threads share.
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
+import { activateBackend, installHint, nativePackage } from './core/activate-backend.js';
+import type { BackendName, ConcreteBackend } from './core/backend-names.js';
 import { BackendUnavailableError } from './core/errors.js';
-import type { BackendName } from './config/schema.js';
-
-/**
- * Compute backend selection. The native TensorFlow bindings are optional peer
- * dependencies (their install step downloads libtensorflow, which not every
- * machine can), so they are detected at run time; wasm ships with the package
- * and cpu is tfjs' pure-JS fallback.
- */
-export type ConcreteBackend = Exclude<BackendName, 'auto'>;
 
 export interface BackendProbe {
   readonly name: ConcreteBackend;
@@ -30,20 +28,6 @@ export interface BackendChoice {
 }
 
 export const autoOrder: readonly ConcreteBackend[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
-
-const nativePackage = {
-  'tensorflow-gpu': '@tensorflow/tfjs-node-gpu',
-  tensorflow: '@tensorflow/tfjs-node',
-} as const;
-
-export const installHint: Record<ConcreteBackend, string> = {
-  'tensorflow-gpu':
-    'Install it with `npm install @tensorflow/tfjs-node-gpu@4.22.0` on a Linux x86_64 machine with an NVIDIA GPU, its driver, CUDA 11.2 and cuDNN 8.1 (the versions libtensorflow 2.9 is built against); its install step downloads libtensorflow, so it needs internet access.',
-  tensorflow:
-    'Install it with `npm install @tensorflow/tfjs-node@4.22.0` (Linux, macOS or Windows x86_64); its install step downloads libtensorflow, so it needs internet access.',
-  wasm: 'It ships with this package: run `npm ci` to restore @tensorflow/tfjs-backend-wasm.',
-  cpu: 'It is part of @tensorflow/tfjs: run `npm ci`.',
-};
 
 const require = createRequire(import.meta.url);
 
@@ -123,28 +107,6 @@ export function chooseBackend(
   return { name: 'cpu', skipped };
 }
 
-async function activate(name: ConcreteBackend): Promise<string> {
-  switch (name) {
-    case 'tensorflow-gpu':
-    case 'tensorflow':
-      // Importing the binding registers tfjs' 'tensorflow' backend.
-      await import(nativePackage[name]);
-      break;
-    case 'wasm':
-      await import('@tensorflow/tfjs-backend-wasm');
-      break;
-    case 'cpu':
-      break;
-  }
-  const tfName = name === 'wasm' || name === 'cpu' ? name : 'tensorflow';
-  const ok = await tf.setBackend(tfName);
-  await tf.ready();
-  if (!ok || tf.getBackend() !== tfName) {
-    throw new BackendUnavailableError(`The '${name}' backend failed to initialise. ${installHint[name]}`);
-  }
-  return tfName;
-}
-
 let current: BackendChoice | undefined;
 
 /**
@@ -158,7 +120,7 @@ export async function initBackend(
   if (current && (current.requested === requested || current.name === requested)) return current;
   const probes = options.probes ?? probeBackends();
   const { name, skipped } = chooseBackend(requested, probes);
-  const tfBackend = await activate(name);
+  const tfBackend = await activateBackend(name);
   const flagNames = ['WASM_HAS_SIMD_SUPPORT', 'WASM_HAS_MULTITHREAD_SUPPORT'];
   const flags: Record<string, boolean> = {};
   if (name === 'wasm') for (const f of flagNames) flags[f] = tf.env().getBool(f);

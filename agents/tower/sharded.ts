@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
-import type { BackendName } from '../../src/config/schema.js';
+import type { BackendName } from '../../src/core/backend-names.js';
 import type { ConvGrads, ConvParams } from '../networks.js';
 import { LocalConvTower } from './local.js';
 import type { ImageKey } from './local.js';
@@ -164,6 +164,10 @@ class ShardedConvTower implements ConvTower {
 
   constructor(private readonly local: LocalConvTower, private readonly options: ConvTowerOptions) {
     this.shards = options.workers + 1;
+    if (options.backend === 'auto') {
+      // auto could pick a different backend on a worker than on this thread, and the shards would not compute alike
+      throw new ConvWorkerError("workers run the calling thread's backend, so they are given the concrete one it runs, not 'auto'");
+    }
     const data: TowerWorkerData = {
       backend: options.backend,
       obsShape: [...options.obsShape] as [number, number, number],

@@ -1,7 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../src/backend.js';
-import type { BackendName } from '../../src/config/schema.js';
+import { activateBackend } from '../../src/core/activate-backend.js';
+import type { ConcreteBackend } from '../../src/core/backend-names.js';
 import { LocalConvTower } from './local.js';
 import { convFromWire, convToWire, fromWire, toWire, transferList } from './wire.js';
 import type { TowerReply, TowerRequest } from './wire.js';
@@ -12,7 +12,8 @@ import type { TowerReply, TowerRequest } from './wire.js';
  * the agent's thread (see sharded.ts).
  */
 export interface TowerWorkerData {
-  backend: BackendName;
+  /** The calling thread's backend: the shards must compute on the same one. */
+  backend: ConcreteBackend;
   obsShape: [number, number, number];
   microBatch: number;
   cacheTransposes: boolean;
@@ -20,7 +21,7 @@ export interface TowerWorkerData {
 
 const data = workerData as TowerWorkerData;
 const port = parentPort!;
-await initBackend(data.backend);
+await activateBackend(data.backend);
 const tower = new LocalConvTower(data.obsShape, data.microBatch, data.cacheTransposes);
 
 function handle(req: TowerRequest): TowerReply {

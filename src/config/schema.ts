@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseAugSpec } from '../../replay/aug-spec.js';
+import { backendNames } from '../core/backend-names.js';
 import { encoderOutputSide, maxConvLayersFor, minCropFor } from './limits.js';
 
 /**
@@ -20,7 +21,6 @@ const positiveInt = z.number().int().positive().max(MAX_COUNT);
 const nonNegativeInt = z.number().int().nonnegative().max(MAX_COUNT);
 const probability = z.number().min(0).max(1);
 
-export const backendNames = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export const auxNames = ['curl', 'none', 'simclr', 'byol', 'barlow', 'curl-debiased', 'curl-hard'] as const;
 /** The aux losses built on CURL's bilinear InfoNCE (they take --aux-queue). */
 export const curlFamily = ['curl', 'curl-debiased', 'curl-hard'] as const;
@@ -203,7 +203,6 @@ export const configSchema = z
 
 export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
-export type BackendName = (typeof backendNames)[number];
 export type AuxName = (typeof auxNames)[number];
 
 export function defaultConfig(): Config {

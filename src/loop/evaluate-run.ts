@@ -4,7 +4,7 @@ import { writeGif } from '../../envs/image.js';
 import { makeEnv } from '../../envs/registry.js';
 import { spaceSize } from '../../envs/types.js';
 import { initBackend } from '../backend.js';
-import { backendNames, type BackendName } from '../config/schema.js';
+import { backendNames, type BackendName } from '../core/backend-names.js';
 import { ConfigError } from '../core/errors.js';
 import { readRunConfig } from '../run/run-dir.js';
 import { DamagedFileError } from '../run/checked-file.js';

@@ -82,6 +82,11 @@ describe('data-parallel conv tower (worker threads)', () => {
     tf.dispose([...p.w, ...p.b, ...q.w, ...q.b]);
   });
 
+  it("refuses to start workers on 'auto': a worker must run the calling thread's backend, not pick its own", () => {
+    expect(() => createConvTower({ obsShape: spec.obsShape, microBatch: 4, cacheTransposes: true, workers: 1, backend: 'auto' }))
+      .toThrow(/calling thread's backend.*not 'auto'/);
+  });
+
   it('a failed pass rejects with an error that says what went wrong, and the tower keeps working', async () => {
     const tower = make(1);
     const batch = randomBatch(7, 4, SIDE, CH, 2);

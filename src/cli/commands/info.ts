@@ -2,7 +2,7 @@ import os from 'node:os';
 import type { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, probeBackends } from '../../backend.js';
-import { backendNames, type BackendName } from '../../config/schema.js';
+import { backendNames, type BackendName } from '../../core/backend-names.js';
 import { ConfigError } from '../../core/errors.js';
 import { libtorchThreads, resolveConvEngine } from '../../conv-engine.js';
 import { coreShareWorkers } from '../../../agents/index.js';
