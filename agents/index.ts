@@ -2,7 +2,8 @@ import { CurlSacAgent } from './curl-sac.js';
 import type { AgentConfig, AgentSpec } from './types.js';
 
 export { CurlSacAgent, agentFeatureDim } from './curl-sac.js';
-export type { AgentConfig, AgentSpec, AgentState, UpdateMetrics, TensorRecord } from './types.js';
+export type { AgentConfig, AgentSpec, AgentState, UpdateMetrics } from './types.js';
+export type { TensorRecord } from './tensor-record.js';
 export { AgentError } from './types.js';
 export { coreShareWorkers, defaultConvWorkers, usesConvWorkers } from './tower/defaults.js';
 export type { AdamState } from './adam.js';

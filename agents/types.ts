@@ -1,13 +1,51 @@
-import type { Config } from '../src/config/schema.js';
-import type { AdamState } from './adam.js';
 import type { Rng } from '../src/core/rng.js';
+import type { AdamState } from './adam.js';
+import type { AuxObjectiveName } from './aux/objective.js';
+import type { TensorRecord } from './tensor-record.js';
+import type { ConvEngineName } from './tower/trunk.js';
 
-export type AgentConfig = Pick<
-  Config,
-  | 'aux' | 'hiddenDim' | 'latentDim' | 'numConvLayers' | 'numFilters' | 'lr' | 'beta1' | 'alphaLr' | 'alphaBeta1'
-  | 'initTemperature' | 'discount' | 'criticTau' | 'encoderTau' | 'actorUpdateFreq' | 'criticTargetUpdateFreq'
-  | 'microBatch' | 'actorLogStdMin' | 'actorLogStdMax'
-> & Partial<Pick<Config, 'convWorkers' | 'convEngine' | 'auxTemperature' | 'auxLambda' | 'auxTauPlus' | 'auxBeta' | 'auxQueue' | 'auxHiddenDim' | 'auxProjDim' | 'curlEncoderSteps'>>;
+/**
+ * The hyperparameters the agent reads, and only those. Their meaning, valid
+ * ranges and defaults are the config schema's (src/config/schema.ts), which
+ * the agent does not import; src/config/agent-config.ts checks at compile time
+ * that the schema's Config supplies every field here with a compatible type.
+ * The optional fields may be left out (tests and benchmarks build configs by
+ * hand); the code that reads one says what it uses in its place.
+ */
+export interface AgentConfig {
+  aux: AuxObjectiveName | 'none';
+  // networks
+  hiddenDim: number;
+  latentDim: number;
+  numConvLayers: number;
+  numFilters: number;
+  actorLogStdMin: number;
+  actorLogStdMax: number;
+  // optimisation
+  lr: number;
+  beta1: number;
+  alphaLr: number;
+  alphaBeta1: number;
+  initTemperature: number;
+  discount: number;
+  criticTau: number;
+  encoderTau: number;
+  actorUpdateFreq: number;
+  criticTargetUpdateFreq: number;
+  microBatch: number;
+  // conv engine
+  convWorkers?: number;
+  convEngine?: ConvEngineName | 'auto';
+  // aux objective options (agents/aux)
+  auxTemperature?: number;
+  auxLambda?: number;
+  auxTauPlus?: number;
+  auxBeta?: number;
+  auxQueue?: number;
+  auxHiddenDim?: number;
+  auxProjDim?: number;
+  curlEncoderSteps?: number;
+}
 
 export interface AgentSpec {
   /** [crop, crop, 3 * frameStack] */
@@ -23,11 +61,6 @@ export interface AgentSpec {
  * With 'byol', 'barlow': auxLoss, auxAlignment, auxUniformity, auxGradNorm.
  */
 export type UpdateMetrics = Record<string, number>;
-
-export interface TensorRecord {
-  shape: number[];
-  data: Float32Array;
-}
 
 /** Everything needed to continue training exactly: plain typed arrays and JSON-able fields. */
 export interface AgentState {

@@ -5,7 +5,7 @@ import * as L from '../losses.js';
 import { variableFrom } from '../params.js';
 import type { ParamMap } from '../params.js';
 import { AgentError } from '../types.js';
-import type { TensorRecord } from '../types.js';
+import type { TensorRecord } from '../tensor-record.js';
 import { latent } from './objective.js';
 import type { AuxInputs, AuxObjective, AuxObjectiveName, MetricSink } from './objective.js';
 

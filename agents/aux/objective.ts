@@ -6,7 +6,7 @@ import { mlpForward } from '../networks.js';
 import { layerNorm } from '../ops.js';
 import { mlpNames, mlpParams, variableFrom } from '../params.js';
 import type { ParamMap } from '../params.js';
-import type { TensorRecord } from '../types.js';
+import type { TensorRecord } from '../tensor-record.js';
 
 /**
  * One auxiliary representation objective, as the agent sees it. The agent
