@@ -1,33 +1,11 @@
+// What a config asks of the machine, checked before a run creates anything:
+// a replay buffer or network that cannot fit fails later as a RangeError, or
+// worse, as a machine swapping to a halt.
 import { readFileSync } from 'node:fs';
 import { freemem } from 'node:os';
 import { ConfigError } from '../core/errors.js';
+import { KERNEL, encoderOutputSide } from './conv-geometry.js';
 import type { Config } from './schema.js';
-
-/**
- * What a config asks of the machine, checked before a run creates anything:
- * a replay buffer or network that cannot fit fails later as a RangeError, or
- * worse, as a machine swapping to a halt.
- *
- * The encoder arithmetic mirrors agents/networks.ts (valid 3x3 convs, strides
- * 2,1,1,...) without loading tfjs, which `config` and `--help` must not need;
- * test/config/limits.test.ts holds the two together.
- */
-const KERNEL = 3;
-
-/** Side of the conv stack's output for a crop; below 1 means the stack does not fit the crop. */
-export function encoderOutputSide(crop: number, numConvLayers: number): number {
-  return Math.floor((crop - KERNEL) / 2) + 1 - (KERNEL - 1) * (numConvLayers - 1);
-}
-
-/** The smallest crop a conv stack of this depth accepts. */
-export function minCropFor(numConvLayers: number): number {
-  return 2 * (KERNEL - 1) * (numConvLayers - 1) + KERNEL;
-}
-
-/** The deepest conv stack a crop accepts. */
-export function maxConvLayersFor(crop: number): number {
-  return Math.floor((Math.floor((crop - KERNEL) / 2) + 1 - 1) / (KERNEL - 1)) + 1;
-}
 
 /** Number of float parameters of the agent (agents/params.ts createParams). */
 export function agentParamCount(

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { parseAugSpec } from '../../replay/aug-spec.js';
 import { backendNames } from '../core/backend-names.js';
-import { encoderOutputSide, maxConvLayersFor, minCropFor } from './limits.js';
+import { encoderOutputSide, maxConvLayersFor, minCropFor } from './conv-geometry.js';
 
 /**
  * The one source of truth for a run's configuration. Defaults are the CURL
