@@ -11,7 +11,13 @@ import * as report from './commands/report.js';
 import * as sweep from './commands/sweep.js';
 import * as train from './commands/train.js';
 
-const commands: Array<{ register(program: Command): void }> = [train, evaluate, envs, render, sweep, report, config, info, bench];
+/** Runs a command line of this CLI in this process and returns its exit code. */
+type RunCli = (argv: string[]) => Promise<number>;
+
+// A command that starts another command (`sweep task` starts `train`) is
+// handed the CLI's entry point rather than importing main.ts, which imports
+// every command: no command module imports back up into main.
+const commands: Array<{ register(program: Command, runCli: RunCli): void }> = [train, evaluate, envs, render, sweep, report, config, info, bench];
 
 export function buildProgram(): Command {
   const program = new Command('curl-rl')
@@ -19,7 +25,7 @@ export function buildProgram(): Command {
     .version(packageVersion)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const command of commands) command.register(program);
+  for (const command of commands) command.register(program, main);
   for (const sub of program.commands) sub.exitOverride();
   return program;
 }

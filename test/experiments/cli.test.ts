@@ -17,9 +17,14 @@ afterEach(() => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
+/** These tests start no command from within another. */
+async function noNestedCli(argv: string[]): Promise<number> {
+  throw new Error(`unexpected nested command: curl-rl ${argv.join(' ')}`);
+}
+
 function program(): Command {
   const p = new Command('curl-rl').exitOverride();
-  sweepCommand.register(p);
+  sweepCommand.register(p, noNestedCli);
   reportCommand.register(p);
   for (const sub of p.commands) sub.exitOverride();
   return p;

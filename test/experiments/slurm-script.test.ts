@@ -314,11 +314,36 @@ describe('the array task, outside Slurm', () => {
     expect(calls).toHaveLength(2);
   });
 
+  it('`sweep task` trains its run through the CLI entry point the command was registered with, and exits with its code', async () => {
+    const path = writeIndex();
+    const calls: string[][] = [];
+    const p = new Command('curl-rl').exitOverride();
+    sweepCommand.register(p, async (argv) => {
+      calls.push(argv);
+      return 143;
+    });
+    vi.stubEnv('SLURM_ARRAY_TASK_ID', '0');
+    vi.stubEnv('SLURM_CPUS_PER_TASK', '1');
+    vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      await p.parseAsync(['sweep', 'task', path], { from: 'user' });
+      expect(calls).toEqual([[...freshTrainArgs(entryToRun(readSlurmIndex(path)!.runs[0]!)), '--conv-workers', '0']]);
+      expect(process.exitCode).toBe(143);
+    } finally {
+      process.exitCode = undefined;
+      vi.unstubAllEnvs();
+      vi.restoreAllMocks();
+    }
+  });
+
   it('says what is wrong when run outside an array task or for a task the index lacks', async () => {
     const path = writeIndex();
-    await expect(runArrayTask(path, { env: {} })).rejects.toThrow(/SLURM_ARRAY_TASK_ID is not set/);
-    await expect(runArrayTask(path, { env: { SLURM_ARRAY_TASK_ID: '5' }, log: () => undefined })).rejects.toThrow(/lists no run for array task 5 \(it has tasks 0-1\)/);
-    await expect(runArrayTask(join(tmp, 'nope.json'), { env: { SLURM_ARRAY_TASK_ID: '0' } })).rejects.toThrow(/is not the index of a sweep submitted to Slurm/);
+    const train = async (): Promise<number> => {
+      throw new Error('a task without its run must not train');
+    };
+    await expect(runArrayTask(path, { env: {}, train })).rejects.toThrow(/SLURM_ARRAY_TASK_ID is not set/);
+    await expect(runArrayTask(path, { env: { SLURM_ARRAY_TASK_ID: '5' }, log: () => undefined, train })).rejects.toThrow(/lists no run for array task 5 \(it has tasks 0-1\)/);
+    await expect(runArrayTask(join(tmp, 'nope.json'), { env: { SLURM_ARRAY_TASK_ID: '0' }, train })).rejects.toThrow(/is not the index of a sweep submitted to Slurm/);
   });
 });
 
@@ -342,7 +367,9 @@ describe('curl-rl sweep --executor slurm without a cluster', () => {
 
   function program(): Command {
     const p = new Command('curl-rl').exitOverride();
-    sweepCommand.register(p);
+    sweepCommand.register(p, async (argv) => {
+      throw new Error(`unexpected nested command: curl-rl ${argv.join(' ')}`);
+    });
     for (const sub of p.commands) sub.exitOverride();
     return p;
   }

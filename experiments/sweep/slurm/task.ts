@@ -25,17 +25,15 @@ export interface ArrayTaskOptions {
   requeueOnSignal?: boolean;
   env?: NodeJS.ProcessEnv;
   log?: (line: string) => void;
-  /** Runs `curl-rl train` with these arguments and returns its exit code (default: in this process, so Slurm's signals reach the loop). */
-  train?: (args: string[]) => Promise<number>;
+  /**
+   * Runs `curl-rl train` with these arguments (they start with 'train') and
+   * returns its exit code. The CLI passes its own entry point, so the run
+   * trains in this process and Slurm's signals reach the loop.
+   */
+  train: (args: string[]) => Promise<number>;
 }
 
-async function trainInProcess(args: string[]): Promise<number> {
-  // Loaded on demand: main imports every command, this one included.
-  const { main } = await import('../../../src/cli/main.js');
-  return main(args);
-}
-
-export async function runArrayTask(indexPath: string, options: ArrayTaskOptions = {}): Promise<number> {
+export async function runArrayTask(indexPath: string, options: ArrayTaskOptions): Promise<number> {
   const env = options.env ?? process.env;
   const say = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const rawTask = env.SLURM_ARRAY_TASK_ID;
@@ -65,7 +63,7 @@ export async function runArrayTask(indexPath: string, options: ArrayTaskOptions 
   if (action === 'fresh') moveAsideStale(index.dir, run);
   const args = [...(action === 'resume' ? resumeTrainArgs(run) : freshTrainArgs(run)), ...threadArgsForCpus(cpus, run)];
   say(`${action === 'resume' ? 'resuming from its last checkpoint' : 'starting from scratch'}: curl-rl ${args.join(' ')}`);
-  const exitCode = await (options.train ?? trainInProcess)(args);
+  const exitCode = await options.train(args);
 
   // 143: the run stopped on SIGTERM and wrote a checkpoint. Slurm sends it when it ends the job (scancel,
   // requeue, preemption: the job has left RUNNING by then) and as the time-limit warning (--signal, the job

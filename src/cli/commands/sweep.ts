@@ -122,7 +122,8 @@ function printLocalStatus(sweep: Sweep, json: boolean): void {
   for (const r of rows) console.log(`${r.id}  ${r.state}${r.envStep !== undefined ? `  env step ${r.envStep}` : ''}${r.reason ? `  ${r.reason}` : ''}`);
 }
 
-export function register(program: Command): void {
+/** `runCli` runs a command line of this CLI in this process: `sweep task` trains its run through it. */
+export function register(program: Command, runCli: (argv: string[]) => Promise<number>): void {
   // `sweep status FILE --runs-dir D` must give --runs-dir to `status`, not to `sweep` (which has one too):
   // commander only does that when every command above parses its options positionally.
   program.enablePositionalOptions();
@@ -252,6 +253,6 @@ export function register(program: Command): void {
     .argument('<index>', "the sweep's index.json")
     .option('--requeue-on-signal', "requeue the task when the run stopped on Slurm's time-limit warning")
     .action(async (index: string, opts: { requeueOnSignal?: boolean }) => {
-      process.exitCode = await runArrayTask(resolve(index), { requeueOnSignal: opts.requeueOnSignal ?? false });
+      process.exitCode = await runArrayTask(resolve(index), { requeueOnSignal: opts.requeueOnSignal ?? false, train: runCli });
     });
 }
