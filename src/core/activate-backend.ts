@@ -2,7 +2,8 @@
 // needs installed, and the import that registers it. Choosing which backend a
 // run uses (probing what is installed, auto's order) is src/backend.ts' job;
 // this is the part a tower worker thread (agents/tower/worker.ts) repeats to
-// run the backend its creator chose.
+// run the backend its creator chose. Like all of src/core/, it imports
+// nothing of ours outside src/core/ (test/layering.test.ts).
 import * as tf from '@tensorflow/tfjs';
 import type { ConcreteBackend } from './backend-names.js';
 import { BackendUnavailableError } from './errors.js';

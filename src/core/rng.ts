@@ -1,10 +1,13 @@
+// A seeded random number generator whose full state can be saved in a
+// checkpoint and restored, so a resumed run draws the same numbers as one
+// that never stopped.
+//
+// src/core/ is the layer envs/, replay/, agents/ and src/ share: it imports
+// nothing of ours (test/layering.test.ts), so any folder can use it without
+// depending on the CLI, the loop or the config schema.
 import seedrandom from 'seedrandom';
 
-/**
- * A seeded random number generator whose full state can be saved in a
- * checkpoint and restored, so a resumed run draws the same numbers as one
- * that never stopped.
- */
+/** The generator's position in its stream (seedrandom's ARC4 state). */
 export type RngState = seedrandom.State.Arc4;
 
 export class Rng {
