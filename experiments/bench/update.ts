@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createAgent, agentFeatureDim, defaultConvWorkers } from '../../agents/index.js';
+import { agentFeatureDim, defaultConvWorkers } from '../../agents/index.js';
+import { createAgent } from '../../src/agent.js';
 import type { AgentConfig, AgentSpec } from '../../agents/index.js';
 import type { Batch } from '../../replay/types.js';
 import { backendNames, convEngineNames, defaultConfig } from '../../src/config/schema.js';

@@ -4,7 +4,7 @@ import { convOutputSide } from '../../agents/networks.js';
 import { createParams } from '../../agents/params.js';
 import { agentParamCount, checkRunFitsMachine, encoderOutputSide, maxConvLayersFor, minCropFor } from '../../src/config/limits.js';
 import { auxNames, defaultConfig } from '../../src/config/schema.js';
-import { createAgent } from '../../agents/index.js';
+import { createAgent } from '../../src/agent.js';
 import { ConfigError } from '../../src/core/errors.js';
 import { Rng } from '../../src/core/rng.js';
 
