@@ -1,45 +1,60 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../replay/types.js';
-import { activeBackendName } from '../src/backend.js';
 import type { BackendName } from '../src/core/backend-names.js';
-import { libtorchThreads, resolveConvEngine } from '../src/conv-engine.js';
 import { Rng } from '../src/core/rng.js';
 import { Adam } from './adam.js';
+import { captureAgentState, restoreAgentState } from './agent-state.js';
+import type { AgentParts } from './agent-state.js';
 import { createAuxObjective } from './aux/index.js';
 import type { AuxInputs, AuxObjective } from './aux/index.js';
-import type { AdamState } from './adam.js';
+import { softUpdate } from './ema.js';
 import * as L from './losses.js';
-import { actorForward, convForward, headForward, qForward } from './networks.js';
+import { actorForward, convForward, headForward, latent, qForward } from './networks.js';
 import type { ConvParams } from './networks.js';
-import { layerNorm } from './ops.js';
 import {
   convNames, convParams, createParams, featureDim, headNames, headParams, mlpNames, mlpParams,
 } from './params.js';
 import type { ParamMap } from './params.js';
+import { StageTimer } from './stage-timer.js';
+import { EncoderPasses } from './tower/passes.js';
 import { createTrunk } from './tower/trunk.js';
-import type { DenseParams, EncoderTrunk, TrunkGrads } from './tower/trunk.js';
+import type { ConvEngineName, DenseParams, TrunkGrads } from './tower/trunk.js';
 import type { AgentConfig, AgentSpec, AgentState, UpdateMetrics } from './types.js';
 import { AgentError } from './types.js';
 
-type TensorMap = ReadonlyMap<string, tf.Tensor>;
+type Grads = Map<string, tf.Tensor>;
+type Metrics = Record<string, tf.Scalar>;
 
-/** Key of the trunk output's gradient among a loss's gradients (no parameter has this name). */
-const DU = 'du';
-/** The same for an aux loss's second online view (the positive crop). */
-const DU_POS = 'du.pos';
+/**
+ * Where the agent's encoder passes run, decided by whoever builds the agent
+ * (src/conv-engine.ts for a run): the conv engine, the tfjs backend its
+ * worker threads initialise, libtorch's threads, and the tfjs engine's
+ * extra worker threads.
+ */
+export interface AgentCompute {
+  readonly engine: ConvEngineName;
+  readonly backend: BackendName;
+  readonly threads: number;
+  readonly workers: number;
+}
 
-/** An encoder head's dense layer (run by the trunk) and its LayerNorm (run here). */
+/** A loss's gradients: of its parameters by name, and of the encoder output(s) it read. */
+interface HeadLossGrads {
+  readonly params: Grads;
+  /** d loss / d u for the head output of the kept pass */
+  readonly du: tf.Tensor2D;
+  /** d loss / d u for a second online view (the aux positive), when the loss read one */
+  readonly duPos: tf.Tensor2D | null;
+}
+
+/** An encoder head's dense layer, which the trunk runs (its LayerNorm runs here). */
 function denseOf(params: ReadonlyMap<string, tf.Tensor>, prefix: string): DenseParams {
   const { fcW, fcB } = headParams(params, prefix);
   return { w: fcW, b: fcB };
 }
+
 function lnNames(prefix: string): string[] {
   return headNames(prefix).slice(2);
-}
-function normalize(u: tf.Tensor2D, params: ReadonlyMap<string, tf.Tensor>, prefix: string): tf.Tensor2D {
-  const [g, b] = lnNames(prefix).map((n) => params.get(n));
-  if (!g || !b) throw new AgentError(`missing LayerNorm parameters of "${prefix}"`);
-  return layerNorm(u, g as tf.Tensor1D, b as tf.Tensor1D);
 }
 
 /** tf.tidy for a computation that returns named tensors (a Map is not a TensorContainer). */
@@ -53,8 +68,44 @@ function tidyMap(fn: () => Map<string, tf.Tensor>): Map<string, tf.Tensor> {
   return new Map(names.map((n, i) => [n, tensors[i]!]));
 }
 
+/**
+ * The gradients of `loss` with respect to the encoder outputs `us` and the
+ * parameters `names` (taken from `values`), inside one tidy. `loss` gets the
+ * differentiable outputs and a map of the differentiable parameters; it may
+ * tf.keep() metrics it computes.
+ */
+function headLossGrads(
+  us: readonly tf.Tensor2D[], names: readonly string[], values: readonly tf.Tensor[],
+  loss: (us: tf.Tensor2D[], params: Map<string, tf.Tensor>) => tf.Scalar,
+): { value: tf.Scalar; grads: HeadLossGrads } {
+  let value: tf.Scalar | null = null;
+  const grads = tidyMap(() => {
+    const out = tf.valueAndGrads((...ts: tf.Tensor[]) => {
+      const m = new Map(names.map((n, i) => [n, ts[i + us.length]!]));
+      return loss(ts.slice(0, us.length) as tf.Tensor2D[], m);
+    })([...us, ...values]);
+    value = tf.keep(out.value as tf.Scalar);
+    return new Map<string, tf.Tensor>([
+      ...us.map((_, i) => [`\0u${i}`, out.grads[i]!] as [string, tf.Tensor]),
+      ...names.map((n, i) => [n, out.grads[i + us.length]!] as [string, tf.Tensor]),
+    ]);
+  });
+  const du = us.map((_, i) => grads.get(`\0u${i}`) as tf.Tensor2D);
+  us.forEach((_, i) => grads.delete(`\0u${i}`));
+  return { value: value!, grads: { params: grads, du: du[0]!, duPos: du[1] ?? null } };
+}
+
 function globalNorm(grads: Iterable<tf.Tensor>): tf.Scalar {
   return tf.tidy(() => tf.sqrt(tf.addN([...grads].map((g) => tf.sum(tf.square(g))))) as tf.Scalar);
+}
+
+/** Sums `more` into `into`, name by name (`into`'s order kept); both maps' tensors are consumed. */
+function addInto(into: Grads, more: Grads): void {
+  for (const [n, g] of more) {
+    const a = into.get(n)!;
+    into.set(n, tf.add(a, g));
+    tf.dispose([a, g]);
+  }
 }
 
 /**
@@ -111,24 +162,18 @@ export class CurlSacAgent {
   private readonly auxOpt: Adam | null;
   /**
    * Opt-in (curlEncoderSteps > 1): further Adams over the encoder alone that
-   * step it with the same aux gradient, as the CURL reference code does by
-   * accident of bookkeeping (its encoder_optimizer and cpc_optimizer both hold
-   * the encoder). Each keeps its own moments, like the reference's.
+   * step it with the same aux gradient, as the CURL reference code's
+   * encoder_optimizer and cpc_optimizer both hold the encoder. Each keeps its
+   * own moments, like the reference's.
    */
   private readonly encoderRepeatOpts: Adam[];
   private rng: Rng;
   private updates = 0;
   private disposed = false;
-  /** Wall-clock ms of each stage of the last update (the wasm and cpu backends run ops eagerly). */
+  /** Wall-clock ms of each stage of the last update. */
   lastStageMs: Record<string, number> = {};
   private readonly numLayers: number;
-  private readonly trunk: EncoderTrunk;
-  /** Passes started ahead of the step that awaits them (disposed in the update's finally if it fails first). */
-  private readonly inFlight: Array<Promise<tf.Tensor2D[]>> = [];
-  /** Rows of the image sets the trunk holds now (B, or M * B for the obs phase of a DrQ update). */
-  private trunkRows = 0;
-  /** obsPositive repeated M times, so it loads beside M obs views (reused across updates). */
-  private posTiled: Uint8Array | null = null;
+  private readonly passes: EncoderPasses;
   /**
    * Test seam: sees each update's aux-loss gradients, by parameter name, just
    * before the aux Adam applies them, so tests can check them against an
@@ -136,17 +181,10 @@ export class CurlSacAgent {
    * The tensors are disposed after the call: copy what you keep.
    */
   onAuxGradients: ((grads: ReadonlyMap<string, tf.Tensor>) => void) | null = null;
-  /** The same seam under its older name (CURL was the only aux loss). */
-  get onCurlGradients(): ((grads: ReadonlyMap<string, tf.Tensor>) => void) | null {
-    return this.onAuxGradients;
-  }
-  set onCurlGradients(fn: ((grads: ReadonlyMap<string, tf.Tensor>) => void) | null) {
-    this.onAuxGradients = fn;
-  }
   /** Test seam, as onAuxGradients: the critic's gradients (Q loss averaged over the M obs views) before its Adam step. */
   onCriticGradients: ((grads: ReadonlyMap<string, tf.Tensor>) => void) | null = null;
 
-  constructor(config: AgentConfig, spec: AgentSpec, seed: number) {
+  constructor(config: AgentConfig, spec: AgentSpec, seed: number, compute: AgentCompute) {
     const [h, w, c] = spec.obsShape;
     if (h !== w) throw new AgentError(`obsShape must be square (crop x crop x channels), got [${spec.obsShape}]`);
     if (!Number.isInteger(c) || c <= 0) throw new AgentError(`obsShape channels must be a positive integer, got ${c}`);
@@ -168,7 +206,7 @@ export class CurlSacAgent {
       config.initTemperature,
       initRng,
     );
-    // the aux objective's parameters come next from the same stream (CURL's W where it always was)
+    // the aux objective's parameters are drawn next from the same stream
     this.aux = createAuxObjective(config, this.params, initRng);
     const adam = { lr: config.lr, beta1: config.beta1 };
     this.criticOpt = new Adam(this.params, [...convNames(this.numLayers), ...headNames('critic'), ...mlpNames('q1'), ...mlpNames('q2')], adam);
@@ -183,29 +221,28 @@ export class CurlSacAgent {
       { length: encoderSteps - 1 },
       () => new Adam(this.params, [...convNames(this.numLayers), ...headNames('critic')], adam),
     );
-    const engine = resolveConvEngine(config.convEngine ?? 'auto', activeBackendName()).engine;
-    this.trunk = createTrunk({
-      engine,
-      threads: libtorchThreads(config.convWorkers),
+    this.passes = new EncoderPasses(createTrunk({
+      engine: compute.engine,
+      threads: compute.threads,
       numLayers: config.numConvLayers,
       numFilters: config.numFilters,
       obsShape: spec.obsShape,
       microBatch: config.microBatch,
       // with an aux loss a second backward pass meets the same activations
       cacheTransposes: this.aux !== null,
-      workers: engine === 'tfjs' ? (config.convWorkers ?? 0) : 0,
-      backend: activeBackendName() as BackendName,
-    });
+      workers: compute.engine === 'tfjs' ? compute.workers : 0,
+      backend: compute.backend,
+    }));
   }
 
   /** Threads an update's conv passes are split over (tfjs engine; 1 on libtorch). */
   get convShards(): number {
-    return this.trunk.shards;
+    return this.passes.trunk.shards;
   }
 
   /** Which engine runs the conv passes, on how many threads. */
-  get convEngine(): { engine: 'tfjs' | 'libtorch'; threads: number } {
-    return { engine: this.trunk.engine, threads: this.trunk.threads };
+  get convEngine(): { engine: ConvEngineName; threads: number } {
+    return { engine: this.passes.trunk.engine, threads: this.passes.trunk.threads };
   }
 
   /** Names of all variables (for inspection and tests). */
@@ -282,33 +319,11 @@ export class CurlSacAgent {
   }
 
   /**
-   * A loss's gradients, holding its trunk output's gradient under DU,
-   * completed by the trunk's backward pass of `slot`: the head's dense layer
-   * (as `<prefix>.fc.*`) and, for the anchor, the conv stack.
+   * One update, as the reference orders it: critic target, critic, target
+   * EMA, actor and temperature (every actorUpdateFreq steps), aux objective.
+   * Encoder passes are started ahead where their parameters are already
+   * final, so the engine runs them while tfjs computes the step before.
    */
-  private async withTrunkGrads(
-    grads: Map<string, tf.Tensor>, slot: 'anchor' | 'detached', conv: ConvParams, head: DenseParams, prefix: string,
-  ): Promise<Map<string, tf.Tensor>> {
-    let du = grads.get(DU) as tf.Tensor2D;
-    grads.delete(DU);
-    if (du.shape[0] < this.trunkRows) {
-      // a loss on view 0 only (actor, CURL) of a pass over M views: the other views' rows get no gradient
-      const rows = du;
-      du = tf.tidy(() => tf.concat([rows, tf.zeros([this.trunkRows - rows.shape[0], rows.shape[1]])], 0) as tf.Tensor2D);
-      rows.dispose();
-    }
-    let g: TrunkGrads;
-    try {
-      g = await this.trunk.backward(slot, conv, head, du, slot === 'anchor');
-    } finally {
-      du.dispose();
-    }
-    grads.set(`${prefix}.fc.w`, g.head.w);
-    grads.set(`${prefix}.fc.b`, g.head.b);
-    if (g.conv) convNames(this.numLayers).forEach((n, i) => grads.set(n, i % 2 === 0 ? g.conv!.w[i >> 1]! : g.conv!.b[i >> 1]!));
-    return grads;
-  }
-
   async update(batch: Batch, step: number): Promise<UpdateMetrics> {
     this.assertLive();
     this.validateBatch(batch);
@@ -316,262 +331,214 @@ export class CurlSacAgent {
     const cfg = this.config;
     const b = batch.batchSize;
     const A = this.spec.actionDim;
-    const layers = this.numLayers;
-    const doActor = step % cfg.actorUpdateFreq === 0;
-    const doTarget = step % cfg.criticTargetUpdateFreq === 0;
     const aux = this.aux;
     // DrQ (Kostrikov, Yarats & Fergus 2020, eq. 2-3): K views of next_obs for the target, M of obs for the Q loss
     const K = batch.nextViews ?? 1;
     const M = batch.obsViews ?? 1;
-    // host-side draws first, in a fixed order, so the Rng stream is reproducible (view 0's first: K = 1 draws as before)
+    const doActor = step % cfg.actorUpdateFreq === 0;
+    // host-side draws first, in a fixed order, so the noise stream does not depend on what runs when
     const noiseNext = this.normals(K * b * A);
     const noiseActor = doActor ? this.normals(b * A) : null;
 
-    const metrics: Record<string, tf.Scalar> = {};
     const P = this.params;
-    const action = tf.tensor2d(batch.action, [b, A]);
-    const reward = tf.tensor2d(batch.reward, [b, 1]);
-    const notDone = tf.tensor2d(batch.notDone, [b, 1]);
+    const passes = this.passes;
+    const conv = () => convParams(P, this.numLayers);
+    const timer = new StageTimer();
+    const metrics: Metrics = {};
     const temp: tf.Tensor[] = [];
+    const keep = <T extends tf.Tensor | null>(t: T): T => {
+      if (t) temp.push(t);
+      return t;
+    };
     let snapshot: Map<string, tf.Tensor> | null = null;
-    const stage = this.stageTimer();
     try {
-      // K = M = 1: one load of the three image sets. Otherwise the K next views go first and the
-      // M obs views (with the positive repeated M times: the trunk holds equal rows per set) after.
-      const onePhase = K === 1 && M === 1;
-      const posImages = aux ? { pos: M === 1 ? batch.obsPositive! : this.tiled(batch.obsPositive!, M) } : {};
-      if (onePhase) await this.loadTrunk({ obs: batch.obs, next: batch.nextObs, ...posImages }, b);
-      else await this.loadTrunk({ next: batch.nextObs }, K * b);
-      stage('upload');
+      await passes.begin({ obs: batch.obs, next: batch.nextObs, pos: aux ? batch.obsPositive! : null, rows: b, nextViews: K, obsViews: M });
+      timer.mark('upload');
 
-      // --- 1. critic target, no gradient -------------------------------------------
-      const [uNext] = await this.trunk.forward('next', convParams(P, layers), [denseOf(P, 'actor')]);
-      temp.push(uNext!);
-      const [uNextT] = await this.trunk.forward('next', convParams(P, layers, 'target.'), [denseOf(P, 'target.critic')]);
-      temp.push(uNextT!);
-      // queued behind the target passes; the anchor pass runs on the engine while the target is computed here
-      const obsLoad = onePhase ? Promise.resolve() : this.loadTrunk({ obs: batch.obs, ...posImages }, M * b);
-      obsLoad.catch(() => undefined);
-      const anchorPass = this.started(this.trunk.forward('obs', convParams(P, layers), [denseOf(P, 'critic')], 'anchor'));
-      const y = tf.tidy(() => {
-        const alpha = tf.exp(P.get('logAlpha')!) as tf.Scalar;
-        const zNext = normalize(uNext!, P, 'actor');
-        const { mu, logStdRaw } = actorForward(zNext, mlpParams(P, 'actor'), A);
-        const pol = L.tanhGaussian(mu, logStdRaw, tf.tensor2d(noiseNext, [K * b, A]), cfg.actorLogStdMin, cfg.actorLogStdMax);
-        const zNextT = normalize(uNextT!, P, 'target.critic');
-        const q1 = qForward(zNextT, pol.action, mlpParams(P, 'target.q1'));
-        const q2 = qForward(zNextT, pol.action, mlpParams(P, 'target.q2'));
-        const target = K === 1
-          ? L.criticTarget(reward, notDone, q1, q2, pol.logPi, alpha, cfg.discount)
-          : L.averageViews(L.criticTarget(tf.tile(reward, [K, 1]), tf.tile(notDone, [K, 1]), q1, q2, pol.logPi, alpha, cfg.discount), K);
-        metrics.targetQ = tf.keep(tf.mean(target) as tf.Scalar);
-        metrics.batchReward = tf.keep(tf.mean(reward) as tf.Scalar);
-        metrics.alpha = tf.keep(alpha.clone()); // the temperature this update uses (before its own step)
-        return target;
-      });
-      temp.push(y);
-      stage('target');
+      const [uNext] = (await passes.forward('next', conv(), [denseOf(P, 'actor')])).map(keep);
+      const [uNextT] = (await passes.forward('next', convParams(P, this.numLayers, 'target.'), [denseOf(P, 'target.critic')])).map(keep);
+      // the anchor pass runs on the engine while the target is computed here
+      const obsLoaded = passes.loadObs();
+      const anchorPass = passes.start('obs', conv(), [denseOf(P, 'critic')], 'anchor');
+      const target = this.computeTarget(uNext!, uNextT!, batch, noiseNext);
+      const y = keep(target.y);
+      Object.assign(metrics, target.metrics);
+      timer.mark('target');
 
-      // --- 2. one encoder pass of the anchor crop, shared by critic and the aux loss --
-      // (over all M views: the critic's gradient comes from each; the aux loss and the actor read view 0)
-      await obsLoad;
-      const [uA] = await anchorPass;
-      temp.push(uA!);
-      if (aux) {
-        // the aux gradient is taken at these start-of-update parameters (see class doc)
-        snapshot = new Map([...convNames(layers), ...headNames('critic')].map((n) => [n, P.get(n)!.clone()]));
-      }
-      stage('anchor');
+      // one encoder pass of the anchor crop (all M views) serves the critic and the aux loss
+      await obsLoaded;
+      const [uA] = (await anchorPass).map(keep);
+      // the aux gradient is taken at these start-of-update parameters (see the class doc)
+      if (aux) snapshot = new Map([...convNames(this.numLayers), ...headNames('critic')].map((n) => [n, P.get(n)!.clone()]));
+      timer.mark('anchor');
 
-      // --- 3. critic ----------------------------------------------------------------
-      const criticHeadNames = [...lnNames('critic'), ...mlpNames('q1'), ...mlpNames('q2')];
-      const headGrads = tidyMap(() => {
-        const { value, grads } = tf.valueAndGrads((u: tf.Tensor, ...ps: tf.Tensor[]) => {
-          const m = new Map(criticHeadNames.map((n, i) => [n, ps[i]!]));
-          const z = normalize(u as tf.Tensor2D, m, 'critic');
-          // M views: the mean over M x B rows against y repeated M times = the average over views of each view's loss
-          const act = M === 1 ? action : tf.tile(action, [M, 1]) as tf.Tensor2D;
-          const q1 = qForward(z, act, mlpParams(m, 'q1'));
-          const q2 = qForward(z, act, mlpParams(m, 'q2'));
-          metrics.qMean = tf.keep(tf.mean(tf.add(q1, q2)).div(2) as tf.Scalar);
-          return L.criticLoss(q1, q2, M === 1 ? y : tf.tile(y, [M, 1]) as tf.Tensor2D);
-        })([uA!, ...criticHeadNames.map((n) => P.get(n)!)]);
-        metrics.criticLoss = tf.keep(value as tf.Scalar);
-        return new Map<string, tf.Tensor>([[DU, grads[0]!], ...criticHeadNames.map((n, i) => [n, grads[i + 1]!] as [string, tf.Tensor])]);
-      });
-      const criticGrads = await this.withTrunkGrads(headGrads, 'anchor', convParams(P, layers), denseOf(P, 'critic'), 'critic');
-      metrics.criticGradNorm = globalNorm(criticGrads.values());
-      this.onCriticGradients?.(criticGrads);
-      this.criticOpt.step(criticGrads);
-      tf.dispose([...criticGrads.values()]);
-      stage('critic');
+      Object.assign(metrics, await this.updateCritic(uA!, y, batch, M));
+      timer.mark('critic');
 
-      // --- 4. target networks -------------------------------------------------------
-      // before the actor (the reference's order is actor, then EMA): the EMA reads only
-      // the critic, which the actor step leaves alone, so the numbers are the same, and the
-      // keys' pass below can start while the actor trains
-      if (doTarget) this.softUpdateTargets();
-      stage('ema');
+      // before the actor (the reference runs it after): the EMA reads only the critic, which the
+      // actor step leaves alone, so the numbers are the same, and the keys' pass below can run on
+      // the engine while the actor trains
+      if (step % cfg.criticTargetUpdateFreq === 0) this.softUpdateTargets();
+      timer.mark('ema');
 
-      // --- 5. actor and temperature (convs detached; they are the critic's, just updated)
-      const actorPass = doActor
-        ? this.trunk.forward('obs', convParams(P, layers), [denseOf(P, 'actor'), denseOf(P, 'critic')], 'detached')
-        : null;
-      // the aux loss's other encoder passes, queued behind the actor's: CURL's keys (the momentum
-      // encoder = critic target's, no gradient, after its EMA above), an online pass of the positive
-      // crop at the start-of-update parameters (its backward re-runs it as the anchor, see updateAux)
-      const targetPass = (key: 'pos' | 'obs') => this.started(this.trunk.forward(key, convParams(P, layers, 'target.'), [denseOf(P, 'target.critic')]));
-      const auxPasses = aux
-        ? {
-          posT: aux.needs.targetPos ? targetPass('pos') : null,
-          obsT: aux.needs.targetObs ? targetPass('obs') : null,
-          posOnline: aux.needs.onlinePos
-            ? this.started(this.trunk.forward('pos', convParams(snapshot!, layers), [denseOf(snapshot!, 'critic')]))
-            : null,
-        }
-        : null;
+      const actorPass = doActor ? passes.start('obs', conv(), [denseOf(P, 'actor'), denseOf(P, 'critic')], 'detached') : null;
+      const auxPasses = aux ? this.startAuxPasses(aux, snapshot!) : null;
       if (actorPass) {
-        const us = await actorPass;
-        temp.push(...us);
-        const [uActor, uCritic] = M === 1 ? us : this.firstView(us, b, temp);
-        await this.updateActorAndAlpha(uActor!, uCritic!, noiseActor!, metrics);
+        const us = (await actorPass).map(keep);
+        const [uActor, uCritic] = M === 1 ? us : passes.firstView(us).map(keep);
+        Object.assign(metrics, await this.updateActorAndAlpha(uActor!, uCritic!, noiseActor!));
       }
-      stage('actor');
+      timer.mark('actor');
 
-      // --- 6. aux loss (CURL or another objective of agents/aux) ------------------------
       if (aux && auxPasses) {
-        const one = async (p: Promise<tf.Tensor2D[]> | null): Promise<tf.Tensor2D | null> => {
-          if (!p) return null;
-          const [u] = await p;
-          temp.push(u!);
-          return u!;
-        };
-        const uPosT = await one(auxPasses.posT);
-        const uObsT = await one(auxPasses.obsT);
-        const uP = await one(auxPasses.posOnline);
+        const awaited = async (p: Promise<tf.Tensor2D[]> | null) => (p ? keep((await p)[0]!) : null);
+        const uPosT = await awaited(auxPasses.posT);
+        const uObsT = await awaited(auxPasses.obsT);
+        const uP = await awaited(auxPasses.posOnline);
         // M obs views (DrQ): every pass ran over M x B rows; the aux loss reads view 0
-        const view0 = (u: tf.Tensor2D | null): tf.Tensor2D | null => (u && M > 1 ? this.firstView([u], b, temp)[0]! : u);
-        await this.updateAux(aux, { uA: view0(uA!)!, uP: view0(uP), uPosT: view0(uPosT), uObsT: view0(uObsT), params: P, fixed: P }, snapshot!, metrics);
+        const view0 = (u: tf.Tensor2D | null): tf.Tensor2D | null => (u && M > 1 ? keep(passes.firstView([u])[0]!) : u);
+        const views: AuxInputs = { uA: view0(uA!)!, uP: view0(uP), uPosT: view0(uPosT), uObsT: view0(uObsT), params: P, fixed: P };
+        Object.assign(metrics, await this.updateAux(aux, views, snapshot!));
       }
-      stage(aux?.metricPrefix === 'curl' || !aux ? 'curl' : 'aux');
+      timer.mark(aux?.metricPrefix === 'curl' || !aux ? 'curl' : 'aux');
 
       this.updates += 1;
-      const keys = Object.keys(metrics);
-      const packed = tf.stack(keys.map((k) => metrics[k]!));
-      const values = await packed.data();
-      packed.dispose();
-      const out: UpdateMetrics = {};
-      keys.forEach((k, i) => (out[k] = values[i]!));
-      return out;
+      this.lastStageMs = timer.ms;
+      return await readMetrics(metrics);
     } finally {
-      // a pass started ahead and never awaited (an earlier step failed) must not leak its outputs
-      await Promise.all(this.inFlight.splice(0).map((p) => p.then((ts) => tf.dispose(ts), () => undefined)));
-      await this.trunk.release();
-      this.trunkRows = 0;
+      await passes.finish();
       if (snapshot) tf.dispose([...snapshot.values()]);
-      tf.dispose([action, reward, notDone, ...temp, ...Object.values(metrics)]);
+      tf.dispose([...temp, ...Object.values(metrics)]);
     }
   }
 
-  private loadTrunk(images: Parameters<EncoderTrunk['load']>[0], rows: number): Promise<void> {
-    this.trunkRows = rows;
-    return this.trunk.load(images, rows);
-  }
-
-  /** `bytes` repeated `times` times, in a buffer kept for the next update. */
-  private tiled(bytes: Uint8Array, times: number): Uint8Array {
-    const n = bytes.length * times;
-    if (this.posTiled?.length !== n) this.posTiled = new Uint8Array(n);
-    for (let i = 0; i < times; i++) this.posTiled.set(bytes, i * bytes.length);
-    return this.posTiled;
-  }
-
-  /** The first b rows (view 0) of each tensor; the slices go to `temp` for disposal. */
-  private firstView(ts: tf.Tensor2D[], b: number, temp: tf.Tensor[]): tf.Tensor2D[] {
-    const out = ts.map((t) => tf.slice(t, [0, 0], [b, -1]) as tf.Tensor2D);
-    temp.push(...out);
-    return out;
-  }
-
-  /** A pass started now and awaited later: tracked, and its rejection handled until then. */
-  private started(pass: Promise<tf.Tensor2D[]>): Promise<tf.Tensor2D[]> {
-    pass.catch(() => undefined);
-    this.inFlight.push(pass);
-    return pass;
-  }
-
-  private stageTimer(): (name: string) => void {
-    this.lastStageMs = {};
-    let t = performance.now();
-    return (name) => {
-      const now = performance.now();
-      this.lastStageMs[name] = now - t;
-      t = now;
-    };
-  }
-
   /**
-   * uActor, uCritic: the actor's and the critic's head outputs (before their
-   * LayerNorms) on the obs at the critic-updated convs, detached from them.
+   * The critic's target y = r + gamma * notDone * (min Q_target(s', a') - alpha log pi(a'|s')),
+   * a' from the actor on next_obs; averaged over the K next views (DrQ).
+   * uNext: the actor head on next_obs; uNextT: the target critic's head.
    */
-  private async updateActorAndAlpha(uActor: tf.Tensor2D, uCritic: tf.Tensor2D, noise: Float32Array, metrics: Record<string, tf.Scalar>): Promise<void> {
+  private computeTarget(uNext: tf.Tensor2D, uNextT: tf.Tensor2D, batch: Batch, noise: Float32Array): { y: tf.Tensor2D; metrics: Metrics } {
     const cfg = this.config;
     const P = this.params;
     const A = this.spec.actionDim;
-    const b = uActor.shape[0];
-    const actorNames = [...lnNames('actor'), ...mlpNames('actor')];
-    let logPi: tf.Tensor2D | null = null;
-    const lossGrads = tidyMap(() => {
+    const b = batch.batchSize;
+    const K = batch.nextViews ?? 1;
+    const metrics: Metrics = {};
+    const y = tf.tidy(() => {
+      const reward = tf.tensor2d(batch.reward, [b, 1]);
+      const notDone = tf.tensor2d(batch.notDone, [b, 1]);
       const alpha = tf.exp(P.get('logAlpha')!) as tf.Scalar;
-      const zCritic = normalize(uCritic, P, 'critic');
-      const eps = tf.tensor2d(noise, [b, A]);
-      const { value, grads } = tf.valueAndGrads((u: tf.Tensor, ...ps: tf.Tensor[]) => {
-        const m = new Map(actorNames.map((n, i) => [n, ps[i]!]));
-        const z = normalize(u as tf.Tensor2D, m, 'actor');
-        const { mu, logStdRaw } = actorForward(z, mlpParams(m, 'actor'), A);
-        const pol = L.tanhGaussian(mu, logStdRaw, eps, cfg.actorLogStdMin, cfg.actorLogStdMax);
-        const q1 = qForward(zCritic, pol.action, mlpParams(P, 'q1'));
-        const q2 = qForward(zCritic, pol.action, mlpParams(P, 'q2'));
-        logPi = tf.keep(pol.logPi.clone());
-        metrics.entropy = tf.keep(tf.mean(L.gaussianEntropy(pol.logStd)) as tf.Scalar);
-        return L.actorLoss(pol.logPi, q1, q2, alpha);
-      })([uActor, ...actorNames.map((n) => P.get(n)!)]);
-      metrics.actorLoss = tf.keep(value as tf.Scalar);
-      return new Map<string, tf.Tensor>([[DU, grads[0]!], ...actorNames.map((n, i) => [n, grads[i + 1]!] as [string, tf.Tensor])]);
+      const { mu, logStdRaw } = actorForward(latent(uNext, P, 'actor'), mlpParams(P, 'actor'), A);
+      const pol = L.tanhGaussian(mu, logStdRaw, tf.tensor2d(noise, [K * b, A]), cfg.actorLogStdMin, cfg.actorLogStdMax);
+      const zNextT = latent(uNextT, P, 'target.critic');
+      const q1 = qForward(zNextT, pol.action, mlpParams(P, 'target.q1'));
+      const q2 = qForward(zNextT, pol.action, mlpParams(P, 'target.q2'));
+      const target = K === 1
+        ? L.criticTarget(reward, notDone, q1, q2, pol.logPi, alpha, cfg.discount)
+        : L.averageViews(L.criticTarget(tf.tile(reward, [K, 1]), tf.tile(notDone, [K, 1]), q1, q2, pol.logPi, alpha, cfg.discount), K);
+      metrics.targetQ = tf.keep(tf.mean(target) as tf.Scalar);
+      metrics.batchReward = tf.keep(tf.mean(reward) as tf.Scalar);
+      metrics.alpha = tf.keep(alpha.clone()); // the temperature this update uses (before its own step)
+      return target as tf.Tensor2D;
     });
-    const actorGrads = await this.withTrunkGrads(lossGrads, 'detached', convParams(P, this.numLayers), denseOf(P, 'actor'), 'actor');
+    return { y, metrics };
+  }
+
+  /**
+   * The Q loss on the anchor pass uA (M x B rows: the mean over all rows
+   * against y repeated M times is the average over views of each view's
+   * loss), its gradient through the whole encoder, one Adam step.
+   */
+  private async updateCritic(uA: tf.Tensor2D, y: tf.Tensor2D, batch: Batch, M: number): Promise<Metrics> {
+    const P = this.params;
+    const metrics: Metrics = {};
+    const names = [...lnNames('critic'), ...mlpNames('q1'), ...mlpNames('q2')];
+    const { value, grads } = headLossGrads([uA], names, names.map((n) => P.get(n)!), ([u], m) => {
+      const action = tf.tensor2d(batch.action, [batch.batchSize, this.spec.actionDim]);
+      const z = latent(u!, m, 'critic');
+      const act = M === 1 ? action : tf.tile(action, [M, 1]) as tf.Tensor2D;
+      const q1 = qForward(z, act, mlpParams(m, 'q1'));
+      const q2 = qForward(z, act, mlpParams(m, 'q2'));
+      metrics.qMean = tf.keep(tf.mean(tf.add(q1, q2)).div(2) as tf.Scalar);
+      return L.criticLoss(q1, q2, M === 1 ? y : tf.tile(y, [M, 1]) as tf.Tensor2D);
+    });
+    metrics.criticLoss = value;
+    const all = await this.throughTrunk(grads, 'anchor', convParams(P, this.numLayers), P, 'critic');
+    metrics.criticGradNorm = globalNorm(all.values());
+    this.onCriticGradients?.(all);
+    this.criticOpt.step(all);
+    tf.dispose([...all.values()]);
+    return metrics;
+  }
+
+  /**
+   * The actor's loss alpha log pi - min Q on the critic-updated encoder,
+   * detached from the convs (they are the critic's): uActor and uCritic are
+   * the two heads' outputs on obs. Then the temperature's loss on the same
+   * log pi. One Adam step each.
+   */
+  private async updateActorAndAlpha(uActor: tf.Tensor2D, uCritic: tf.Tensor2D, noise: Float32Array): Promise<Metrics> {
+    const cfg = this.config;
+    const P = this.params;
+    const A = this.spec.actionDim;
+    const metrics: Metrics = {};
+    const names = [...lnNames('actor'), ...mlpNames('actor')];
+    let logPi: tf.Tensor2D | null = null;
+    const { value, grads } = headLossGrads([uActor], names, names.map((n) => P.get(n)!), ([u], m) => {
+      const alpha = tf.exp(P.get('logAlpha')!) as tf.Scalar;
+      const zCritic = latent(uCritic, P, 'critic');
+      const eps = tf.tensor2d(noise, [uActor.shape[0], A]);
+      const { mu, logStdRaw } = actorForward(latent(u!, m, 'actor'), mlpParams(m, 'actor'), A);
+      const pol = L.tanhGaussian(mu, logStdRaw, eps, cfg.actorLogStdMin, cfg.actorLogStdMax);
+      const q1 = qForward(zCritic, pol.action, mlpParams(P, 'q1'));
+      const q2 = qForward(zCritic, pol.action, mlpParams(P, 'q2'));
+      logPi = tf.keep(pol.logPi.clone());
+      metrics.entropy = tf.keep(tf.mean(L.gaussianEntropy(pol.logStd)) as tf.Scalar);
+      return L.actorLoss(pol.logPi, q1, q2, alpha);
+    });
+    metrics.actorLoss = value;
+    const actorGrads = await this.throughTrunk(grads, 'detached', convParams(P, this.numLayers), P, 'actor');
     metrics.actorGradNorm = globalNorm(actorGrads.values());
     this.actorOpt.step(actorGrads);
     tf.dispose([...actorGrads.values()]);
 
     const lp = logPi as unknown as tf.Tensor2D;
     const alphaGrads = tidyMap(() => {
-      const logAlpha = P.get('logAlpha')!;
       metrics.logPi = tf.keep(tf.mean(lp) as tf.Scalar);
-      const { value, grads } = tf.valueAndGrads((la: tf.Tensor) => L.alphaLoss(la, lp, this.targetEntropy))([logAlpha]);
-      metrics.alphaLoss = tf.keep(value as tf.Scalar);
-      return new Map<string, tf.Tensor>([['logAlpha', grads[0]!]]);
+      const out = tf.valueAndGrads((la: tf.Tensor) => L.alphaLoss(la, lp, this.targetEntropy))([P.get('logAlpha')!]);
+      metrics.alphaLoss = tf.keep(out.value as tf.Scalar);
+      return new Map<string, tf.Tensor>([['logAlpha', out.grads[0]!]]);
     });
     lp.dispose();
     this.alphaOpt.step(alphaGrads);
     tf.dispose([...alphaGrads.values()]);
+    return metrics;
   }
 
-  /** target <- tau * online + (1 - tau) * target: Q heads at criticTau, encoder at encoderTau. */
+  /** Target networks follow the online ones: Q heads at criticTau, the encoder (and an objective's target heads) at encoderTau. */
   private softUpdateTargets(): void {
-    const cfg = this.config;
-    tf.tidy(() => {
-      const blend = (names: string[], tau: number) => {
-        for (const n of names) {
-          const t = this.params.get(`target.${n}`)!;
-          t.assign(tf.add(tf.mul(this.params.get(n)!, tau), tf.mul(t, 1 - tau)));
-        }
-      };
-      blend([...mlpNames('q1'), ...mlpNames('q2')], cfg.criticTau);
-      blend([...convNames(this.numLayers), ...headNames('critic')], cfg.encoderTau);
-    });
-    // an objective's own target heads (BYOL's projector) follow with the target encoder
-    this.aux?.ema?.(this.params, cfg.encoderTau);
+    softUpdate(this.params, [...mlpNames('q1'), ...mlpNames('q2')], this.config.criticTau);
+    softUpdate(this.params, [...convNames(this.numLayers), ...headNames('critic')], this.config.encoderTau);
+    this.aux?.ema?.(this.params, this.config.encoderTau);
+  }
+
+  /**
+   * The aux loss's encoder passes, queued behind the actor's: the momentum
+   * encoder's (the critic target's, after its EMA; no gradient) on the
+   * positive and the anchor crops, and an online pass of the positive crop
+   * at the start-of-update parameters (its backward re-runs it, see updateAux).
+   */
+  private startAuxPasses(aux: AuxObjective, snapshot: ReadonlyMap<string, tf.Tensor>) {
+    const P = this.params;
+    const targetPass = (key: 'pos' | 'obs') =>
+      this.passes.start(key, convParams(P, this.numLayers, 'target.'), [denseOf(P, 'target.critic')]);
+    return {
+      posT: aux.needs.targetPos ? targetPass('pos') : null,
+      obsT: aux.needs.targetObs ? targetPass('obs') : null,
+      posOnline: aux.needs.onlinePos
+        ? this.passes.start('pos', convParams(snapshot, this.numLayers), [denseOf(snapshot, 'critic')])
+        : null,
+    };
   }
 
   /**
@@ -583,129 +550,92 @@ export class CurlSacAgent {
    * anchor after the first backward (the trunk keeps one anchor pass), and the
    * two views' encoder gradients are summed.
    */
-  private async updateAux(aux: AuxObjective, views: AuxInputs, snapshot: Map<string, tf.Tensor>, metrics: Record<string, tf.Scalar>): Promise<void> {
+  private async updateAux(aux: AuxObjective, views: AuxInputs, snapshot: Map<string, tf.Tensor>): Promise<Metrics> {
     const P = this.params;
-    const layers = this.numLayers;
-    const trainable = [...lnNames('critic'), ...aux.ownNames];
-    const start = trainable.map((n) => snapshot.get(n) ?? P.get(n)!);
-    const withPos = views.uP !== null;
-    // the tape's inputs: uA, then uP when there is a second online view, then the trainable parameters
-    const off = withPos ? 2 : 1;
-    const headGrads = tidyMap(() => {
-      const recorded: Record<string, tf.Scalar> = {};
-      const { value, grads } = tf.valueAndGrads((...ts: tf.Tensor[]) => {
-        const m = new Map(trainable.map((n, i) => [n, ts[i + off]!]));
-        const inputs: AuxInputs = { ...views, uA: ts[0] as tf.Tensor2D, uP: withPos ? (ts[1] as tf.Tensor2D) : null, params: m, fixed: P };
-        return aux.loss(inputs, (name, t) => (recorded[name] = tf.keep(t)));
-      })([views.uA, ...(withPos ? [views.uP!] : []), ...start]);
-      metrics[`${aux.metricPrefix}Loss`] = tf.keep(value as tf.Scalar);
-      Object.assign(metrics, recorded);
-      return new Map<string, tf.Tensor>([
-        [DU, grads[0]!],
-        ...(withPos ? [[DU_POS, grads[1]!] as [string, tf.Tensor]] : []),
-        ...trainable.map((n, i) => [n, grads[i + off]!] as [string, tf.Tensor]),
-      ]);
-    });
-    const duPos = headGrads.get(DU_POS) as tf.Tensor2D | undefined;
-    headGrads.delete(DU_POS);
-    let grads: Map<string, tf.Tensor>;
+    const metrics: Metrics = {};
+    const recorded: Metrics = {};
+    const names = [...lnNames('critic'), ...aux.ownNames];
+    const us = views.uP ? [views.uA, views.uP] : [views.uA];
+    const { value, grads } = headLossGrads(us, names, names.map((n) => snapshot.get(n) ?? P.get(n)!), ([uA, uP], m) =>
+      aux.loss({ ...views, uA: uA!, uP: uP ?? null, params: m, fixed: P }, (name, t) => (recorded[name] = tf.keep(t))));
+    metrics[`${aux.metricPrefix}Loss`] = value;
+    Object.assign(metrics, recorded);
+    const encoder = convParams(snapshot, this.numLayers);
+    let all: Grads;
     try {
-      grads = await this.withTrunkGrads(headGrads, 'anchor', convParams(snapshot, layers), denseOf(snapshot, 'critic'), 'critic');
+      all = await this.throughTrunk({ ...grads, duPos: null }, 'anchor', encoder, snapshot, 'critic');
     } catch (error) {
-      duPos?.dispose();
-      tf.dispose([...headGrads.values()]);
+      grads.duPos?.dispose();
       throw error;
     }
-    if (duPos) {
-      let posGrads: Map<string, tf.Tensor>;
+    if (grads.duPos) {
+      const duPos = grads.duPos;
       try {
-        const [again] = await this.trunk.forward('pos', convParams(snapshot, layers), [denseOf(snapshot, 'critic')], 'anchor');
+        const [again] = await this.passes.forward('pos', encoder, [denseOf(snapshot, 'critic')], 'anchor');
         again!.dispose();
-        posGrads = await this.withTrunkGrads(new Map([[DU, duPos]]), 'anchor', convParams(snapshot, layers), denseOf(snapshot, 'critic'), 'critic');
+        addInto(all, await this.throughTrunk({ params: new Map(), du: duPos, duPos: null }, 'anchor', encoder, snapshot, 'critic'));
       } catch (error) {
         if (!duPos.isDisposed) duPos.dispose();
-        tf.dispose([...grads.values()]);
+        tf.dispose([...all.values()]);
         throw error;
       }
-      for (const [n, g] of posGrads) {
-        const a = grads.get(n)!;
-        grads.set(n, tf.add(a, g));
-        tf.dispose([a, g]);
-      }
     }
-    metrics[`${aux.metricPrefix}GradNorm`] = globalNorm(grads.values());
-    this.onAuxGradients?.(grads);
+    metrics[`${aux.metricPrefix}GradNorm`] = globalNorm(all.values());
+    this.onAuxGradients?.(all);
     // the reference steps its encoder_optimizer first, then cpc_optimizer; with equal
     // moment histories both deltas are the same, so the order changes nothing
-    for (const opt of this.encoderRepeatOpts) opt.step(grads);
-    this.auxOpt!.step(grads);
-    tf.dispose([...grads.values()]);
+    for (const opt of this.encoderRepeatOpts) opt.step(all);
+    this.auxOpt!.step(all);
+    tf.dispose([...all.values()]);
     await aux.afterStep?.(views);
+    return metrics;
+  }
+
+  /**
+   * A head loss's parameter gradients completed by the trunk's backward pass
+   * of `slot` for its encoder-output gradient (consumed): the head's dense
+   * layer as `<prefix>.fc.*` and, for the anchor, the conv stack, in that order.
+   */
+  private async throughTrunk(
+    grads: HeadLossGrads, slot: 'anchor' | 'detached', conv: ConvParams, heads: ReadonlyMap<string, tf.Tensor>, prefix: string,
+  ): Promise<Grads> {
+    let g: TrunkGrads;
+    try {
+      g = await this.passes.backward(slot, conv, denseOf(heads, prefix), grads.du);
+    } catch (error) {
+      tf.dispose([...grads.params.values()]);
+      throw error;
+    }
+    const out = grads.params;
+    out.set(`${prefix}.fc.w`, g.head.w);
+    out.set(`${prefix}.fc.b`, g.head.b);
+    if (g.conv) convNames(this.numLayers).forEach((n, i) => out.set(n, i % 2 === 0 ? g.conv!.w[i >> 1]! : g.conv!.b[i >> 1]!));
+    return out;
+  }
+
+  private parts(): AgentParts {
+    const optimizers: Array<[string, Adam | null]> = [['critic', this.criticOpt], ['actor', this.actorOpt], ['alpha', this.alphaOpt]];
+    if (this.aux) optimizers.push([this.aux.optimizerKey, this.auxOpt]);
+    for (const [i, opt] of this.encoderRepeatOpts.entries()) optimizers.push([`encoderRepeat${i + 1}`, opt]);
+    return { auxName: this.config.aux, spec: this.spec, params: this.params, optimizers, aux: this.aux };
   }
 
   async getState(): Promise<AgentState> {
     this.assertLive();
-    const params: AgentState['params'] = {};
-    for (const [name, v] of this.params) params[name] = { shape: [...v.shape], data: (await v.data()) as Float32Array };
-    const optimizers: Record<string, AdamState> = {
-      critic: await this.criticOpt.getState(),
-      actor: await this.actorOpt.getState(),
-      alpha: await this.alphaOpt.getState(),
-    };
-    if (this.aux && this.auxOpt) optimizers[this.aux.optimizerKey] = await this.auxOpt.getState();
-    for (const [i, opt] of this.encoderRepeatOpts.entries()) optimizers[`encoderRepeat${i + 1}`] = await opt.getState();
-    const auxState = this.aux?.getState ? await this.aux.getState() : {};
-    return {
-      version: 1,
-      aux: this.config.aux,
-      obsShape: [...this.spec.obsShape],
-      actionDim: this.spec.actionDim,
-      params,
-      optimizers,
-      rng: this.rng.getState(),
-      updates: this.updates,
-      ...(Object.keys(auxState).length > 0 ? { auxState } : {}),
-    };
+    return captureAgentState(this.parts(), this.rng, this.updates);
   }
 
   setState(state: AgentState): void {
     this.assertLive();
-    if (state.version !== 1) throw new AgentError(`setState: unsupported state version ${String(state.version)}, expected 1`);
-    if (state.aux !== this.config.aux) throw new AgentError(`setState: state is for aux '${state.aux}', this agent is '${this.config.aux}'`);
-    if (state.actionDim !== this.spec.actionDim || state.obsShape.join() !== this.spec.obsShape.join()) {
-      throw new AgentError(`setState: state is for obs [${state.obsShape}] / ${state.actionDim} actions, this agent has [${this.spec.obsShape}] / ${this.spec.actionDim}`);
-    }
-    const extra = Object.keys(state.params).filter((n) => !this.params.has(n));
-    if (extra.length) throw new AgentError(`setState: unknown parameters ${extra.join(', ')}`);
-    for (const [name, v] of this.params) {
-      const rec = state.params[name];
-      if (!rec) throw new AgentError(`setState: missing parameter "${name}"`);
-      if (rec.data.length !== v.size || rec.shape.join() !== v.shape.join()) {
-        throw new AgentError(`setState: parameter "${name}" has shape [${rec.shape}], expected [${v.shape}]`);
-      }
-    }
-    const opts: Array<[string, Adam | null]> = [['critic', this.criticOpt], ['actor', this.actorOpt], ['alpha', this.alphaOpt]];
-    if (this.aux) opts.push([this.aux.optimizerKey, this.auxOpt]);
-    for (const [i, opt] of this.encoderRepeatOpts.entries()) opts.push([`encoderRepeat${i + 1}`, opt]);
-    for (const [key, opt] of opts) {
-      if (opt && !state.optimizers[key]) throw new AgentError(`setState: missing optimizer state "${key}"`);
-    }
-    // validates (and takes) the objective's non-variable state before any variable changes
-    if (this.aux?.setState) this.aux.setState(state.auxState);
-    else if (state.auxState && Object.keys(state.auxState).length > 0) throw new AgentError(`setState: state has aux state ${Object.keys(state.auxState).join(', ')} this agent does not use`);
-    for (const [name, v] of this.params) {
-      const rec = state.params[name]!;
-      tf.tidy(() => v.assign(tf.tensor(rec.data, v.shape, 'float32')));
-    }
-    for (const [key, opt] of opts) if (opt) opt.setState(state.optimizers[key]!, `setState: optimizer "${key}"`);
-    this.rng = Rng.fromState(state.rng);
-    this.updates = state.updates;
+    const { rng, updates } = restoreAgentState(this.parts(), state);
+    this.rng = rng;
+    this.updates = updates;
   }
 
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.trunk.dispose();
+    this.passes.trunk.dispose();
     for (const v of this.params.values()) v.dispose();
     this.criticOpt.dispose();
     this.actorOpt.dispose();
@@ -718,6 +648,17 @@ export class CurlSacAgent {
   private assertLive(): void {
     if (this.disposed) throw new AgentError('agent was disposed');
   }
+}
+
+/** The update's scalars, read back in one transfer. */
+async function readMetrics(metrics: Metrics): Promise<UpdateMetrics> {
+  const keys = Object.keys(metrics);
+  const packed = tf.stack(keys.map((k) => metrics[k]!));
+  const values = await packed.data();
+  packed.dispose();
+  const out: UpdateMetrics = {};
+  keys.forEach((k, i) => (out[k] = values[i]!));
+  return out;
 }
 
 /** Feature size of the conv stack for a spec and config (for FLOP counts and tests). */

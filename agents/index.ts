@@ -1,14 +1,8 @@
-import { CurlSacAgent } from './curl-sac.js';
-import type { AgentConfig, AgentSpec } from './types.js';
-
 export { CurlSacAgent, agentFeatureDim } from './curl-sac.js';
+export type { AgentCompute } from './curl-sac.js';
 export type { AgentConfig, AgentSpec, AgentState, UpdateMetrics } from './types.js';
 export type { TensorRecord } from './tensor-record.js';
 export { AgentError } from './types.js';
 export { coreShareWorkers, defaultConvWorkers, usesConvWorkers } from './tower/defaults.js';
 export type { AdamState } from './adam.js';
 
-/** Build an agent whose initial weights and exploration noise are fixed by `seed`. */
-export function createAgent(config: AgentConfig, spec: AgentSpec, seed: number): CurlSacAgent {
-  return new CurlSacAgent(config, spec, seed);
-}

@@ -139,3 +139,15 @@ export function actorForward(z: tf.Tensor2D, p: MlpParams, actionDim: number): {
     return { mu, logStdRaw };
   });
 }
+
+/**
+ * The latent z of an encoder head's dense output u (before its LayerNorm),
+ * with the LayerNorm `<prefix>.ln.*` found in `params`: the online critic's,
+ * the critic target's, or a differentiable copy inside a gradient tape.
+ */
+export function latent(u: tf.Tensor2D, params: ReadonlyMap<string, tf.Tensor>, prefix: string): tf.Tensor2D {
+  const g = params.get(`${prefix}.ln.g`);
+  const b = params.get(`${prefix}.ln.b`);
+  if (!g || !b) throw new Error(`agent: missing LayerNorm parameters of "${prefix}"`);
+  return layerNorm(u, g as tf.Tensor1D, b as tf.Tensor1D);
+}

@@ -2,7 +2,6 @@ import type { Rng } from '../src/core/rng.js';
 import type { AdamState } from './adam.js';
 import type { AuxObjectiveName } from './aux/objective.js';
 import type { TensorRecord } from './tensor-record.js';
-import type { ConvEngineName } from './tower/trunk.js';
 
 /**
  * The hyperparameters the agent reads, and only those. Their meaning, valid
@@ -33,9 +32,6 @@ export interface AgentConfig {
   actorUpdateFreq: number;
   criticTargetUpdateFreq: number;
   microBatch: number;
-  // conv engine
-  convWorkers?: number;
-  convEngine?: ConvEngineName | 'auto';
   // aux objective options (agents/aux)
   auxTemperature?: number;
   auxLambda?: number;

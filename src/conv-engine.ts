@@ -1,7 +1,9 @@
 import { availableParallelism } from 'node:os';
 import { BUILD_HINT, loadConvAddon } from '../agents/native/addon.js';
 import type { NativeInfo } from '../agents/native/addon.js';
+import type { AgentCompute } from '../agents/index.js';
 import type { ConvEngineName } from '../agents/tower/trunk.js';
+import type { BackendName } from './core/backend-names.js';
 import type { convEngineNames } from './config/schema.js';
 import { BackendUnavailableError } from './core/errors.js';
 
@@ -45,4 +47,10 @@ export function resolveConvEngine(requested: ConvEngineRequest, backend: string)
  */
 export function libtorchThreads(convWorkers: number | undefined, cores = availableParallelism()): number {
   return convWorkers === undefined ? Math.max(1, cores) : convWorkers + 1;
+}
+
+/** Where an agent's encoder passes run in this process: the engine for `requested`, libtorch's threads, the tfjs engine's workers. */
+export function agentCompute(requested: ConvEngineRequest, convWorkers: number | undefined, backend: string): AgentCompute {
+  const { engine } = resolveConvEngine(requested, backend);
+  return { engine, backend: backend as BackendName, threads: libtorchThreads(convWorkers), workers: engine === 'tfjs' ? (convWorkers ?? 0) : 0 };
 }

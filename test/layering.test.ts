@@ -15,16 +15,13 @@ const lowerFolders = ['envs/', 'replay/', 'agents/'];
 
 /**
  * Imports of the lower folders into src/ that other parts of issue 22 remove:
- * the objective registry (agents/aux) stops reading the schema's aux lists,
- * and the conv engine is injected by whoever builds the agent instead of
- * chosen in its constructor. Delete a line when its import goes; the test
+ * the objective registry (agents/aux) stops reading the schema's aux lists.
+ * Delete a line when its import goes; the test
  * fails on a line whose import has gone, so the list cannot go stale.
  */
 const knownExceptions: ReadonlyArray<readonly [from: string, to: string]> = [
   ['agents/aux/objective.ts', 'src/config/schema.ts'],
   ['agents/aux/index.ts', 'src/config/schema.ts'],
-  ['agents/curl-sac.ts', 'src/backend.ts'],
-  ['agents/curl-sac.ts', 'src/conv-engine.ts'],
 ];
 
 /** Repository-relative paths ('/'-separated) of the .ts and .mjs files under the source folders. */

@@ -7,8 +7,15 @@ the way `npm run bench -- update` times ours: median ms per update after warm-up
 
 Written from the paper's description and the reference's published update order
 (critic; actor + temperature every 2; target EMA every 2; CURL), so that the Node
-benchmark has a same-machine baseline. Needs only torch (Debian: python3-torch).
+benchmark has a same-machine baseline. Needs only torch (Debian: python3-torch, or
+`pip install torch`).
+
+Layouts: --nchw is the authors' code as written; the default channels_last is PyTorch's
+fastest fp32 CPU layout for these convs. --autocast bf16 runs the forward passes under
+torch.autocast('cpu', bfloat16) (convs and linears in bf16, losses and LayerNorm in fp32,
+fp32 master weights: PyTorch's mixed precision on CPU).
 """
+import contextlib
 import argparse
 import json
 import statistics
@@ -75,8 +82,9 @@ class Critic(nn.Module):
 
 
 class Agent:
-    def __init__(self, aux, channels_last):
+    def __init__(self, aux, channels_last, autocast):
         self.aux = aux
+        self.autocast = autocast
         self.actor, self.critic, self.critic_target = Actor(), Critic(), Critic()
         self.critic_target.load_state_dict(self.critic.state_dict())
         for a, c in zip(self.actor.encoder.convs, self.critic.encoder.convs):  # tied convs, as the reference does
@@ -92,20 +100,27 @@ class Agent:
         self.encoder_opt = torch.optim.Adam(self.critic.encoder.parameters(), lr=1e-3)
         self.cpc_opt = torch.optim.Adam(list(self.critic.encoder.parameters()) + [self.W], lr=1e-3)
 
+    def forward_context(self):
+        """Forward passes in bf16 under autocast; backward runs outside it, as PyTorch recommends."""
+        return torch.autocast('cpu', dtype=torch.bfloat16) if self.autocast else contextlib.nullcontext()
+
     def update(self, obs, action, reward, next_obs, not_done, pos, step):
-        with torch.no_grad():
+        with torch.no_grad(), self.forward_context():
             _, pi, log_pi, _ = self.actor(next_obs)
             tq1, tq2 = self.critic_target(next_obs, pi)
-            target = reward + not_done * 0.99 * (torch.min(tq1, tq2) - self.log_alpha.exp() * log_pi)
-        q1, q2 = self.critic(obs, action)
-        critic_loss = F.mse_loss(q1, target) + F.mse_loss(q2, target)
+            target = reward + not_done * 0.99 * (torch.min(tq1, tq2).float() - self.log_alpha.exp() * log_pi.float())
+        with self.forward_context():
+            q1, q2 = self.critic(obs, action)
+            critic_loss = F.mse_loss(q1.float(), target) + F.mse_loss(q2.float(), target)
         self.critic_opt.zero_grad()
         critic_loss.backward()
         self.critic_opt.step()
         if step % 2 == 0:
-            _, pi, log_pi, log_std = self.actor(obs, detach=True)
-            aq1, aq2 = self.critic(obs, pi, detach=True)
-            actor_loss = (self.log_alpha.exp().detach() * log_pi - torch.min(aq1, aq2)).mean()
+            with self.forward_context():
+                _, pi, log_pi, log_std = self.actor(obs, detach=True)
+                aq1, aq2 = self.critic(obs, pi, detach=True)
+                log_pi = log_pi.float()
+                actor_loss = (self.log_alpha.exp().detach() * log_pi - torch.min(aq1, aq2).float()).mean()
             self.actor_opt.zero_grad()
             actor_loss.backward()
             self.actor_opt.step()
@@ -121,9 +136,10 @@ class Agent:
                 for p, tp in zip(self.critic.encoder.parameters(), self.critic_target.encoder.parameters()):
                     tp.mul_(0.95).add_(0.05 * p)
         if self.aux == 'curl':
-            z_a = self.critic.encoder(obs)
-            with torch.no_grad():
-                z_pos = self.critic_target.encoder(pos)
+            with self.forward_context():
+                z_a = self.critic.encoder(obs).float()
+                with torch.no_grad():
+                    z_pos = self.critic_target.encoder(pos).float()
             logits = z_a @ (self.W @ z_pos.T)
             logits = logits - logits.max(1, keepdim=True)[0]
             loss = F.cross_entropy(logits, torch.arange(logits.size(0)))
@@ -141,7 +157,8 @@ def main():
     ap.add_argument('--threads', type=int, default=torch.get_num_threads())
     ap.add_argument('--iters', type=int, default=5)
     ap.add_argument('--warmup', type=int, default=2)
-    ap.add_argument('--nchw', action='store_true', help='plain NCHW instead of channels_last')
+    ap.add_argument('--nchw', action='store_true', help='plain NCHW (the authors\' code) instead of channels_last')
+    ap.add_argument('--autocast', choices=['none', 'bf16'], default='none', help='forward passes under torch.autocast(cpu, bfloat16)')
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(1)
@@ -149,7 +166,7 @@ def main():
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     for aux in (['curl', 'none'] if args.aux == 'both' else [args.aux]):
         for b in [int(x) for x in args.batch_size.split(',')]:
-            agent = Agent(aux, channels_last)
+            agent = Agent(aux, channels_last, args.autocast == 'bf16')
             img = lambda: torch.randint(0, 256, (b, CHANNELS, SIZE, SIZE), dtype=torch.uint8).float().contiguous(memory_format=fmt)
             obs, next_obs, pos = img(), img(), img()
             action = torch.rand(b, ACTION_DIM) * 2 - 1
@@ -161,7 +178,7 @@ def main():
                 if i >= args.warmup:
                     times.append((time.perf_counter() - t0) * 1000)
             print(json.dumps({
-                'bench': 'update-pytorch', 'torch': torch.__version__, 'threads': torch.get_num_threads(), 'channelsLast': channels_last,
+                'bench': 'update-pytorch', 'torch': torch.__version__, 'threads': torch.get_num_threads(), 'channelsLast': channels_last, 'autocast': args.autocast,
                 'aux': aux, 'batchSize': b, 'iters': args.iters,
                 'medianMs': round(statistics.median(times), 1), 'minMs': round(min(times), 1),
             }), flush=True)

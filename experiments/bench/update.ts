@@ -1,7 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createAgent, agentFeatureDim, defaultConvWorkers } from '../../agents/index.js';
+import { agentFeatureDim, defaultConvWorkers } from '../../agents/index.js';
+import { createAgent } from '../../src/agent.js';
+import type { AgentBuildConfig } from '../../src/agent.js';
 import type { AgentConfig, AgentSpec } from '../../agents/index.js';
 import type { Batch } from '../../replay/types.js';
 import { backendNames, type BackendName } from '../../src/core/backend-names.js';
@@ -27,8 +29,10 @@ import { ConfigError } from '../../src/core/errors.js';
  *   npm run bench -- update --batch-size 128 --aux curl --aug-k 1,2 --aug-m 1,2
  *
  * --compare-pytorch times the same update in PyTorch on the same machine right
- * after each of ours (same batch, aux, iterations and thread count) and
- * prints the ratio ours / PyTorch.
+ * after each of ours (same batch, aux, iterations and thread count), three
+ * ways: the authors' NCHW code, channels_last (PyTorch's fastest fp32 layout
+ * on CPU) and channels_last under bf16 autocast; and prints the ratio ours /
+ * PyTorch for each.
  *
  * Flags: --batch-size 128 (comma list)  --aux curl|none|both|all or a comma list of --aux names (both)
  *        --aux-queue K (the CURL family's key queue; 0)  --iters 5  --warmup 2
@@ -161,7 +165,7 @@ export async function main(argv: string[]): Promise<void> {
         : engine.engine === 'libtorch' ? libtorchThreads(undefined) - 1 : defaultConvWorkers(backend);
       if (!Number.isInteger(convWorkers) || convWorkers < 0) throw new ConfigError(`bench update: --conv-workers must be an integer >= 0, got '${values['conv-workers']}'`);
       const queue = aux.startsWith('curl') ? auxQueue : 0;
-      const cfg: AgentConfig = { ...base, aux, auxQueue: queue, convWorkers, convEngine: engine.engine, ...(values['micro-batch'] ? { microBatch: Number(values['micro-batch']) } : {}) };
+      const cfg: AgentBuildConfig = { ...base, aux, auxQueue: queue, convWorkers, convEngine: engine.engine, ...(values['micro-batch'] ? { microBatch: Number(values['micro-batch']) } : {}) };
       const spec: AgentSpec = { obsShape: [SIZE, SIZE, CHANNELS], actionDim: ACTION_DIM };
       const agent = createAgent(cfg, spec, 1);
       const rng = new Rng(7);
@@ -190,12 +194,14 @@ export async function main(argv: string[]): Promise<void> {
       };
       console.log(JSON.stringify(row));
       if (values['compare-pytorch']) {
-        const torch = pytorchUpdate({ aux, batchSize: b, iters, warmup, threads });
-        console.log(JSON.stringify(torch));
-        console.log(JSON.stringify({
-          bench: 'update-vs-pytorch', aux, batchSize: b, convEngine: engine.engine, threads,
-          oursMs: row.medianMs, pytorchMs: torch.medianMs, ratio: Math.round((row.medianMs / torch.medianMs) * 100) / 100,
-        }));
+        for (const variant of pytorchVariants) {
+          const torch = pytorchUpdate({ aux, batchSize: b, iters, warmup, threads, variant });
+          console.log(JSON.stringify(torch));
+          console.log(JSON.stringify({
+            bench: 'update-vs-pytorch', aux, batchSize: b, convEngine: engine.engine, threads, pytorch: variant,
+            oursMs: row.medianMs, pytorchMs: torch.medianMs, ratio: Math.round((row.medianMs / torch.medianMs) * 100) / 100,
+          }));
+        }
       }
     }
   }
@@ -211,9 +217,18 @@ function pythonWithTorch(): string {
   return found;
 }
 
-function pytorchUpdate(o: { aux: string; batchSize: number; iters: number; warmup: number; threads: number }): { medianMs: number } & Record<string, unknown> {
+/**
+ * PyTorch's update three ways: the authors' code as written (NCHW), PyTorch's fastest fp32
+ * layout on CPU (channels_last), and channels_last with the forward passes under bf16 autocast.
+ */
+const pytorchVariants = ['nchw', 'channels-last', 'channels-last-bf16'] as const;
+type PytorchVariant = (typeof pytorchVariants)[number];
+
+function pytorchUpdate(o: { aux: string; batchSize: number; iters: number; warmup: number; threads: number; variant: PytorchVariant }): { medianMs: number } & Record<string, unknown> {
   const script = fileURLToPath(new URL('./pytorch_update.py', import.meta.url));
   const args = [script, '--aux', o.aux, '--batch-size', String(o.batchSize), '--iters', String(o.iters), '--warmup', String(o.warmup), '--threads', String(o.threads)];
+  if (o.variant === 'nchw') args.push('--nchw');
+  if (o.variant === 'channels-last-bf16') args.push('--autocast', 'bf16');
   const r = spawnSync(pythonWithTorch(), args, { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`bench update --compare-pytorch: ${script} failed: ${r.stderr.trim().split('\n').slice(-3).join(' ')}`);
   return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { medianMs: number };

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import { createAgent, type AgentState } from '../../agents/index.js';
+import { type AgentState } from '../../agents/index.js';
+import { createAgent } from '../agent.js';
 import { writeGif } from '../../envs/image.js';
 import { makeEnv } from '../../envs/registry.js';
 import { spaceSize } from '../../envs/types.js';

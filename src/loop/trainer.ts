@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, join } from 'node:path';
 import { Subject } from 'rxjs';
-import { coreShareWorkers, createAgent, usesConvWorkers, type AgentState, type CurlSacAgent } from '../../agents/index.js';
+import { coreShareWorkers, usesConvWorkers, type AgentState, type CurlSacAgent } from '../../agents/index.js';
+import { createAgent } from '../agent.js';
 import { makeEnv, type MakeEnvOptions } from '../../envs/registry.js';
 import { isSnapshotCapable, spaceSize, type Env, type EnvSnapshot, type StepResult } from '../../envs/types.js';
 import { FrameStacker } from '../../envs/wrappers/frame-stack.js';
@@ -20,6 +21,7 @@ import { Rng, type RngState } from '../core/rng.js';
 import type { CheckpointRecord, EpisodeRecord, EvalRecord, MetricsLog, RestartRecord, TrainRecord } from '../run/metrics.js';
 import { DamagedFileError } from '../run/checked-file.js';
 import { evaluatePolicy } from './evaluate.js';
+import { StepTimes } from './step-times.js';
 import {
   checkpointCandidates, checkpointDirFor, checkpointFiles, readLoopState, readMsgpackFile, setAsideDamaged, writeCheckpoint, writeMsgpackFile,
 } from './checkpoint.js';
@@ -149,6 +151,8 @@ export class Trainer {
   /** --aug, built once: the views of obs, positive and next_obs for the updates. */
   private readonly augmentation: Augmentation;
   private readonly frameShape: [number, number, number];
+  /** Where the steps' time goes (experiments/bench/train.ts reads it). */
+  readonly stepTimes = new StepTimes();
 
   constructor(parts: TrainerParts) {
     this.config = parts.config;
@@ -284,24 +288,30 @@ export class Trainer {
 
   /** One agent step: act, step the env, store the transition, update, and the bookkeeping that falls on this step. */
   async stepOnce(): Promise<void> {
+    await this.stepTimes.time('total', () => this.step());
+    this.stepTimes.countStep();
+  }
+
+  private async step(): Promise<void> {
+    const times = this.stepTimes;
     if (this.needReset) {
       try {
-        await this.startEpisode();
+        await times.time('env', () => this.startEpisode());
       } catch (error) {
         await this.recoverEnv(error);
         return;
       }
     }
-    const action = this.chooseAction();
+    const action = times.timeSync('act', () => this.chooseAction());
     let result: StepResult;
     try {
-      result = await this.env.step(action);
+      result = await times.time('env', () => this.env.step(action));
     } catch (error) {
       await this.recoverEnv(error);
       return;
     }
     const frame = result.observation as Uint8Array;
-    this.replay.addStep({ action, reward: result.reward, terminated: result.terminated, truncated: result.truncated, nextFrame: frame });
+    times.timeSync('replay', () => this.replay.addStep({ action, reward: result.reward, terminated: result.terminated, truncated: result.truncated, nextFrame: frame }));
     this.pushFrame(frame, false);
     const c = this.counters;
     const previousEnvStep = c.envStep;
@@ -313,16 +323,16 @@ export class Trainer {
 
     if (c.agentStep > c.randomUntil && this.replay.size >= 1) {
       // The previous batch's arrays are reused: the agent has finished with them once update() resolves.
-      const batch = this.replay.sample(this.config.batchSize, this.rng, {
+      const batch = times.timeSync('replay', () => this.replay.sample(this.config.batchSize, this.rng, {
         cropSize: this.config.cropSize,
         augmentation: this.augmentation,
         obsViews: this.config.augM,
         nextViews: this.config.augK,
         positive: this.config.aux !== 'none',
         into: this.previousBatch,
-      });
+      }));
       this.previousBatch = batch;
-      const metrics = await this.agent.update(batch, c.updates);
+      const metrics = await times.time('update', () => this.agent.update(batch, c.updates));
       for (const [name, value] of Object.entries(metrics)) {
         if (!Number.isFinite(value)) {
           throw new NonFiniteLossError(
@@ -349,8 +359,8 @@ export class Trainer {
 
     if (crossed(previousEnvStep, c.envStep, this.config.logEvery)) this.logTrain();
     const finished = this.finished;
-    if (crossed(previousEnvStep, c.envStep, this.config.evalEvery) || finished) await this.evaluate();
-    if (crossed(previousEnvStep, c.envStep, this.config.checkpointEvery) && !finished) await this.checkpoint('periodic');
+    if (crossed(previousEnvStep, c.envStep, this.config.evalEvery) || finished) await times.time('eval', () => this.evaluate());
+    if (crossed(previousEnvStep, c.envStep, this.config.checkpointEvery) && !finished) await times.time('checkpoint', () => this.checkpoint('periodic'));
   }
 
   private previousBatch: Batch | undefined;

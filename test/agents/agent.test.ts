@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createAgent, AgentError } from '../../agents/index.js';
+import { AgentError } from '../../agents/index.js';
+import { createAgent } from '../../src/agent.js';
 import type { AgentSpec, CurlSacAgent } from '../../agents/index.js';
 import { randomBatch, tinyConfig, useBackend } from './helpers.js';
 

@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createAgent } from '../../agents/index.js';
+import { createAgent } from '../../src/agent.js';
 import type { AgentConfig, AgentState } from '../../agents/index.js';
+import type { AgentBuildConfig } from '../../src/agent.js';
 import { loadConvAddon } from '../../agents/native/addon.js';
 import type { Batch } from '../../replay/types.js';
 import { readMsgpackFile, writeMsgpackFile } from '../../src/loop/checkpoint.js';
@@ -29,7 +30,7 @@ const OWN: Record<string, string[]> = {
 const AUX_PARAM = /^(target\.)?(curl|simclr|byol|barlow)\./;
 const ALL = ['curl', 'curl-debiased', 'curl-hard', 'simclr', 'byol', 'barlow'] as const;
 
-function cfg(aux: AgentConfig['aux'], over: Partial<AgentConfig> = {}): AgentConfig {
+function cfg(aux: AgentConfig['aux'], over: Partial<AgentBuildConfig> = {}): AgentBuildConfig {
   return tinyConfig({ aux, numFilters: 8, latentDim: 8, numConvLayers: LAYERS, auxHiddenDim: 12, auxProjDim: 6, ...over });
 }
 
@@ -242,8 +243,8 @@ describe('BYOL target projector', () => {
 });
 
 describe('determinism and resume', () => {
-  const variants: Array<[string, Partial<AgentConfig>]> = [
-    ...ALL.map((a) => [a, {}] as [string, Partial<AgentConfig>]),
+  const variants: Array<[string, Partial<AgentBuildConfig>]> = [
+    ...ALL.map((a) => [a, {}] as [string, Partial<AgentBuildConfig>]),
     ['curl', { auxQueue: 5 }],
     ['curl-hard', { auxQueue: 5, auxTauPlus: 0.1, auxBeta: 0.5 }],
   ];

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createAgent } from '../../agents/index.js';
+import { createAgent } from '../../src/agent.js';
 import type { AgentState } from '../../agents/index.js';
 import type { Batch } from '../../replay/types.js';
 import { Rng } from '../../src/core/rng.js';

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createAgent } from '../../agents/index.js';
+import { createAgent } from '../../src/agent.js';
 import { loadConvAddon } from '../../agents/native/addon.js';
 import type { AgentState, CurlSacAgent } from '../../agents/index.js';
 import * as L from '../../agents/losses.js';
@@ -117,10 +117,10 @@ async function capture(agent: CurlSacAgent, batch: Batch, step: number) {
   let critic: Map<string, Float32Array> | null = null;
   let curl: Map<string, Float32Array> | null = null;
   agent.onCriticGradients = (g) => (critic = copyGrads(g));
-  agent.onCurlGradients = (g) => (curl = copyGrads(g));
+  agent.onAuxGradients = (g) => (curl = copyGrads(g));
   const metrics = await agent.update(batch, step);
   agent.onCriticGradients = null;
-  agent.onCurlGradients = null;
+  agent.onAuxGradients = null;
   return { before, metrics, critic: critic as unknown as Map<string, Float32Array>, curl: curl as Map<string, Float32Array> | null };
 }
 

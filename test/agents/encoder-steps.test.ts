@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { createAgent } from '../../agents/index.js';
+import { createAgent } from '../../src/agent.js';
 import type { CurlSacAgent } from '../../agents/index.js';
 import type { Batch } from '../../replay/types.js';
 import { configSchema } from '../../src/config/schema.js';

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import type { Batch } from '../../replay/types.js';
-import type { AgentConfig, CurlSacAgent } from '../../agents/index.js';
+import type { CurlSacAgent } from '../../agents/index.js';
+import type { AgentBuildConfig } from '../../src/agent.js';
 import { Rng } from '../../src/core/rng.js';
 
 export async function useBackend(name: 'wasm' | 'cpu'): Promise<void> {
@@ -11,7 +12,7 @@ export async function useBackend(name: 'wasm' | 'cpu'): Promise<void> {
   }
 }
 
-export function tinyConfig(overrides: Partial<AgentConfig> = {}): AgentConfig {
+export function tinyConfig(overrides: Partial<AgentBuildConfig> = {}): AgentBuildConfig {
   return {
     aux: 'curl', hiddenDim: 16, latentDim: 6, numConvLayers: 2, numFilters: 4, lr: 1e-3, beta1: 0.9,
     alphaLr: 1e-4, alphaBeta1: 0.5, initTemperature: 0.1, discount: 0.99, criticTau: 0.01, encoderTau: 0.05,

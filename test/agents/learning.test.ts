@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createAgent } from '../../agents/index.js';
+import { createAgent } from '../../src/agent.js';
 import type { Batch } from '../../replay/types.js';
 import { Rng } from '../../src/core/rng.js';
 import { tinyConfig, useBackend } from './helpers.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createAgent } from '../../agents/index.js';
+import { createAgent } from '../../src/agent.js';
 import type { AgentSpec } from '../../agents/index.js';
 import { loadConvAddon } from '../../agents/native/addon.js';
 import { createTrunk } from '../../agents/tower/trunk.js';

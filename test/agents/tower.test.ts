@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAgent } from '../../agents/index.js';
+import { createAgent } from '../../src/agent.js';
 import type { AgentSpec } from '../../agents/index.js';
 import { defaultConvWorkers } from '../../agents/tower/defaults.js';
 import { createConvTower } from '../../agents/tower/sharded.js';

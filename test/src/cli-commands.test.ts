@@ -168,6 +168,22 @@ describe('curl-rl bench, each benchmark at its smallest size', () => {
     // CURL adds the key encoder's pass and the contrastive head: more work per update than SAC alone
     expect(rows[0]!['gflopPerUpdate']).toBeGreaterThan(rows[1]!['gflopPerUpdate'] as number);
   });
+
+  it('train: the whole loop after the random steps, with the time of a step split by phase', async () => {
+    const r = await cli(['bench', 'train', '--env', 'toy-reach', '--preset', 'toy-reach-cpu', '--updates', '3', '--warmup', '1', '--conv-workers', '0']);
+    expect(r.code, r.stderr).toBe(0);
+    const [row] = jsonLines(r.lines);
+    expect(row).toEqual({
+      bench: 'train', env: 'toy-reach', preset: 'toy-reach-cpu', aux: 'curl', backend: expect.any(String),
+      convEngine: expect.stringMatching(/^(tfjs|libtorch)$/), threads: 1, batchSize: 32, updates: 3, agentSteps: 3,
+      updatesPerSec: num, stepMs: { update: num, act: num, env: num, replay: num, other: num, total: num },
+      outsideUpdateShare: num, loadavg1: num,
+    });
+    const ms = row!['stepMs'] as Record<string, number>;
+    // the phases and the rest add up to the whole step (each figure rounded to 0.1 ms)
+    expect(Math.abs(ms['update']! + ms['act']! + ms['env']! + ms['replay']! + ms['other']! - ms['total']!)).toBeLessThan(0.3);
+    expect(ms['update']).toBeGreaterThan(0);
+  });
 });
 
 describe('curl-rl eval flag validation', () => {

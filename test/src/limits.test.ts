@@ -5,7 +5,7 @@ import { createParams } from '../../agents/params.js';
 import { encoderOutputSide, maxConvLayersFor, minCropFor } from '../../src/config/conv-geometry.js';
 import { agentParamCount, checkRunFitsMachine } from '../../src/config/limits.js';
 import { auxNames, defaultConfig } from '../../src/config/schema.js';
-import { createAgent } from '../../agents/index.js';
+import { createAgent } from '../../src/agent.js';
 import { ConfigError } from '../../src/core/errors.js';
 import { Rng } from '../../src/core/rng.js';
 

@@ -1,0 +1,16 @@
+// The soft target update every target network follows: the critic's target
+// (Q heads at criticTau, encoder at encoderTau) and an objective's target
+// heads (BYOL's projector, with the encoder).
+import * as tf from '@tensorflow/tfjs';
+
+/** `target.<n>` <- tau * `<n>` + (1 - tau) * `target.<n>` for each name. */
+export function softUpdate(params: ReadonlyMap<string, tf.Variable>, names: readonly string[], tau: number): void {
+  tf.tidy(() => {
+    for (const n of names) {
+      const online = params.get(n);
+      const target = params.get(`target.${n}`);
+      if (!online || !target) throw new Error(`agent: soft update: missing "${online ? `target.${n}` : n}"`);
+      target.assign(tf.add(tf.mul(online, tau), tf.mul(target, 1 - tau)));
+    }
+  });
+}

@@ -1,0 +1,20 @@
+// Builds an agent for this process: its encoder passes go to the conv engine
+// the config asks for, resolved against what is installed here
+// (src/conv-engine.ts), with the threads the config gives it.
+import { CurlSacAgent } from '../agents/index.js';
+import type { AgentConfig, AgentSpec } from '../agents/index.js';
+import { activeBackendName } from './backend.js';
+import type { ConvEngineRequest } from './conv-engine.js';
+import { agentCompute } from './conv-engine.js';
+
+export interface AgentBuildConfig extends AgentConfig {
+  /** auto (the default), libtorch or tfjs */
+  readonly convEngine?: ConvEngineRequest;
+  /** threads beyond the agent's own: libtorch's intra-op threads - 1, or the tfjs engine's worker threads */
+  readonly convWorkers?: number;
+}
+
+/** An agent whose initial weights and exploration noise are fixed by `seed`. */
+export function createAgent(config: AgentBuildConfig, spec: AgentSpec, seed: number): CurlSacAgent {
+  return new CurlSacAgent(config, spec, seed, agentCompute(config.convEngine ?? 'auto', config.convWorkers, activeBackendName()));
+}
