@@ -1,12 +1,12 @@
-import { existsSync } from 'node:fs';
+// The libtorch conv engine's N-API addon (conv_engine.cc), loaded on first
+// use. It is optional: a machine without libtorch has no addon, and the
+// tfjs engine does the convs instead.
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/**
- * The libtorch conv engine's N-API addon (conv_engine.cc), loaded on first
- * use. It is optional: a machine without libtorch has no addon, and the
- * tfjs engine does the convs instead.
- */
+export { BUILD_COMMAND, BUILD_HINT } from './install-hint.mjs';
 
 export interface NativeHead {
   /** [F, L], F in NHWC order of the last conv's output */
@@ -44,19 +44,35 @@ export interface NativeInfo {
   parallel: string;
 }
 
+export interface NativeEngineOptions {
+  height: number;
+  width: number;
+  channels: number;
+  layers: number;
+  filters: number;
+  threads: number;
+}
+
 interface Binding {
-  ConvEngine: new (options: { height: number; width: number; channels: number; layers: number; filters: number; threads: number }) => NativeConvEngine;
+  ConvEngine: new (options: NativeEngineOptions) => NativeConvEngine;
   info(): NativeInfo;
 }
 
-export type AddonStatus =
-  | { available: true; path: string; binding: Binding; info: NativeInfo }
-  | { available: false; path: string; reason: string };
+/** The libtorch an addon was built against, as build.mjs recorded it in libtorch.json beside the addon. */
+export interface LibtorchBuild {
+  source: string;
+  version: string | null;
+  lib: string;
+  cxxStd: number;
+  cxx11Abi: number | null;
+  /** Why this one: named by LIBTORCH_DIR or --libtorch-dir, the only one found, or the newest of those found. */
+  reason: string;
+  candidates: Array<{ source: string; version?: string | null; why?: string }>;
+}
 
-export const BUILD_COMMAND = 'npm run build:native';
-export const BUILD_HINT =
-  `Build it with \`${BUILD_COMMAND}\` (it needs libtorch: on Debian/Ubuntu \`sudo apt-get install libtorch-dev\`; ` +
-  'elsewhere set LIBTORCH_DIR to an unpacked libtorch, or use a python3 that can `import torch`).';
+export type AddonStatus =
+  | { available: true; path: string; binding: Binding; info: NativeInfo; build: LibtorchBuild | null }
+  | { available: false; path: string; reason: string };
 
 /** Where the addon is: CURL_RL_CONV_ADDON when set (another build, or a test's), else the build output. */
 export function addonPath(): string {
@@ -77,10 +93,21 @@ export function loadConvAddon(): AddonStatus {
     if (typeof binding.ConvEngine !== 'function' || typeof binding.info !== 'function') {
       throw new Error('it does not export ConvEngine and info(); rebuild it');
     }
-    cached = { available: true, path, binding, info: binding.info() };
+    cached = { available: true, path, binding, info: binding.info(), build: readBuildRecord(path) };
   } catch (error) {
     const why = error instanceof Error ? error.message.split('\n')[0] : String(error);
     cached = { available: false, path, reason: `the native conv engine at ${path} does not load: ${why}` };
   }
   return cached;
+}
+
+/** libtorch.json beside the addon; null for an addon built without one (by hand with node-gyp). */
+function readBuildRecord(addon: string): LibtorchBuild | null {
+  const file = join(dirname(addon), 'libtorch.json');
+  if (!existsSync(file)) return null;
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as LibtorchBuild;
+  } catch {
+    return null;
+  }
 }

@@ -13,12 +13,19 @@
 //
 // Every pass runs on a libuv pool thread and settles a Promise, so the agent's
 // thread stays free for signals and progress between passes.
+//
+// Builds against libtorch 1.13 to 2.x: where their APIs differ, TORCH_VERSION_*
+// (torch/version.h) picks the form.
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <c10/core/CPUAllocator.h>
+#include <c10/core/GradMode.h>
 #include <napi.h>
 #include <torch/version.h>
+
+#define CURL_TORCH_AT_LEAST(major, minor) \
+  (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
 
 #include <algorithm>
 #include <array>
@@ -50,7 +57,12 @@ class CachingCpuAllocator final : public c10::Allocator {
   static constexpr size_t kMaxCachedBytes = size_t{2} << 30;
   static constexpr size_t kAlignment = 64;
 
+// libtorch 2.3 made allocate() non-const (pytorch/pytorch#120969).
+#if CURL_TORCH_AT_LEAST(2, 3)
+  c10::DataPtr allocate(size_t n) override {
+#else
   c10::DataPtr allocate(size_t n) const override {
+#endif
     void* p = nullptr;
     if (n >= kMinCached) {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -71,6 +83,9 @@ class CachingCpuAllocator final : public c10::Allocator {
     return {p, p, &Delete, c10::Device(c10::DeviceType::CPU)};
   }
   c10::DeleterFnPtr raw_deleter() const override { return &Delete; }
+  // Pure virtual in libtorch 2.x (Allocator::clone copies a block through it), absent in 1.13:
+  // declared without `override` so that both accept it.
+  void copy_data(void* dest, const void* src, std::size_t count) const { std::memcpy(dest, src, count); }
 
   static CachingCpuAllocator& Instance() {
     static auto* instance = new CachingCpuAllocator();  // never destroyed: tensors may outlive static teardown
@@ -286,7 +301,7 @@ class Pass : public Napi::AsyncWorker {
         at::set_num_threads(threads_);
         current = threads_;
       }
-      at::NoGradGuard no_grad;
+      c10::NoGradGuard no_grad;
       work_();
     } catch (const std::exception& e) {
       SetError(std::string("conv engine (libtorch): ") + e.what());
