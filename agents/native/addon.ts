@@ -8,6 +8,16 @@ import { fileURLToPath } from 'node:url';
 
 export { BUILD_COMMAND, BUILD_HINT } from './install-hint.mjs';
 
+/**
+ * What the trunk's convs and dense heads compute in: fp32, or bf16 inputs and weights
+ * with fp32 accumulation (the outputs and gradients handed back are fp32 either way).
+ */
+export const precisions = ['fp32', 'bf16'] as const;
+export type Precision = (typeof precisions)[number];
+
+/** How this CPU and libtorch run bf16: in hardware (avx512_bf16, AMX), converted to fp32 in AVX-512 registers, or not at all. */
+export type Bf16Support = 'native' | 'emulated' | 'unsupported';
+
 export interface NativeHead {
   /** [F, L], F in NHWC order of the last conv's output */
   w: Float32Array;
@@ -29,6 +39,7 @@ export type PreparedHead = { readonly __brand: 'PreparedHead' };
 /** See conv_engine.cc; layouts are tfjs'. */
 export interface NativeConvEngine {
   readonly threads: number;
+  readonly precision: Precision;
   load(images: Record<string, Uint8Array>, rows: number): void;
   prepareHead(head: NativeHead): PreparedHead;
   forward(key: string, convW: Float32Array[], convB: Float32Array[], heads: Array<NativeHead | PreparedHead>, keep: string): Promise<Float32Array[]>;
@@ -42,6 +53,9 @@ export interface NativeInfo {
   torchVersion: string;
   mkldnn: boolean;
   parallel: string;
+  bf16: Bf16Support;
+  /** The CPU features that decided it and where they were read (libtorch's cpuinfo query, or /proc/cpuinfo). */
+  bf16Why: string;
 }
 
 export interface NativeEngineOptions {
@@ -51,6 +65,8 @@ export interface NativeEngineOptions {
   layers: number;
   filters: number;
   threads: number;
+  /** fp32 when left out. */
+  precision?: Precision;
 }
 
 interface Binding {

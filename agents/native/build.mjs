@@ -109,4 +109,7 @@ if (check.status !== 0) giveUp(`the built addon does not load: ${check.stderr.tr
 const info = JSON.parse(check.stdout);
 const { ok: _ok, ...record } = found;
 writeFileSync(join(dirname(addon), 'libtorch.json'), `${JSON.stringify(record, null, 2)}\n`);
-say(`native conv engine built in ${Math.round((Date.now() - started) / 1000)} s: libtorch ${info.torchVersion}, oneDNN ${info.mkldnn ? 'yes' : 'no'} (${addon})`);
+say(
+  `native conv engine built in ${Math.round((Date.now() - started) / 1000)} s: libtorch ${info.torchVersion}, oneDNN ${info.mkldnn ? 'yes' : 'no'}, ` +
+    `bf16 ${info.bf16} (${addon})`,
+);
