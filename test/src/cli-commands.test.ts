@@ -50,7 +50,20 @@ describe('curl-rl info', () => {
     expect(backends.find((b) => b.name === 'wasm')?.available).toBe(true);
     const engine = info['convEngine'] as { engine: string; threads: number; libtorch: unknown };
     expect(engine.threads).toBeGreaterThanOrEqual(1);
-    if (engine.engine === 'libtorch') expect(engine.libtorch).toEqual({ version: expect.stringMatching(/^\d+\.\d+/), onednn: expect.any(Boolean) });
+    if (engine.engine === 'libtorch') {
+      expect(engine.libtorch).toEqual({
+        version: expect.stringMatching(/^\d+\.\d+/),
+        onednn: expect.any(Boolean),
+        bf16: expect.stringMatching(/^(native|emulated|unsupported)$/),
+        bf16Why: expect.any(String),
+        addon: expect.stringMatching(/curl_conv\.node$/),
+        // build.mjs records the libtorch it chose (the one it reports) and every one it found
+        build: expect.objectContaining({ source: expect.any(String), reason: expect.any(String), candidates: expect.any(Array) }),
+      });
+      const { version, build } = engine.libtorch as { version: string; build: { version: string; candidates: unknown[] } };
+      expect(build.version).toBe(version);
+      expect(build.candidates.length).toBeGreaterThanOrEqual(1);
+    }
 
     const wasm = JSON.parse((await cli(['info', '--backend', 'wasm', '--json'])).lines[0]!) as Record<string, unknown>;
     expect(wasm).toMatchObject({ backend: 'wasm', requested: 'wasm', wasm: { simd: expect.any(Boolean), threads: expect.any(Boolean) } });
@@ -62,6 +75,9 @@ describe('curl-rl info', () => {
     expect(lines[0]).toBe('backend: cpu (requested cpu)');
     expect(lines.filter((l) => /^ {2}[✓✗] /.test(l))).toHaveLength(4);
     expect(lines.join('\n')).toMatch(new RegExp(`conv engine: (js|libtorch) on \\d+ thread\\(s\\)`));
+    if (lines.some((l) => l.startsWith('conv engine: libtorch'))) {
+      expect(lines.join('\n')).toMatch(/ {2}libtorch \d+\.\d+\.\d+ \(oneDNN (yes|no)\), bf16 (native|emulated|unsupported) \(.*\): .*curl_conv\.node\n {2}built against .*: (named by|the only|the newest)/);
+    }
     expect(lines.at(-1)).toBe(`tfjs ${tf.version.tfjs}, node ${process.version}, ${os.cpus().length} CPUs`);
     const bad = await cli(['info', '--backend', 'tpu']);
     expect(bad.code).toBe(2);
