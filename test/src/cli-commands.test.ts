@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it, vi } from 'vitest';
+import { addonPath, loadConvAddon } from '../../agents/native/addon.js';
 import { main } from '../../src/cli/main.js';
 
 /** Runs the CLI in this process; what it printed, split into stdout lines and stderr text. */
@@ -183,6 +184,20 @@ describe('curl-rl bench, each benchmark at its smallest size', () => {
     }
     // CURL adds the key encoder's pass and the contrastive head: more work per update than SAC alone
     expect(rows[0]!['gflopPerUpdate']).toBeGreaterThan(rows[1]!['gflopPerUpdate'] as number);
+  });
+
+  it.runIf(loadConvAddon().available)('trunk: one line per libtorch build and precision, each build timed in a process of its own', async () => {
+    const r = await cli(['bench', 'trunk', '--batch-size', '2', '--iters', '1', '--warmup', '0']);
+    expect(r.code, r.stderr).toBe(0);
+    const row = (precision: string) => ({
+      bench: 'trunk', torchVersion: expect.stringMatching(/^\d+\.\d+\.\d+$/), bf16: expect.stringMatching(/^(native|emulated)$/), addon: addonPath(), precision,
+      batchSize: 2, threads: num, iters: 1, medianMs: num, minMs: num, forwardMs: num, backwardMs: num, gflopPerPass: num, gflops: num, loadavg1: num,
+    });
+    expect(jsonLines(r.lines)).toEqual([row('fp32'), row('bf16')]);
+    // two builds named (here the same one twice): each in its child process, in the order given
+    const twice = await cli(['bench', 'trunk', '--batch-size', '2', '--iters', '1', '--warmup', '0', '--precision', 'bf16', '--addon', `${addonPath()},${addonPath()}`]);
+    expect(twice.code, twice.stderr).toBe(0);
+    expect(jsonLines(twice.lines)).toEqual([row('bf16'), row('bf16')]);
   });
 });
 
