@@ -21,8 +21,8 @@
 // Every pass runs on a libuv pool thread and settles a Promise, so the agent's
 // thread stays free for signals and progress between passes.
 //
-// Builds against libtorch 1.13 to 2.x: where their APIs differ, TORCH_VERSION_*
-// (torch/version.h) picks the form.
+// Builds against libtorch 1.13 to 2.x: where their APIs differ, the code takes a
+// form both accept, or TORCH_VERSION_* (torch/version.h) picks one.
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -34,6 +34,7 @@
 #define CURL_TORCH_AT_LEAST(major, minor) \
   (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
 
+// at::cpu::get_cpu_capabilities(), the CPU feature query that 2.13 has (the newest this is built and tested on)
 #if CURL_TORCH_AT_LEAST(2, 13)
 #include <ATen/cpu/Utils.h>
 #endif
