@@ -1,12 +1,22 @@
-import { existsSync } from 'node:fs';
+// The libtorch conv engine's N-API addon (conv_engine.cc), loaded on first
+// use. It is optional: a machine without libtorch has no addon, and the
+// tfjs engine does the convs instead.
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+export { BUILD_COMMAND, BUILD_HINT } from './install-hint.mjs';
+
 /**
- * The libtorch conv engine's N-API addon (conv_engine.cc), loaded on first
- * use. It is optional: a machine without libtorch has no addon, and the
- * tfjs engine does the convs instead.
+ * What the trunk's convs and dense heads compute in: fp32, or bf16 inputs and weights
+ * with fp32 accumulation (the outputs and gradients handed back are fp32 either way).
  */
+export const precisions = ['fp32', 'bf16'] as const;
+export type Precision = (typeof precisions)[number];
+
+/** How this CPU and libtorch run bf16: in hardware (avx512_bf16, AMX), converted to fp32 in AVX-512 registers, or not at all. */
+export type Bf16Support = 'native' | 'emulated' | 'unsupported';
 
 export interface NativeHead {
   /** [F, L], F in NHWC order of the last conv's output */
@@ -29,6 +39,7 @@ export type PreparedHead = { readonly __brand: 'PreparedHead' };
 /** See conv_engine.cc; layouts are tfjs'. */
 export interface NativeConvEngine {
   readonly threads: number;
+  readonly precision: Precision;
   load(images: Record<string, Uint8Array>, rows: number): void;
   prepareHead(head: NativeHead): PreparedHead;
   forward(key: string, convW: Float32Array[], convB: Float32Array[], heads: Array<NativeHead | PreparedHead>, keep: string): Promise<Float32Array[]>;
@@ -42,21 +53,42 @@ export interface NativeInfo {
   torchVersion: string;
   mkldnn: boolean;
   parallel: string;
+  bf16: Bf16Support;
+  /** The CPU features that decided it and where they were read (libtorch's cpuinfo query, or /proc/cpuinfo). */
+  bf16Why: string;
+}
+
+export interface NativeEngineOptions {
+  height: number;
+  width: number;
+  channels: number;
+  layers: number;
+  filters: number;
+  threads: number;
+  /** fp32 when left out. */
+  precision?: Precision;
 }
 
 interface Binding {
-  ConvEngine: new (options: { height: number; width: number; channels: number; layers: number; filters: number; threads: number }) => NativeConvEngine;
+  ConvEngine: new (options: NativeEngineOptions) => NativeConvEngine;
   info(): NativeInfo;
 }
 
-export type AddonStatus =
-  | { available: true; path: string; binding: Binding; info: NativeInfo }
-  | { available: false; path: string; reason: string };
+/** The libtorch an addon was built against, as build.mjs recorded it in libtorch.json beside the addon. */
+export interface LibtorchBuild {
+  source: string;
+  version: string | null;
+  lib: string;
+  cxxStd: number;
+  cxx11Abi: number | null;
+  /** Why this one: named by LIBTORCH_DIR or --libtorch-dir, the only one found, or the newest of those found. */
+  reason: string;
+  candidates: Array<{ source: string; version?: string | null; why?: string }>;
+}
 
-export const BUILD_COMMAND = 'npm run build:native';
-export const BUILD_HINT =
-  `Build it with \`${BUILD_COMMAND}\` (it needs libtorch: on Debian/Ubuntu \`sudo apt-get install libtorch-dev\`; ` +
-  'elsewhere set LIBTORCH_DIR to an unpacked libtorch, or use a python3 that can `import torch`).';
+export type AddonStatus =
+  | { available: true; path: string; binding: Binding; info: NativeInfo; build: LibtorchBuild | null }
+  | { available: false; path: string; reason: string };
 
 /** Where the addon is: CURL_RL_CONV_ADDON when set (another build, or a test's), else the build output. */
 export function addonPath(): string {
@@ -77,10 +109,21 @@ export function loadConvAddon(): AddonStatus {
     if (typeof binding.ConvEngine !== 'function' || typeof binding.info !== 'function') {
       throw new Error('it does not export ConvEngine and info(); rebuild it');
     }
-    cached = { available: true, path, binding, info: binding.info() };
+    cached = { available: true, path, binding, info: binding.info(), build: readBuildRecord(path) };
   } catch (error) {
     const why = error instanceof Error ? error.message.split('\n')[0] : String(error);
     cached = { available: false, path, reason: `the native conv engine at ${path} does not load: ${why}` };
   }
   return cached;
+}
+
+/** libtorch.json beside the addon; null for an addon built without one (by hand with node-gyp). */
+function readBuildRecord(addon: string): LibtorchBuild | null {
+  const file = join(dirname(addon), 'libtorch.json');
+  if (!existsSync(file)) return null;
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as LibtorchBuild;
+  } catch {
+    return null;
+  }
 }

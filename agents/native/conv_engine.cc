@@ -11,24 +11,46 @@
 // matmul would go to whatever BLAS the system has, which may be the slow
 // reference one).
 //
+// Precision (the constructor's `precision`): 'fp32', or 'bf16', where the convs
+// and the heads take bf16 inputs and weights and oneDNN accumulates in fp32.
+// Pixels (integers 0..255) are exact in bf16; the weights are converted from
+// the caller's fp32 values on every pass, so the master weights stay fp32 on
+// the caller's side; the kept activations are bf16 (half the memory); every
+// array handed back, head outputs and gradients, is fp32.
+//
 // Every pass runs on a libuv pool thread and settles a Promise, so the agent's
 // thread stays free for signals and progress between passes.
+//
+// Builds against libtorch 1.13 to 2.x: where their APIs differ, the code takes a
+// form both accept, or TORCH_VERSION_* (torch/version.h) picks one.
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <c10/core/CPUAllocator.h>
+#include <c10/core/GradMode.h>
 #include <napi.h>
 #include <torch/version.h>
+
+#define CURL_TORCH_AT_LEAST(major, minor) \
+  (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
+
+// at::cpu::get_cpu_capabilities(), the CPU feature query that 2.13 has (the newest this is built and tested on)
+#if CURL_TORCH_AT_LEAST(2, 13)
+#include <ATen/cpu/Utils.h>
+#endif
 
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -50,7 +72,12 @@ class CachingCpuAllocator final : public c10::Allocator {
   static constexpr size_t kMaxCachedBytes = size_t{2} << 30;
   static constexpr size_t kAlignment = 64;
 
+// libtorch 2.3 made allocate() non-const (pytorch/pytorch#120969).
+#if CURL_TORCH_AT_LEAST(2, 3)
+  c10::DataPtr allocate(size_t n) override {
+#else
   c10::DataPtr allocate(size_t n) const override {
+#endif
     void* p = nullptr;
     if (n >= kMinCached) {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -71,6 +98,9 @@ class CachingCpuAllocator final : public c10::Allocator {
     return {p, p, &Delete, c10::Device(c10::DeviceType::CPU)};
   }
   c10::DeleterFnPtr raw_deleter() const override { return &Delete; }
+  // Pure virtual in libtorch 2.x (Allocator::clone copies a block through it), absent in 1.13:
+  // declared without `override` so that both accept it.
+  void copy_data(void* dest, const void* src, std::size_t count) const { std::memcpy(dest, src, count); }
 
   static CachingCpuAllocator& Instance() {
     static auto* instance = new CachingCpuAllocator();  // never destroyed: tensors may outlive static teardown
@@ -102,6 +132,67 @@ class CachingCpuAllocator final : public c10::Allocator {
   mutable size_t cached_ = 0;
 };
 
+// Parameters and activations are all in the engine's compute type (float or bfloat16).
+// The x86 features that decide how oneDNN runs bf16.
+struct CpuFeatures {
+  bool known = false;
+  bool avx512Bf16 = false;  // bf16 dot products in AVX-512 registers
+  bool amxBf16 = false;     // bf16 matrix tiles (Sapphire Rapids and later)
+  bool avx512Core = false;  // AVX-512 F, BW, VL and DQ: what oneDNN's bf16 kernels need to convert in registers
+  std::string from;
+};
+
+#if CURL_TORCH_AT_LEAST(2, 13)
+// libtorch's own cpuinfo query: what its dispatch and its oneDNN see.
+CpuFeatures ReadCpuFeatures() {
+  std::set<std::string> on;
+  for (const auto& [name, value] : at::cpu::get_cpu_capabilities()) {
+    if (value.isBool() && value.toBool()) on.insert(name);
+  }
+  auto has = [&](const char* name) { return on.count(name) > 0; };
+  return {true, has("avx512_bf16"), has("amx_bf16"), has("avx512_f") && has("avx512_bw") && has("avx512_vl") && has("avx512_dq"),
+          "libtorch's at::cpu::get_cpu_capabilities()"};
+}
+#else
+// libtorch 1.13 has no CPU feature query in its API (its cpuinfo and oneDNN are libraries of their own,
+// without headers in libtorch-dev): the kernel's flags, which also say the OS enabled the registers.
+CpuFeatures ReadCpuFeatures() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("flags", 0) != 0) continue;
+    std::set<std::string> on;
+    std::istringstream words(line.substr(line.find(':') + 1));
+    for (std::string w; words >> w;) on.insert(w);
+    auto has = [&](const char* name) { return on.count(name) > 0; };
+    return {true, has("avx512_bf16"), has("amx_bf16"), has("avx512f") && has("avx512bw") && has("avx512vl") && has("avx512dq"),
+            "/proc/cpuinfo"};
+  }
+  return {false, false, false, false, "/proc/cpuinfo (unreadable)"};
+}
+#endif
+
+struct Bf16 {
+  std::string level;  // native | emulated | unsupported
+  std::string why;
+};
+
+// How this libtorch would run a bf16 pass here, decided once.
+const Bf16& Bf16Support() {
+  static const Bf16 support = [] {
+    if (!at::hasMKLDNN()) return Bf16{"unsupported", "this libtorch has no oneDNN"};
+    const auto cpu = ReadCpuFeatures();
+    if (!cpu.known) return Bf16{"unsupported", "no CPU features to read: " + cpu.from};
+    if (cpu.avx512Bf16 || cpu.amxBf16) {
+      return Bf16{"native", std::string(cpu.avx512Bf16 ? "avx512_bf16" : "") + (cpu.avx512Bf16 && cpu.amxBf16 ? " and " : "") +
+                                (cpu.amxBf16 ? "amx_bf16" : "") + ", per " + cpu.from};
+    }
+    if (cpu.avx512Core) return Bf16{"emulated", "no avx512_bf16 or amx_bf16 but AVX-512, per " + cpu.from + ": oneDNN converts to fp32 in registers"};
+    return Bf16{"unsupported", "no AVX-512, per " + cpu.from + ": bf16 convs would run on libtorch's reference kernels"};
+  }();
+  return support;
+}
+
 struct ConvParams {
   std::vector<at::Tensor> w;  // [Cout, Cin, 3, 3], channels_last; layer 0 pre-scaled by 1/255
   std::vector<at::Tensor> b;  // [Cout]
@@ -115,7 +206,7 @@ struct Head {
 
 // What a backward pass needs of a forward pass that kept its activations.
 struct Kept {
-  at::Tensor input;              // float pixels, [N, C, H, W] channels_last
+  at::Tensor input;              // pixels in the compute type, [N, C, H, W] channels_last
   std::vector<at::Tensor> acts;  // post-ReLU output of every layer
 };
 
@@ -128,8 +219,9 @@ constexpr int64_t kPixelsPerThread = 32768;
 struct State {
   int64_t height = 0, width = 0, channels = 0, layers = 0;
   int threads = 1;
+  at::ScalarType compute = at::kFloat;       // kFloat (fp32) or kBFloat16 (bf16)
   std::map<std::string, at::Tensor> bytes;   // uint8 [N, C, H, W] channels_last, as loaded
-  std::map<std::string, at::Tensor> floats;  // the same as float, converted on first use, read-only after
+  std::map<std::string, at::Tensor> inputs;  // the same in the compute type, converted on first use, read-only after
   std::map<std::string, Kept> kept;          // by slot
   std::atomic<bool> busy{false};
 
@@ -149,6 +241,12 @@ class BusyGuard {
 };
 
 at::Tensor ChannelsLast(const at::Tensor& t) { return t.contiguous(at::MemoryFormat::ChannelsLast); }
+
+// A float tensor in the compute type: itself in fp32, so that path runs exactly the ops it always ran.
+at::Tensor ToCompute(const at::Tensor& t, at::ScalarType compute) { return compute == at::kFloat ? t : t.to(compute); }
+
+// What goes back to the caller is float; a float tensor is returned as it is.
+at::Tensor ToFloat(const at::Tensor& t) { return t.scalar_type() == at::kFloat ? t : t.to(at::kFloat); }
 
 bool IsFloat32Array(const Napi::Value& v) { return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array; }
 
@@ -184,9 +282,9 @@ ConvParams ReadConv(const Napi::Env& env, const Napi::Value& wv, const Napi::Val
     const auto name = "layer " + std::to_string(l);
     auto hwio = CopyFloats(env, wa[l], {kKernel, kKernel, cin, filters}, name + " weights");
     auto w = ChannelsLast(hwio.permute({3, 2, 0, 1}));
-    if (l == 0) w = ChannelsLast(w * (1.0f / 255.0f));
-    p.w.push_back(w);
-    p.b.push_back(CopyFloats(env, ba[l], {filters}, name + " bias"));
+    if (l == 0) w = ChannelsLast(w * (1.0f / 255.0f));  // scaled in fp32, then rounded once to the compute type
+    p.w.push_back(ChannelsLast(ToCompute(w, s.compute)));
+    p.b.push_back(ToCompute(CopyFloats(env, ba[l], {filters}, name + " bias"), s.compute));
     cin = filters;
   }
   return p;
@@ -211,10 +309,11 @@ void Transpose(const float* src, float* dst, int64_t rows, int64_t cols) {
 
 // tfjs' dense weight is [F, L] with F in NHWC order; as a conv it is [L, C, H, W] channels_last, i.e. [L, F].
 // A head prepared earlier (prepareHead) arrives as an External and is used as it is.
-Head ReadHead(const Napi::Env& env, const Napi::Value& v, int64_t side, int64_t filters) {
+Head ReadHead(const Napi::Env& env, const Napi::Value& v, int64_t side, int64_t filters, at::ScalarType compute) {
   if (v.IsExternal()) {
     const Head& h = *v.As<Napi::External<Head>>().Data();
     if (h.w.size(1) != filters || h.w.size(2) != side) throw Napi::RangeError::New(env, "conv engine: a prepared head of another engine's shape");
+    if (h.w.scalar_type() != compute) throw Napi::RangeError::New(env, "conv engine: a prepared head of another engine's precision");
     return h;
   }
   if (!v.IsObject()) throw Napi::TypeError::New(env, "conv engine: a head is {w: Float32Array [F, L], b: Float32Array [L]}");
@@ -232,14 +331,14 @@ Head ReadHead(const Napi::Env& env, const Napi::Value& v, int64_t side, int64_t 
   }
   auto w = at::empty({latent, filters, side, side}, at::TensorOptions(at::kFloat).memory_format(at::MemoryFormat::ChannelsLast));
   Transpose(wa.Data(), w.data_ptr<float>(), features, latent);
-  return {w, CopyFloats(env, bv, {latent}, "head bias")};
+  return {ChannelsLast(ToCompute(w, compute)), ToCompute(CopyFloats(env, bv, {latent}, "head bias"), compute)};
 }
 
-std::vector<Head> ReadHeads(const Napi::Env& env, const Napi::Value& v, int64_t side, int64_t filters) {
+std::vector<Head> ReadHeads(const Napi::Env& env, const Napi::Value& v, int64_t side, int64_t filters, at::ScalarType compute) {
   if (!v.IsArray()) throw Napi::TypeError::New(env, "conv engine: heads must be an array");
   auto a = v.As<Napi::Array>();
   std::vector<Head> heads;
-  for (uint32_t i = 0; i < a.Length(); i++) heads.push_back(ReadHead(env, a[i], side, filters));
+  for (uint32_t i = 0; i < a.Length(); i++) heads.push_back(ReadHead(env, a[i], side, filters, compute));
   return heads;
 }
 
@@ -286,7 +385,7 @@ class Pass : public Napi::AsyncWorker {
         at::set_num_threads(threads_);
         current = threads_;
       }
-      at::NoGradGuard no_grad;
+      c10::NoGradGuard no_grad;
       work_();
     } catch (const std::exception& e) {
       SetError(std::string("conv engine (libtorch): ") + e.what());
@@ -322,6 +421,7 @@ class ConvEngine : public Napi::ObjectWrap<ConvEngine> {
                            InstanceMethod("release", &ConvEngine::Release),
                            InstanceMethod("prepareHead", &ConvEngine::PrepareHead),
                            InstanceAccessor("threads", &ConvEngine::Threads, nullptr),
+                           InstanceAccessor("precision", &ConvEngine::Precision, nullptr),
                        });
   }
 
@@ -342,6 +442,18 @@ class ConvEngine : public Napi::ObjectWrap<ConvEngine> {
     s_->layers = field("layers");
     filters_ = field("filters");
     s_->threads = static_cast<int>(field("threads"));
+    Napi::Value precision = o.Get("precision");
+    const std::string name = precision.IsUndefined() ? "fp32" : precision.IsString() ? precision.As<Napi::String>().Utf8Value() : "";
+    if (name == "bf16") {
+      const auto support = Bf16Support();
+      if (support.level == "unsupported") {
+        throw Napi::Error::New(env, "ConvEngine: precision 'bf16' is unsupported here (" + support.why + "); use 'fp32'");
+      }
+      s_->compute = at::kBFloat16;
+    } else if (name != "fp32") {
+      const auto got = precision.IsString() ? "'" + name + "'" : precision.ToString().Utf8Value();
+      throw Napi::RangeError::New(env, "ConvEngine: 'precision' must be 'fp32' or 'bf16', got " + got);
+    }
     if (s_->height != s_->width) throw Napi::RangeError::New(env, "ConvEngine: images must be square");
     side_ = OutputSide(s_->height, s_->layers);
     if (side_ < 1) throw Napi::RangeError::New(env, "ConvEngine: images are too small for the conv stack");
@@ -362,7 +474,7 @@ class ConvEngine : public Napi::ObjectWrap<ConvEngine> {
     const int64_t rows = info[1].As<Napi::Number>().Int64Value();
     if (rows < 1) throw Napi::RangeError::New(env, "conv engine: rows must be >= 1");
     s_->bytes.clear();
-    s_->floats.clear();
+    s_->inputs.clear();
     s_->kept.clear();
     auto images = info[0].As<Napi::Object>();
     auto keys = images.GetPropertyNames();
@@ -400,7 +512,7 @@ class ConvEngine : public Napi::ObjectWrap<ConvEngine> {
     EnsureIdle(env);
     auto key = Key(env, info[0]);
     auto params = std::make_shared<ConvParams>(ReadConv(env, info[1], info[2], *s_, filters_));
-    auto heads = std::make_shared<std::vector<Head>>(ReadHeads(env, info[3], side_, filters_));
+    auto heads = std::make_shared<std::vector<Head>>(ReadHeads(env, info[3], side_, filters_, s_->compute));
     auto slot = info[4].ToString().Utf8Value();
     auto state = s_;
     auto outs = std::make_shared<std::vector<at::Tensor>>();
@@ -410,11 +522,11 @@ class ConvEngine : public Napi::ObjectWrap<ConvEngine> {
         env, state, state->ThreadsFor(state->bytes.at(key).size(0)),
         [state, key, params, heads, slot, outs]() {
           // converted once per batch and image set: obs and next each feed two passes
-          auto it = state->floats.find(key);
-          at::Tensor x = it != state->floats.end() ? it->second : (state->floats[key] = state->bytes.at(key).to(at::kFloat));
+          auto it = state->inputs.find(key);
+          at::Tensor x = it != state->inputs.end() ? it->second : (state->inputs[key] = state->bytes.at(key).to(state->compute));
           Kept kept;
           auto h = RunStack(x, *params, slot.empty() ? nullptr : &kept.acts);
-          for (const auto& head : *heads) outs->push_back(ApplyHead(h, head));
+          for (const auto& head : *heads) outs->push_back(ToFloat(ApplyHead(h, head)));
           if (!slot.empty()) {
             kept.input = x;
             state->kept[slot] = std::move(kept);
@@ -441,7 +553,7 @@ class ConvEngine : public Napi::ObjectWrap<ConvEngine> {
     auto it = s_->kept.find(slot);
     if (it == s_->kept.end()) throw Napi::RangeError::New(env, "conv tower: backward of '" + slot + "' before its forward pass kept it");
     auto params = std::make_shared<ConvParams>(ReadConv(env, info[1], info[2], *s_, filters_));
-    auto head = std::make_shared<Head>(ReadHead(env, info[3], side_, filters_));
+    auto head = std::make_shared<Head>(ReadHead(env, info[3], side_, filters_, s_->compute));
     const int64_t rows = it->second.input.size(0);
     const int64_t latent = head->w.size(0);
     auto dout = CopyFloats(env, info[4], {rows, latent, 1, 1}, "head output gradient");
@@ -455,10 +567,10 @@ class ConvEngine : public Napi::ObjectWrap<ConvEngine> {
           const Kept& k = state->kept.at(slot);
           const auto& h = k.acts.back();
           const std::vector<int64_t> latent{head->b.size(0)};
-          auto hg = at::convolution_backward(dout, h, head->w, at::IntArrayRef(latent), {1, 1}, {0, 0}, {1, 1}, false, {0, 0}, 1,
-                                             {withConv, true, true});
-          (*g)["headW"] = {ChannelsLast(std::get<1>(hg))};  // [L, F] in memory; transposed to tfjs' [F, L] on the way out
-          (*g)["headB"] = {std::get<2>(hg)};
+          auto hg = at::convolution_backward(ToCompute(dout, state->compute), h, head->w, at::IntArrayRef(latent), {1, 1}, {0, 0}, {1, 1},
+                                             false, {0, 0}, 1, {withConv, true, true});
+          (*g)["headW"] = {ChannelsLast(ToFloat(std::get<1>(hg)))};  // [L, F] in memory; transposed to tfjs' [F, L] on the way out
+          (*g)["headB"] = {ToFloat(std::get<2>(hg))};
           if (!withConv) return;
           const auto layers = params->w.size();
           std::vector<at::Tensor> gw(layers), gb(layers);
@@ -470,10 +582,10 @@ class ConvEngine : public Napi::ObjectWrap<ConvEngine> {
             const std::vector<int64_t> bias{params->b[l].size(0)};
             auto grads = at::convolution_backward(d, input, params->w[l], at::IntArrayRef(bias), {s, s}, {0, 0}, {1, 1}, false, {0, 0}, 1,
                                                   {l > 0, true, true});
-            auto gwl = std::get<1>(grads);
+            auto gwl = ToFloat(std::get<1>(grads));
             if (l == 0) gwl = gwl * (1.0f / 255.0f);  // chain rule through the folded scaling
             gw[l] = gwl.permute({2, 3, 1, 0}).contiguous();  // back to [kh, kw, Cin, Cout]
-            gb[l] = std::get<2>(grads);
+            gb[l] = ToFloat(std::get<2>(grads));
             if (l > 0) d = std::get<0>(grads);
           }
           (*g)["w"] = gw;
@@ -509,19 +621,22 @@ class ConvEngine : public Napi::ObjectWrap<ConvEngine> {
   Napi::Value PrepareHead(const Napi::CallbackInfo& info) {
     auto env = info.Env();
     if (info.Length() < 1) throw Napi::TypeError::New(env, "prepareHead({w, b})");
-    auto* head = new Head(ReadHead(env, info[0], side_, filters_));
+    auto* head = new Head(ReadHead(env, info[0], side_, filters_, s_->compute));
     return Napi::External<Head>::New(env, head, [](Napi::Env, Head* h) { delete h; });
   }
 
   Napi::Value Release(const Napi::CallbackInfo& info) {
     EnsureIdle(info.Env());
     s_->bytes.clear();
-    s_->floats.clear();
+    s_->inputs.clear();
     s_->kept.clear();
     return info.Env().Undefined();
   }
 
   Napi::Value Threads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), s_->threads); }
+  Napi::Value Precision(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), s_->compute == at::kBFloat16 ? "bf16" : "fp32");
+  }
 
   std::shared_ptr<State> s_;
   int64_t filters_ = 0;
@@ -534,6 +649,9 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   o.Set("torchVersion", std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." + std::to_string(TORCH_VERSION_PATCH));
   o.Set("mkldnn", at::hasMKLDNN());
   o.Set("parallel", at::get_parallel_info());
+  const auto bf16 = Bf16Support();
+  o.Set("bf16", bf16.level);
+  o.Set("bf16Why", bf16.why);
   return o;
 }
 

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { BUILD_HINT, loadConvAddon } from '../native/addon.js';
-import type { NativeConvEngine, PreparedHead } from '../native/addon.js';
+import { BUILD_HINT, loadConvAddon, precisions } from '../native/addon.js';
+import type { NativeConvEngine, Precision, PreparedHead } from '../native/addon.js';
 import type { ConvGrads, ConvParams } from '../networks.js';
 import { matMul } from '../ops.js';
 import type { ImageKey } from './local.js';
@@ -38,6 +38,8 @@ export interface TrunkGrads {
  */
 export interface EncoderTrunk {
   readonly engine: ConvEngineName;
+  /** What the convs and dense heads compute in; outputs and gradients are fp32 tensors either way. */
+  readonly precision: Precision;
   /** Threads the rows are split over (tfjs workers; 1 on libtorch). */
   readonly shards: number;
   /** Threads the passes run on. */
@@ -88,6 +90,7 @@ export class TrunkError extends Error {
 /** The heads on tfjs over any conv tower (one thread, or worker shards). */
 export class TfjsTrunk implements EncoderTrunk {
   readonly engine = 'tfjs' as const;
+  readonly precision = 'fp32' as const;
   private readonly kept = new Map<TrunkSlot, tf.Tensor2D>();
   private readonly serial = new Serial();
 
@@ -206,6 +209,9 @@ export class LibtorchTrunk implements EncoderTrunk {
   get threads(): number {
     return this.native.threads;
   }
+  get precision(): Precision {
+    return this.native.precision;
+  }
 
   load(images: Images, rows: number): Promise<void> {
     return this.serial.run(async () => {
@@ -264,14 +270,22 @@ export interface TrunkOptions extends ConvTowerOptions {
   threads: number;
   numLayers: number;
   numFilters: number;
+  /** fp32 when left out; bf16 needs the libtorch engine (the master weights, the rest of the update and Adam stay fp32). */
+  precision?: Precision;
 }
 
 export function createTrunk(options: TrunkOptions): EncoderTrunk {
-  if (options.engine === 'tfjs') return new TfjsTrunk(createConvTower(options));
+  const precision = options.precision ?? 'fp32';
+  if (!(precisions as readonly string[]).includes(precision)) {
+    throw new TrunkError(`precision must be one of ${precisions.join(', ')}, got ${JSON.stringify(precision)}`);
+  }
+  if (options.engine === 'tfjs') {
+    if (precision !== 'fp32') throw new TrunkError(`precision '${precision}' needs the libtorch engine; the tfjs engine computes in fp32`);
+    return new TfjsTrunk(createConvTower(options));
+  }
   const addon = loadConvAddon();
   if (!addon.available) throw new TrunkError(`${addon.reason}. ${BUILD_HINT}`);
   const [height, width, channels] = options.obsShape;
-  return new LibtorchTrunk(
-    new addon.binding.ConvEngine({ height, width, channels, layers: options.numLayers, filters: options.numFilters, threads: options.threads }),
-  );
+  const { numLayers: layers, numFilters: filters, threads } = options;
+  return new LibtorchTrunk(new addon.binding.ConvEngine({ height, width, channels, layers, filters, threads, precision }));
 }

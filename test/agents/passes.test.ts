@@ -8,6 +8,7 @@ import { useBackend } from './helpers.js';
 /** A trunk that records what it is asked and answers with tensors of the right shapes. */
 class RecordingTrunk implements EncoderTrunk {
   readonly engine = 'tfjs' as const;
+  readonly precision = 'fp32' as const;
   readonly shards = 1;
   readonly threads = 1;
   readonly loads: Array<{ keys: string[]; rows: number; pos?: Uint8Array }> = [];

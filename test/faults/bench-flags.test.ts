@@ -26,7 +26,7 @@ async function cli(args: string[]): Promise<{ code: number; out: string }> {
 describe('bench flags', () => {
   it('every benchmark answers --help with its description and flags, and runs nothing', async () => {
     const names = availableBenchmarks();
-    expect(names).toEqual(expect.arrayContaining(['env', 'remote', 'render', 'replay', 'train', 'update']));
+    expect(names).toEqual(expect.arrayContaining(['env', 'remote', 'render', 'replay', 'train', 'trunk', 'update']));
     for (const name of names) {
       const { code, out } = await cli(['bench', name, '--help']);
       expect(code).toBe(0);
@@ -42,7 +42,8 @@ describe('bench flags', () => {
     [['bench', 'update', '--bogus', '1'], /Unknown option '--bogus'.*curl-rl bench update --help/s],
     [['bench', 'render', '--frames', '0'], /bench render: --frames must be a positive integer, got 0/],
     [['bench', 'env', '--tasks', 'nope'], /bench env: unknown task in --tasks nope; known: .*cartpole-swingup.*\(see `curl-rl bench env --help`\)/],
-    [['bench', 'nope'], /Unknown benchmark 'nope'\. Available: env, remote, render, replay, train, update/],
+    [['bench', 'trunk', '--precision', 'fp16'], /bench trunk: --precision must be a comma list of fp32, bf16; got 'fp16'/],
+    [['bench', 'nope'], /Unknown benchmark 'nope'\. Available: env, remote, render, replay, train, trunk, update/],
     [['bench', 'train', '--updates', '0'], /bench train: --updates must be an integer >= 1 and --warmup >= 0, got '0' and '5'/],
     [['bench', 'train', '--aux', 'nope'], /--aux \(aux\) = "nope" is invalid.*\(see `curl-rl bench train --help`\)/s],
   ])('%j exits 2 with a message, not a stack', async (args, message) => {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it, vi } from 'vitest';
+import { addonPath, loadConvAddon } from '../../agents/native/addon.js';
 import { main } from '../../src/cli/main.js';
 
 /** Runs the CLI in this process; what it printed, split into stdout lines and stderr text. */
@@ -50,7 +51,20 @@ describe('curl-rl info', () => {
     expect(backends.find((b) => b.name === 'wasm')?.available).toBe(true);
     const engine = info['convEngine'] as { engine: string; threads: number; libtorch: unknown };
     expect(engine.threads).toBeGreaterThanOrEqual(1);
-    if (engine.engine === 'libtorch') expect(engine.libtorch).toEqual({ version: expect.stringMatching(/^\d+\.\d+/), onednn: expect.any(Boolean) });
+    if (engine.engine === 'libtorch') {
+      expect(engine.libtorch).toEqual({
+        version: expect.stringMatching(/^\d+\.\d+/),
+        onednn: expect.any(Boolean),
+        bf16: expect.stringMatching(/^(native|emulated|unsupported)$/),
+        bf16Why: expect.any(String),
+        addon: expect.stringMatching(/curl_conv\.node$/),
+        // build.mjs records the libtorch it chose (the one it reports) and every one it found
+        build: expect.objectContaining({ source: expect.any(String), reason: expect.any(String), candidates: expect.any(Array) }),
+      });
+      const { version, build } = engine.libtorch as { version: string; build: { version: string; candidates: unknown[] } };
+      expect(build.version).toBe(version);
+      expect(build.candidates.length).toBeGreaterThanOrEqual(1);
+    }
 
     const wasm = JSON.parse((await cli(['info', '--backend', 'wasm', '--json'])).lines[0]!) as Record<string, unknown>;
     expect(wasm).toMatchObject({ backend: 'wasm', requested: 'wasm', wasm: { simd: expect.any(Boolean), threads: expect.any(Boolean) } });
@@ -62,6 +76,9 @@ describe('curl-rl info', () => {
     expect(lines[0]).toBe('backend: cpu (requested cpu)');
     expect(lines.filter((l) => /^ {2}[✓✗] /.test(l))).toHaveLength(4);
     expect(lines.join('\n')).toMatch(new RegExp(`conv engine: (js|libtorch) on \\d+ thread\\(s\\)`));
+    if (lines.some((l) => l.startsWith('conv engine: libtorch'))) {
+      expect(lines.join('\n')).toMatch(/ {2}libtorch \d+\.\d+\.\d+ \(oneDNN (yes|no)\), bf16 (native|emulated|unsupported) \(.*\): .*curl_conv\.node\n {2}built against .*: (named by|the only|the newest)/);
+    }
     expect(lines.at(-1)).toBe(`tfjs ${tf.version.tfjs}, node ${process.version}, ${os.cpus().length} CPUs`);
     const bad = await cli(['info', '--backend', 'tpu']);
     expect(bad.code).toBe(2);
@@ -183,6 +200,20 @@ describe('curl-rl bench, each benchmark at its smallest size', () => {
     // the phases and the rest add up to the whole step (each figure rounded to 0.1 ms)
     expect(Math.abs(ms['update']! + ms['act']! + ms['env']! + ms['replay']! + ms['other']! - ms['total']!)).toBeLessThan(0.3);
     expect(ms['update']).toBeGreaterThan(0);
+  });
+
+  it.runIf(loadConvAddon().available)('trunk: one line per libtorch build and precision, each build timed in a process of its own', async () => {
+    const r = await cli(['bench', 'trunk', '--batch-size', '2', '--iters', '1', '--warmup', '0']);
+    expect(r.code, r.stderr).toBe(0);
+    const row = (precision: string) => ({
+      bench: 'trunk', torchVersion: expect.stringMatching(/^\d+\.\d+\.\d+$/), bf16: expect.stringMatching(/^(native|emulated)$/), addon: addonPath(), precision,
+      batchSize: 2, threads: num, iters: 1, medianMs: num, minMs: num, forwardMs: num, backwardMs: num, gflopPerPass: num, gflops: num, loadavg1: num,
+    });
+    expect(jsonLines(r.lines)).toEqual([row('fp32'), row('bf16')]);
+    // two builds named (here the same one twice): each in its child process, in the order given
+    const twice = await cli(['bench', 'trunk', '--batch-size', '2', '--iters', '1', '--warmup', '0', '--precision', 'bf16', '--addon', `${addonPath()},${addonPath()}`]);
+    expect(twice.code, twice.stderr).toBe(0);
+    expect(jsonLines(twice.lines)).toEqual([row('bf16'), row('bf16')]);
   });
 });
 

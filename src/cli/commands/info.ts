@@ -6,6 +6,26 @@ import { backendNames, type BackendName } from '../../core/backend-names.js';
 import { ConfigError } from '../../core/errors.js';
 import { libtorchThreads, resolveConvEngine } from '../../conv-engine.js';
 import { coreShareWorkers } from '../../../agents/index.js';
+import { loadConvAddon } from '../../../agents/native/addon.js';
+import type { AddonStatus } from '../../../agents/native/addon.js';
+
+/** The addon's libtorch: its version, how it runs bf16 here, and which libtorch the build chose and why. */
+function libtorchFacts(addon: AddonStatus) {
+  if (!addon.available) return null;
+  const { torchVersion, mkldnn, bf16, bf16Why } = addon.info;
+  return { version: torchVersion, onednn: mkldnn, bf16, bf16Why, addon: addon.path, build: addon.build };
+}
+
+function printLibtorch(libtorch: NonNullable<ReturnType<typeof libtorchFacts>>): void {
+  console.log(`  libtorch ${libtorch.version} (oneDNN ${libtorch.onednn ? 'yes' : 'no'}), bf16 ${libtorch.bf16} (${libtorch.bf16Why}): ${libtorch.addon}`);
+  const { build } = libtorch;
+  if (!build) {
+    console.log('  built without a record of its libtorch (libtorch.json): rebuild with `npm run build:native` to have one');
+    return;
+  }
+  console.log(`  built against ${build.source}: ${build.reason}`);
+  for (const c of build.candidates) console.log(`    ${c.source}: ${c.why ?? c.version ?? 'version unknown'}`);
+}
 
 export function register(program: Command): void {
   program
@@ -20,6 +40,7 @@ export function register(program: Command): void {
       const probes = probeBackends();
       const choice = await initBackend(opts.backend as BackendName, { probes });
       const engine = resolveConvEngine('auto', choice.name);
+      const libtorch = libtorchFacts(loadConvAddon());
       const info = {
         backend: choice.name,
         requested: choice.requested,
@@ -29,7 +50,7 @@ export function register(program: Command): void {
           engine: engine.engine,
           reason: engine.reason,
           threads: engine.engine === 'libtorch' ? libtorchThreads(undefined) : 1 + coreShareWorkers(),
-          libtorch: engine.libtorch ? { version: engine.libtorch.torchVersion, onednn: engine.libtorch.mkldnn } : null,
+          libtorch,
         },
         tfjsVersion: tf.version.tfjs,
         nodeVersion: process.version,
@@ -43,6 +64,7 @@ export function register(program: Command): void {
       console.log(`backend: ${info.backend} (requested ${info.requested})`);
       for (const b of info.backends) console.log(`  ${b.available ? '✓' : '✗'} ${b.name.padEnd(15)} ${b.reason}`);
       console.log(`conv engine: ${info.convEngine.engine} on ${info.convEngine.threads} thread(s) (${info.convEngine.reason})`);
+      if (libtorch) printLibtorch(libtorch);
       console.log(`tfjs ${info.tfjsVersion}, node ${info.nodeVersion}, ${info.cpus} CPUs`);
     });
 }
