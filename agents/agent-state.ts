@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../src/core/rng.js';
 import type { Adam, AdamState } from './adam.js';
 import type { AuxObjective } from './aux/index.js';
+import type { Precision } from './native/addon.js';
 import type { ParamMap } from './params.js';
 import type { AgentSpec, AgentState } from './types.js';
 import { AgentError } from './types.js';
@@ -17,6 +18,8 @@ export interface AgentParts {
   readonly params: ParamMap;
   readonly optimizers: ReadonlyArray<readonly [string, Adam | null]>;
   readonly aux: AuxObjective | null;
+  /** What the trunk computed in; recorded, not required to match on restore (a run may resume in another precision). */
+  readonly precision: Precision;
 }
 
 export async function captureAgentState(parts: AgentParts, rng: Rng, updates: number): Promise<AgentState> {
@@ -34,6 +37,7 @@ export async function captureAgentState(parts: AgentParts, rng: Rng, updates: nu
     optimizers,
     rng: rng.getState(),
     updates,
+    precision: parts.precision,
     ...(Object.keys(auxState).length > 0 ? { auxState } : {}),
   };
 }

@@ -19,6 +19,7 @@ import { StageTimer } from './stage-timer.js';
 import { EncoderPasses } from './tower/passes.js';
 import { createTrunk } from './tower/trunk.js';
 import type { ConvEngineName, DenseParams, TrunkGrads } from './tower/trunk.js';
+import type { Precision } from './native/addon.js';
 import type { AgentConfig, AgentSpec, AgentState, UpdateMetrics } from './types.js';
 import { AgentError } from './types.js';
 
@@ -36,6 +37,8 @@ export interface AgentCompute {
   readonly backend: BackendName;
   readonly threads: number;
   readonly workers: number;
+  /** what the trunk's convs and dense heads compute in (libtorch only; fp32 when left out) */
+  readonly precision?: Precision;
 }
 
 /** A loss's gradients: of its parameters by name, and of the encoder output(s) it read. */
@@ -232,6 +235,7 @@ export class CurlSacAgent {
       cacheTransposes: this.aux !== null,
       workers: compute.engine === 'tfjs' ? compute.workers : 0,
       backend: compute.backend,
+      ...(compute.precision ? { precision: compute.precision } : {}),
     }));
   }
 
@@ -240,9 +244,9 @@ export class CurlSacAgent {
     return this.passes.trunk.shards;
   }
 
-  /** Which engine runs the conv passes, on how many threads. */
-  get convEngine(): { engine: ConvEngineName; threads: number } {
-    return { engine: this.passes.trunk.engine, threads: this.passes.trunk.threads };
+  /** Which engine runs the conv passes, on how many threads, in what precision. */
+  get convEngine(): { engine: ConvEngineName; threads: number; precision: Precision } {
+    return { engine: this.passes.trunk.engine, threads: this.passes.trunk.threads, precision: this.passes.trunk.precision };
   }
 
   /** Names of all variables (for inspection and tests). */
@@ -617,7 +621,7 @@ export class CurlSacAgent {
     const optimizers: Array<[string, Adam | null]> = [['critic', this.criticOpt], ['actor', this.actorOpt], ['alpha', this.alphaOpt]];
     if (this.aux) optimizers.push([this.aux.optimizerKey, this.auxOpt]);
     for (const [i, opt] of this.encoderRepeatOpts.entries()) optimizers.push([`encoderRepeat${i + 1}`, opt]);
-    return { auxName: this.config.aux, spec: this.spec, params: this.params, optimizers, aux: this.aux };
+    return { auxName: this.config.aux, spec: this.spec, params: this.params, optimizers, aux: this.aux, precision: this.passes.trunk.precision };
   }
 
   async getState(): Promise<AgentState> {

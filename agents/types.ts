@@ -1,5 +1,6 @@
 import type { Rng } from '../src/core/rng.js';
 import type { AdamState } from './adam.js';
+import type { Precision } from './native/addon.js';
 import type { AuxObjectiveName } from './aux/objective.js';
 import type { TensorRecord } from './tensor-record.js';
 
@@ -68,6 +69,8 @@ export interface AgentState {
   optimizers: Record<string, AdamState>;
   rng: ReturnType<Rng['getState']>;
   updates: number;
+  /** What the encoder trunk computed in when the state was saved (absent in states saved before precisions existed: fp32). */
+  precision?: Precision;
   /** State of the aux objective that is not a variable (CURL's key queue); absent when it has none. */
   auxState?: Record<string, TensorRecord>;
 }

@@ -4,7 +4,7 @@
 import { CurlSacAgent } from '../agents/index.js';
 import type { AgentConfig, AgentSpec } from '../agents/index.js';
 import { activeBackendName } from './backend.js';
-import type { ConvEngineRequest } from './conv-engine.js';
+import type { ConvEngineRequest, PrecisionRequest } from './conv-engine.js';
 import { agentCompute } from './conv-engine.js';
 
 export interface AgentBuildConfig extends AgentConfig {
@@ -12,9 +12,11 @@ export interface AgentBuildConfig extends AgentConfig {
   readonly convEngine?: ConvEngineRequest;
   /** threads beyond the agent's own: libtorch's intra-op threads - 1, or the tfjs engine's worker threads */
   readonly convWorkers?: number;
+  /** fp32 (the default), bf16 or auto: what the libtorch engine's trunk computes in */
+  readonly precision?: PrecisionRequest;
 }
 
 /** An agent whose initial weights and exploration noise are fixed by `seed`. */
 export function createAgent(config: AgentBuildConfig, spec: AgentSpec, seed: number): CurlSacAgent {
-  return new CurlSacAgent(config, spec, seed, agentCompute(config.convEngine ?? 'auto', config.convWorkers, activeBackendName()));
+  return new CurlSacAgent(config, spec, seed, agentCompute(config.convEngine ?? 'auto', config.convWorkers, activeBackendName(), config.precision ?? 'fp32'));
 }

@@ -50,6 +50,8 @@ const auxFieldUsers = {
   auxBeta: ['curl-hard'],
 } as const;
 export const convEngineNames = ['auto', 'libtorch', 'tfjs'] as const;
+/** fp32, bf16 (the libtorch engine's convs and dense heads in bf16 with fp32 accumulation), or auto (bf16 where the CPU runs it natively). */
+export const precisionNames = ['auto', 'fp32', 'bf16'] as const;
 
 export const configSchema = z
   .object({
@@ -107,6 +109,8 @@ export const configSchema = z
       .describe('extra threads for the conv passes of an update: worker threads that split the rows on the tfjs engine (wasm/cpu), or libtorch threads beyond the first (default: every core; none on native backends)'),
     convEngine: z.enum(convEngineNames).default('auto')
       .describe('who runs the conv passes: libtorch (native addon, `npm run build:native`), tfjs, or auto (libtorch when built and the backend is wasm/cpu)'),
+    precision: z.enum(precisionNames).default('fp32')
+      .describe('what the encoder trunk computes in on the libtorch engine: fp32, bf16 (bf16 inputs and weights, fp32 accumulation; losses, LayerNorm, Adam and the EMA stay fp32), or auto (bf16 where the CPU runs it natively, avx512_bf16 or AMX; fp32 elsewhere)'),
     // --- auxiliary objective (agents/aux) ---------------------------------
     auxTemperature: z.number().positive().max(100).optional()
       .describe(`simclr: temperature of the cosine similarities (default ${auxDefaults.temperature})`),

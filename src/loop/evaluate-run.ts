@@ -53,7 +53,8 @@ export async function evaluateRun(
   const env = await makeEnv(config.env, runEnvOptions(config, options.seed));
   const space = env.actionSpace;
   const actionDim = space.kind === 'box' ? spaceSize(space) : 0;
-  const agent = createAgent(config, { obsShape: [config.cropSize, config.cropSize, 3 * config.frameStack], actionDim }, config.seed);
+  // acting runs on tfjs whatever the trunk's precision, so an evaluation needs neither bf16 nor the engine that trained
+  const agent = createAgent({ ...config, precision: 'fp32' }, { obsShape: [config.cropSize, config.cropSize, 3 * config.frameStack], actionDim }, config.seed);
   try {
     agent.setState(agentState);
     const frames: Uint8Array[] = [];

@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { EMPTY, defer, expand, from, lastValueFrom, takeUntil, type Observable } from 'rxjs';
 import { listEnvs } from '../../envs/registry.js';
 import { initBackend } from '../backend.js';
-import { resolveConvEngine } from '../conv-engine.js';
+import { resolveConvEngine, resolvePrecision } from '../conv-engine.js';
 import { checkRunFitsMachine } from '../config/limits.js';
 import { kebab } from '../config/resolve.js';
 import type { Config } from '../config/schema.js';
@@ -44,11 +44,13 @@ export interface TrainOutcome {
 
 /**
  * Fields that may change on resume: they affect bookkeeping or speed, not what
- * the run computes (backend, convWorkers and convEngine change float rounding only).
+ * the run computes (backend, convWorkers and convEngine change float rounding only;
+ * precision changes the rounding of the encoder trunk, which bf16 keeps close to fp32:
+ * test/agents/libtorch-bf16.test.ts and `npm run bench -- precision` bound the difference).
  */
 export const resumableFields = [
   'steps', 'evalEvery', 'evalEpisodes', 'logEvery', 'checkpointEvery', 'keepCheckpoints', 'backend', 'remoteTimeoutMs', 'remoteStartupTimeoutMs', 'runsDir',
-  'convWorkers', 'convEngine',
+  'convWorkers', 'convEngine', 'precision',
 ] as const;
 
 export function applyResumeOverrides(stored: Config, overrides: Partial<Config>): Config {
@@ -107,6 +109,9 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
   // before the run directory exists: asking for an engine that is not built is exit 3 with nothing left behind
   const engine = resolveConvEngine(config.convEngine, backend.name);
   say(`conv engine: ${engine.engine} (${engine.requested === 'auto' ? `auto; ${engine.reason}` : engine.reason})`);
+  const precision = resolvePrecision(config.precision, engine.engine);
+  say(`precision: ${precision.precision} (${precision.requested === 'auto' ? `auto; ${precision.reason}` : precision.reason})`);
+  if (precision.warning) say(`warning: ${precision.warning}`);
 
   const runDir = options.resume ?? newRunDirPath(config, options.runDir);
   if (!options.resume) makeRunDirs(runDir);
