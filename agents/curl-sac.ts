@@ -164,7 +164,6 @@ export class CurlSacAgent {
         obsShape: spec.obsShape, actionDim: spec.actionDim, numConvLayers: config.numConvLayers,
         numFilters: config.numFilters, latentDim: config.latentDim, hiddenDim: config.hiddenDim,
       },
-      false,
       config.initTemperature,
       initRng,
     );
