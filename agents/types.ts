@@ -18,9 +18,8 @@ export interface AgentSpec {
 /**
  * Scalars of one update. Always: criticLoss, qMean, targetQ, batchReward,
  * alpha, criticGradNorm. On actor steps: actorLoss, alphaLoss, entropy,
- * logPi, actorGradNorm. With aux 'curl', 'curl-debiased', 'curl-hard': curlLoss,
- * curlAccuracy, curlGradNorm. With 'simclr': auxLoss, auxAccuracy, auxGradNorm.
- * With 'byol', 'barlow': auxLoss, auxAlignment, auxUniformity, auxGradNorm.
+ * logPi, actorGradNorm. With an aux objective, the names its descriptor's
+ * `metrics` lists (agents/aux/registry.ts).
  */
 export type UpdateMetrics = Record<string, number>;
 
