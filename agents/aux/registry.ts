@@ -85,6 +85,7 @@ export function auxObjectives(): readonly AuxDescriptor[] {
 }
 
 export function auxObjectiveNames(): readonly [AuxName, ...AuxName[]] {
+  // never empty: the built-in objectives come first
   return auxObjectives().map((d) => d.name) as unknown as readonly [AuxName, ...AuxName[]];
 }
 
