@@ -7,6 +7,8 @@ import { captureAgentState, restoreAgentState } from './agent-state.js';
 import type { AgentParts } from './agent-state.js';
 import { createAuxObjective } from './aux/index.js';
 import type { AuxInputs, AuxObjective } from './aux/index.js';
+import type { AuxNeeds } from './aux/objective.js';
+import { auxObjective } from './aux/registry.js';
 import { softUpdate } from './ema.js';
 import * as L from './losses.js';
 import { actorForward, convForward, headForward, latent, qForward } from './networks.js';
@@ -162,6 +164,8 @@ export class CurlSacAgent {
   private readonly alphaOpt: Adam;
   /** The auxiliary objective (agents/aux) and its Adam (encoder + its own parameters); null with aux 'none'. */
   private readonly aux: AuxObjective | null;
+  /** The encoder passes the objective reads besides the anchor (its descriptor's). */
+  private readonly auxNeeds: AuxNeeds;
   private readonly auxOpt: Adam | null;
   /**
    * Opt-in (curlEncoderSteps > 1): further Adams over the encoder alone that
@@ -205,12 +209,12 @@ export class CurlSacAgent {
         obsShape: spec.obsShape, actionDim: spec.actionDim, numConvLayers: config.numConvLayers,
         numFilters: config.numFilters, latentDim: config.latentDim, hiddenDim: config.hiddenDim,
       },
-      false,
       config.initTemperature,
       initRng,
     );
     // the aux objective's parameters are drawn next from the same stream
     this.aux = createAuxObjective(config, this.params, initRng);
+    this.auxNeeds = auxObjective(config.aux).needs;
     const adam = { lr: config.lr, beta1: config.beta1 };
     this.criticOpt = new Adam(this.params, [...convNames(this.numLayers), ...headNames('critic'), ...mlpNames('q1'), ...mlpNames('q2')], adam);
     // the actor's convs are the critic's and always detached for its loss, so its optimiser does not hold them
@@ -386,7 +390,7 @@ export class CurlSacAgent {
       timer.mark('ema');
 
       const actorPass = doActor ? passes.start('obs', conv(), [denseOf(P, 'actor'), denseOf(P, 'critic')], 'detached') : null;
-      const auxPasses = aux ? this.startAuxPasses(aux, snapshot!) : null;
+      const auxPasses = aux ? this.startAuxPasses(snapshot!) : null;
       if (actorPass) {
         const us = (await actorPass).map(keep);
         const [uActor, uCritic] = M === 1 ? us : passes.firstView(us).map(keep);
@@ -532,14 +536,15 @@ export class CurlSacAgent {
    * positive and the anchor crops, and an online pass of the positive crop
    * at the start-of-update parameters (its backward re-runs it, see updateAux).
    */
-  private startAuxPasses(aux: AuxObjective, snapshot: ReadonlyMap<string, tf.Tensor>) {
+  private startAuxPasses(snapshot: ReadonlyMap<string, tf.Tensor>) {
     const P = this.params;
+    const needs = this.auxNeeds;
     const targetPass = (key: 'pos' | 'obs') =>
       this.passes.start(key, convParams(P, this.numLayers, 'target.'), [denseOf(P, 'target.critic')]);
     return {
-      posT: aux.needs.targetPos ? targetPass('pos') : null,
-      obsT: aux.needs.targetObs ? targetPass('obs') : null,
-      posOnline: aux.needs.onlinePos
+      posT: needs.targetPos ? targetPass('pos') : null,
+      obsT: needs.targetObs ? targetPass('obs') : null,
+      posOnline: needs.onlinePos
         ? this.passes.start('pos', convParams(snapshot, this.numLayers), [denseOf(snapshot, 'critic')])
         : null,
     };

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../src/core/rng.js';
-import { deltaOrthogonal, orthogonalFast, uniform01 } from './init.js';
+import { deltaOrthogonal, orthogonalFast } from './init.js';
 import { KERNEL, convOutputSide } from './networks.js';
 import type { ConvParams, HeadParams, MlpParams } from './networks.js';
 
@@ -12,8 +12,9 @@ import type { ConvParams, HeadParams, MlpParams } from './networks.js';
  *   target.<any of the above>       critic target (its encoder is CURL's key encoder)
  *   actor.fc.*, actor.ln.*          the actor's own encoder head
  *   actor.w{i}, actor.b{i}          actor MLP
- *   curl.W                          bilinear CURL matrix (aux 'curl' only)
  *   logAlpha                        temperature
+ *   then the aux objective's own    added by the objective (agents/aux), drawn from the same
+ *   (curl.W, simclr.*, ...)         init stream after all of the above
  */
 export interface NetworkShape {
   readonly obsShape: readonly [number, number, number];
@@ -57,8 +58,8 @@ function addHead(params: ParamMap, prefix: string, f: number, latent: number, rn
   add(params, `${prefix}.ln.b`, new Float32Array(latent), [latent]);
 }
 
-/** Build every variable with the reference's initialisation, drawn from rng in a fixed order. */
-export function createParams(s: NetworkShape, withCurl: boolean, initTemperature: number, rng: Rng): ParamMap {
+/** Build the agent's own variables with the reference's initialisation, drawn from rng in a fixed order. */
+export function createParams(s: NetworkShape, initTemperature: number, rng: Rng): ParamMap {
   const params: ParamMap = new Map();
   const f = featureDim(s);
   let cin = s.obsShape[2];
@@ -77,7 +78,6 @@ export function createParams(s: NetworkShape, withCurl: boolean, initTemperature
   }
   addHead(params, 'actor', f, s.latentDim, rng);
   addMlp(params, 'actor', [s.latentDim, s.hiddenDim, s.hiddenDim, 2 * s.actionDim], rng);
-  if (withCurl) add(params, 'curl.W', uniform01(s.latentDim * s.latentDim, rng), [s.latentDim, s.latentDim]);
   add(params, 'logAlpha', new Float32Array([Math.log(initTemperature)]), []);
   return params;
 }

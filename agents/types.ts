@@ -1,7 +1,6 @@
 import type { Rng } from '../src/core/rng.js';
 import type { AdamState } from './adam.js';
 import type { Precision } from './native/addon.js';
-import type { AuxObjectiveName } from './aux/objective.js';
 import type { TensorRecord } from './tensor-record.js';
 
 /**
@@ -13,7 +12,8 @@ import type { TensorRecord } from './tensor-record.js';
  * hand); the code that reads one says what it uses in its place.
  */
 export interface AgentConfig {
-  aux: AuxObjectiveName | 'none';
+  /** an objective's name in agents/aux/registry.ts ('none' for pixel SAC) */
+  aux: string;
   // networks
   hiddenDim: number;
   latentDim: number;
@@ -53,9 +53,8 @@ export interface AgentSpec {
 /**
  * Scalars of one update. Always: criticLoss, qMean, targetQ, batchReward,
  * alpha, criticGradNorm. On actor steps: actorLoss, alphaLoss, entropy,
- * logPi, actorGradNorm. With aux 'curl', 'curl-debiased', 'curl-hard': curlLoss,
- * curlAccuracy, curlGradNorm. With 'simclr': auxLoss, auxAccuracy, auxGradNorm.
- * With 'byol', 'barlow': auxLoss, auxAlignment, auxUniformity, auxGradNorm.
+ * logPi, actorGradNorm. With an aux objective, the names its descriptor's
+ * `metrics` lists (agents/aux/registry.ts).
  */
 export type UpdateMetrics = Record<string, number>;
 

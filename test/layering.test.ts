@@ -13,17 +13,6 @@ const root = resolve(import.meta.dirname, '..');
 const sourceFolders = ['envs', 'replay', 'agents', 'src', 'experiments'];
 const lowerFolders = ['envs/', 'replay/', 'agents/'];
 
-/**
- * Imports of the lower folders into src/ that other parts of issue 22 remove:
- * the objective registry (agents/aux) stops reading the schema's aux lists.
- * Delete a line when its import goes; the test
- * fails on a line whose import has gone, so the list cannot go stale.
- */
-const knownExceptions: ReadonlyArray<readonly [from: string, to: string]> = [
-  ['agents/aux/objective.ts', 'src/config/schema.ts'],
-  ['agents/aux/index.ts', 'src/config/schema.ts'],
-];
-
 /** Repository-relative paths ('/'-separated) of the .ts and .mjs files under the source folders. */
 function sourceFiles(): string[] {
   const files: string[] = [];
@@ -117,15 +106,12 @@ describe('layers of the source tree', () => {
   });
 
   it('envs/, replay/ and agents/ import nothing of src/ but src/core/, and nothing of experiments/', () => {
-    const known = new Set(knownExceptions.map(([from, to]) => `${from} -> ${to}`));
     const upward = importsInto(
       edges,
       lowerFolders,
       (target) => !(target.startsWith('src/') || target.startsWith('experiments/')) || target.startsWith('src/core/'),
     );
-    expect(upward.filter((edge) => !known.has(edge))).toEqual([]);
-    // a known exception whose import has gone is deleted from the list
-    expect([...known].filter((edge) => !upward.includes(edge))).toEqual([]);
+    expect(upward).toEqual([]);
   });
 
   it('has no import cycle', () => {

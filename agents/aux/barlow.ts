@@ -1,71 +1,41 @@
-import * as tf from '@tensorflow/tfjs';
-import type { Rng } from '../../src/core/rng.js';
-import type { ParamMap } from '../params.js';
-import { addMlp2, latent, mlp2, mlp2Names } from './objective.js';
-import type { AuxInputs, AuxObjective, AuxShape, MetricSink } from './objective.js';
-import { recordAlignment } from './simclr.js';
+// Barlow Twins (Zbontar et al. 2021): both crops through the online encoder
+// and a projector `barlow.*`; the loss drives the cross-correlation of the two
+// views' batch-normalised projections to the identity (barlow-objective.ts).
+//
+// Scaling of lambda (`--aux-lambda`, default 5e-3): the paper tuned 5e-3 at
+// D = 8192 and gives no rule for other sizes. The off-diagonal sum has D(D-1)
+// terms against D on the diagonal, so we keep lambda * D fixed:
+// lambdaEff = lambda * 8192 / D (at D = 128, 5e-3 -> 0.32). `--aux-lambda` is
+// thus always "lambda as at the paper's size".
+import { z } from 'zod';
+import { defineAuxObjective, encoderFlops, optionalAuxOption } from './descriptor.js';
+import { projectionFlops, projectionOptions, projectionParams } from './two-view.js';
 
-/** The projection size the Barlow Twins paper tuned lambda = 5e-3 at. */
-export const BARLOW_PAPER_DIM = 8192;
-/** BatchNorm1d(affine=False)'s eps, as the paper's code normalises. */
-export const BARLOW_BN_EPS = 1e-5;
+/** The projection size the Barlow Twins paper tuned lambda = 5e-3 at (barlow-objective.ts scales lambda by it). */
+const BARLOW_PAPER_DIM = 8192;
 
-/**
- * Barlow Twins (Zbontar et al. 2021). Both crops go through the online
- * encoder and the projector `barlow.*` (latent -> hidden, ReLU -> D = proj);
- * each projection dimension is batch-normalised over the N rows
- * (x - mean) / sqrt(var + 1e-5), var the biased (1/N) variance as
- * BatchNorm1d(affine=False) in training mode; then
- *
- *   C = a^T b / N                       [D, D] cross-correlation
- *   loss = sum_i (1 - C_ii)^2 + lambdaEff sum_{i != j} C_ij^2
- *
- * Scaling of lambda (`--aux-lambda`, default 5e-3): the paper tuned 5e-3 at
- * D = 8192 and gives no rule for other sizes. The off-diagonal sum has D(D-1)
- * terms against D on the diagonal, so we keep lambda * D fixed:
- * lambdaEff = lambda * 8192 / D (at D = 128, 5e-3 -> 0.32). `--aux-lambda` is
- * thus always "lambda as at the paper's size".
- */
-export function barlowLoss(a: tf.Tensor2D, b: tf.Tensor2D, lambdaEff: number): { loss: tf.Scalar; onDiag: tf.Scalar; offDiag: tf.Scalar } {
-  return tf.tidy(() => {
-    const n = a.shape[0];
-    const d = a.shape[1];
-    const bn = (x: tf.Tensor2D) => {
-      const { mean, variance } = tf.moments(x, 0);
-      return tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, BARLOW_BN_EPS))) as tf.Tensor2D;
-    };
-    const c = tf.div(tf.matMul(tf.transpose(bn(a)), bn(b)), n);
-    const eye = tf.eye(d);
-    const onDiag = tf.sum(tf.square(tf.sub(1, tf.mul(c, eye)).mul(eye))) as tf.Scalar;
-    const offDiag = tf.sum(tf.square(tf.mul(c, tf.sub(1, eye)))) as tf.Scalar;
-    return { loss: tf.add(onDiag, tf.mul(offDiag, lambdaEff)) as tf.Scalar, onDiag, offDiag };
-  });
-}
+export const barlowNeeds = { onlinePos: true, targetPos: false, targetObs: false } as const;
 
-export function barlowLambdaEff(lambda: number, projDim: number): number {
-  return (lambda * BARLOW_PAPER_DIM) / projDim;
-}
-
-export class BarlowObjective implements AuxObjective {
-  readonly name = 'barlow' as const;
-  readonly needs = { onlinePos: true, targetPos: false, targetObs: false } as const;
-  readonly ownNames = mlp2Names('barlow');
-  readonly optimizerKey = 'barlow';
-  readonly metricPrefix = 'aux' as const;
-
-  constructor(private readonly lambdaEff: number) {}
-
-  static addParams(params: ParamMap, s: AuxShape, rng: Rng): void {
-    addMlp2(params, 'barlow', s.latentDim, s.hiddenDim, s.projDim, rng);
-  }
-
-  loss(inp: AuxInputs, record: MetricSink): tf.Scalar {
-    const z1 = latent(inp.uA, inp.params, 'critic');
-    const z2 = latent(inp.uP!, inp.params, 'critic');
-    const { loss, onDiag, offDiag } = barlowLoss(mlp2(z1, inp.params, 'barlow'), mlp2(z2, inp.params, 'barlow'), this.lambdaEff);
-    record('auxOnDiag', onDiag);
-    record('auxOffDiag', offDiag);
-    recordAlignment(z1, z2, record);
-    return loss;
-  }
-}
+export const barlow = defineAuxObjective({
+  name: 'barlow',
+  summary: 'Barlow Twins',
+  options: {
+    ...projectionOptions,
+    auxLambda: optionalAuxOption(
+      z.number().nonnegative().max(1e3),
+      `off-diagonal weight as at the paper's ${BARLOW_PAPER_DIM}-d projection, rescaled by ${BARLOW_PAPER_DIM} / --aux-proj-dim`,
+      5e-3,
+    ),
+  },
+  needs: barlowNeeds,
+  metrics: ['auxLoss', 'auxOnDiag', 'auxOffDiag', 'auxAlignment', 'auxUniformity', 'auxGradNorm'],
+  report: { rank: 6, color: '#17becf' },
+  paramCount: ({ latentDim, options }) => projectionParams(latentDim, options),
+  // the projection over both views' 2b rows and the D x D cross-correlation over b rows, each 3x forward
+  flops: ({ latentDim, options, batch, rows, row }) => {
+    const encoder = encoderFlops(barlowNeeds, rows, row);
+    const loss = 3 * 2 * batch * projectionFlops(latentDim, options) + 3 * 2 * batch * options.auxProjDim * options.auxProjDim;
+    return { conv: encoder.conv, dense: encoder.dense + loss };
+  },
+  load: () => import('./barlow-objective.js'),
+});

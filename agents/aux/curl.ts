@@ -1,162 +1,66 @@
-import * as tf from '@tensorflow/tfjs';
-import type { Rng } from '../../src/core/rng.js';
-import { uniform01 } from '../init.js';
-import * as L from '../losses.js';
-import { variableFrom } from '../params.js';
-import type { ParamMap } from '../params.js';
-import { AgentError } from '../types.js';
-import type { TensorRecord } from '../tensor-record.js';
-import { latent } from './objective.js';
-import type { AuxInputs, AuxObjective, AuxObjectiveName, MetricSink } from './objective.js';
+// The CURL family: the bilinear InfoNCE of CURL (Srinivas, Laskin & Abbeel
+// 2020) and two replacements of its negative term, one implementation
+// (curl-objective.ts) under three names that differ in the options they read:
+//
+// - 'curl': cross-entropy on the diagonal of the logits z_a W z_k^T.
+// - 'curl-debiased' (Chuang et al. 2020, "Debiased Contrastive Learning"):
+//   the debiased negative term with class prior tau+ (--aux-tau-plus).
+// - 'curl-hard' (Robinson et al. 2021, "Contrastive Learning with Hard
+//   Negative Samples"): negatives reweighted by concentration beta
+//   (--aux-beta), debiased too when tau+ > 0.
+// - each with a queue of K past keys as extra negatives (--aux-queue; MoCo,
+//   He et al. 2020).
+import { z } from 'zod';
+import { defaultedAuxOption, defineAuxObjective, encoderFlops, optionalAuxOption, withDefault } from './descriptor.js';
+import type { AuxDescriptor, AuxOptionSet } from './descriptor.js';
 
-/**
- * The CURL family: the bilinear InfoNCE of CURL (Srinivas, Laskin & Abbeel
- * 2020), queries z_a = the online encoder on the anchor crop, keys z_k = the
- * momentum encoder on the positive crop (no gradient), logits z_a W z_k^T.
- *
- * - 'curl': cross-entropy on the diagonal (exactly the code path of before).
- * - 'curl-debiased' (Chuang et al. 2020, "Debiased Contrastive Learning") and
- *   'curl-hard' (Robinson et al. 2021, "Contrastive Learning with Hard
- *   Negative Samples"): the negative term is replaced, see `debiasedInfoNce`.
- * - queue K > 0 (MoCo, He et al. 2020): the keys of the last K updates are
- *   appended as extra negatives (columns after the batch's own keys).
- */
-export interface InfoNceOptions {
-  /** Class prior tau+ of the debiased estimator (0 = no debiasing). */
-  readonly tauPlus: number;
-  /** Concentration beta of the hard-negative weights (0 = uniform weights). */
-  readonly beta: number;
-}
+const queue = defaultedAuxOption(
+  z.number().int().nonnegative().max(65_536),
+  0,
+  'MoCo-style queue of the last K momentum-encoder keys as extra negatives (0 = in-batch only)',
+  "adds negatives to CURL's InfoNCE",
+);
+/** 0 (no debiasing) unless an objective says otherwise. */
+const tauPlus = optionalAuxOption(z.number().min(0).lt(1), 'class prior tau+ of the debiased negative term', 0);
+/** Robinson et al.'s concentration; 1 unless given. */
+const beta = optionalAuxOption(z.number().nonnegative().max(100), 'concentration beta of the hard-negative weights, 0 = uniform', 1);
 
-/**
- * Mean over rows i of  log(pos_i + Ng_i) - s_ii,  where s = logits [N, M]
- * (row i's positive is column i; every other column j != i is a negative,
- * Nn = M - 1 of them), pos_i = exp(s_ii), neg_ij = exp(s_ij), and
- *
- *   w_ij = Nn exp(beta s_ij) / sum_{k != i} exp(beta s_ik)       (Robinson et al.; all 1 when beta = 0)
- *   Ng_i = max( (sum_{j != i} w_ij neg_ij - tau+ Nn pos_i) / (1 - tau+),  Nn min_{j != i} neg_ij )
- *
- * which is Chuang et al.'s debiased estimator with Robinson et al.'s
- * importance weights (their released code's `reweight_neg`; the weights are
- * not detached there, nor here). The clamp: both papers floor Ng at
- * Nn e^{-1/t}, the smallest value exp(cos / t) can take; CURL's bilinear
- * logits are unbounded, so we floor at the smallest negative actually seen,
- * Nn min_j neg_ij, which keeps Ng positive and, unlike a constant, is
- * invariant to the row-max shift of the logits. With tau+ = 0 the floor never
- * binds (a weighted mean is >= the minimum), and tau+ = beta = 0 is CURL's
- * cross-entropy.
- */
-export function debiasedInfoNce(logits: tf.Tensor2D, o: InfoNceOptions): tf.Scalar {
-  return tf.tidy(() => {
-    const [n, m] = logits.shape;
-    const nn = m - 1;
-    const diag = tf.oneHot(tf.range(0, n, 1, 'int32') as tf.Tensor1D, m) as tf.Tensor2D;
-    const negMask = tf.sub(1, diag);
-    const sPos = tf.sum(tf.mul(logits, diag), 1);
-    const pos = tf.exp(sPos);
-    const neg = tf.mul(tf.exp(logits), negMask);
-    let weighted: tf.Tensor;
-    if (o.beta > 0) {
-      const imp = tf.mul(tf.exp(tf.mul(logits, o.beta)), negMask);
-      weighted = tf.div(tf.mul(tf.sum(tf.mul(imp, neg), 1), nn), tf.sum(imp, 1));
-    } else {
-      weighted = tf.sum(neg, 1);
-    }
-    const raw = tf.div(tf.sub(weighted, tf.mul(pos, o.tauPlus * nn)), 1 - o.tauPlus);
-    // the smallest negative logit of each row (the positive's column pushed out of the min)
-    const minNeg = tf.min(tf.add(logits, tf.mul(diag, 1e30)), 1);
-    const ng = tf.maximum(raw, tf.mul(tf.exp(minNeg), nn));
-    return tf.mean(tf.sub(tf.log(tf.add(pos, ng)), sPos)) as tf.Scalar;
+/** Keys from the momentum encoder on the positive crop; queries are the anchor pass the critic already ran. */
+export const curlNeeds = { onlinePos: false, targetPos: true, targetObs: false } as const;
+
+function curlFamilyMember<const N extends string, O extends AuxOptionSet & { readonly auxQueue: typeof queue }>(
+  name: N,
+  options: O,
+  report: AuxDescriptor['report'],
+  summary?: string,
+): AuxDescriptor<O> & { readonly name: N } {
+  return defineAuxObjective({
+    name,
+    ...(summary === undefined ? {} : { summary }),
+    options,
+    needs: curlNeeds,
+    metrics: ['curlLoss', 'curlAccuracy', 'curlGradNorm'],
+    report,
+    // W, [L, L]
+    paramCount: ({ latentDim }) => latentDim * latentDim,
+    // logits z_a W [keys, queue]^T over K = b + queue columns: W k is 2 L^2 K, the
+    // queries 2 b L K; the backward about twice that; debiasing and reweighting are elementwise
+    flops: ({ latentDim: L, options, batch, rows, row }) => {
+      const K = batch + options.auxQueue;
+      const logitsFwd = 2 * L * L * K + 2 * batch * L * K;
+      const encoder = encoderFlops(curlNeeds, rows, row);
+      return { conv: encoder.conv, dense: encoder.dense + 3 * logitsFwd };
+    },
+    load: () => import('./curl-objective.js'),
   });
 }
 
-export interface CurlOptions extends InfoNceOptions {
-  readonly latentDim: number;
-  /** Keys kept from past updates as extra negatives (0 = in-batch only). */
-  readonly queue: number;
-}
-
-export class CurlObjective implements AuxObjective {
-  readonly needs = { onlinePos: false, targetPos: true, targetObs: false } as const;
-  readonly ownNames = ['curl.W'] as const;
-  readonly optimizerKey = 'curl';
-  readonly metricPrefix = 'curl' as const;
-  /** The queue: `size` keys in rows [0, size) of [K, L], the next write at `ptr` (oldest first overwritten). */
-  private readonly queue: Float32Array;
-  private size = 0;
-  private ptr = 0;
-
-  constructor(readonly name: AuxObjectiveName, private readonly o: CurlOptions) {
-    this.queue = new Float32Array(o.queue * o.latentDim);
-  }
-
-  /** W ~ U[0, 1) as torch.rand in the reference: drawn right after the actor, as always (same numbers as before). */
-  static addParams(params: ParamMap, latentDim: number, rng: Rng): void {
-    params.set('curl.W', variableFrom(tf.tensor2d(uniform01(latentDim * latentDim, rng), [latentDim, latentDim])));
-  }
-
-  /** The keys: this batch's, then the queue's (oldest slot order, as stored). */
-  private keys(zPos: tf.Tensor2D): tf.Tensor2D {
-    if (this.size === 0) return zPos;
-    const q = tf.tensor2d(this.queue.subarray(0, this.size * this.o.latentDim), [this.size, this.o.latentDim]);
-    return tf.concat([zPos, q], 0) as tf.Tensor2D;
-  }
-
-  loss(inp: AuxInputs, record: MetricSink): tf.Scalar {
-    const zPos = latent(inp.uPosT!, inp.fixed, 'target.critic');
-    const zA = latent(inp.uA, inp.params, 'critic');
-    const logits = L.curlLogits(zA, inp.params.get('curl.W') as tf.Tensor2D, this.keys(zPos));
-    record('curlAccuracy', L.curlAccuracy(logits));
-    const plain = this.o.tauPlus === 0 && this.o.beta === 0;
-    return plain ? L.curlLoss(logits) : debiasedInfoNce(logits, this.o);
-  }
-
-  async afterStep(inp: AuxInputs): Promise<void> {
-    const K = this.o.queue;
-    if (K === 0) return;
-    const Ld = this.o.latentDim;
-    const z = tf.tidy(() => latent(inp.uPosT!, inp.fixed, 'target.critic'));
-    const data = (await z.data()) as Float32Array;
-    z.dispose();
-    const rows = data.length / Ld;
-    for (let r = Math.max(0, rows - K); r < rows; r++) {
-      this.queue.set(data.subarray(r * Ld, (r + 1) * Ld), this.ptr * Ld);
-      this.ptr = (this.ptr + 1) % K;
-      this.size = Math.min(K, this.size + 1);
-    }
-  }
-
-  /** The queue as it stands (rows beyond `size` are zeros). */
-  queueSnapshot(): { keys: Float32Array; size: number; ptr: number } {
-    return { keys: this.queue.slice(), size: this.size, ptr: this.ptr };
-  }
-
-  async getState(): Promise<Record<string, TensorRecord>> {
-    if (this.o.queue === 0) return {};
-    return {
-      'curl.queue': { shape: [this.o.queue, this.o.latentDim], data: this.queue.slice() },
-      'curl.queueSizePtr': { shape: [2], data: Float32Array.from([this.size, this.ptr]) },
-    };
-  }
-
-  setState(state: Record<string, TensorRecord> | undefined): void {
-    const K = this.o.queue;
-    const q = state?.['curl.queue'];
-    const meta = state?.['curl.queueSizePtr'];
-    if (K === 0) {
-      if (q) throw new AgentError(`setState: the state has a key queue of ${q.shape[0]} but this agent has --aux-queue 0`);
-      return;
-    }
-    if (!q || !meta) throw new AgentError(`setState: the state has no key queue, this agent has --aux-queue ${K}`);
-    if (q.shape.join() !== [K, this.o.latentDim].join() || q.data.length !== this.queue.length) {
-      throw new AgentError(`setState: key queue has shape [${q.shape}], this agent expects [${K}, ${this.o.latentDim}] (--aux-queue ${K})`);
-    }
-    const [size, ptr] = [meta.data[0]!, meta.data[1]!];
-    if (!Number.isInteger(size) || !Number.isInteger(ptr) || size < 0 || size > K || ptr < 0 || ptr >= K) {
-      throw new AgentError(`setState: key queue size/pointer ${size}/${ptr} out of range for --aux-queue ${K}`);
-    }
-    this.queue.set(q.data);
-    this.size = size;
-    this.ptr = ptr;
-  }
-}
+export const curl = curlFamilyMember('curl', { auxQueue: queue }, { rank: 0, color: '#d62728' }, 'CURL');
+// CURL's variants in warm hues in the report, the non-CURL objectives in cool ones
+export const curlDebiased = curlFamilyMember(
+  'curl-debiased',
+  // Chuang et al. use tau+ = 0.1 on CIFAR-10
+  { auxQueue: queue, auxTauPlus: withDefault(tauPlus, 0.1) },
+  { rank: 2, color: '#ff7f0e' },
+);
+export const curlHard = curlFamilyMember('curl-hard', { auxQueue: queue, auxTauPlus: tauPlus, auxBeta: beta }, { rank: 3, color: '#8c564b' });

@@ -1,51 +1,40 @@
-import { auxDefaults, curlFamily } from '../../src/config/schema.js';
-import { AgentError } from '../types.js';
+// The aux objective an agent trains, built from the registry (registry.ts).
+// Importing this module imports every registered objective's tfjs side (a
+// top-level await over their `load`), so that createAuxObjective stays
+// synchronous inside the agent's constructor; the schema, help and limits
+// import registry.ts instead and load no tfjs.
 import type { Rng } from '../../src/core/rng.js';
 import type { ParamMap } from '../params.js';
+import { AgentError } from '../types.js';
 import type { AgentConfig } from '../types.js';
-import { BarlowObjective, barlowLambdaEff } from './barlow.js';
-import { ByolObjective } from './byol.js';
-import { CurlObjective } from './curl.js';
-import type { AuxObjective, AuxShape } from './objective.js';
-import { SimclrObjective } from './simclr.js';
+import type { AuxImplementation } from './descriptor.js';
+import type { AuxObjective } from './objective.js';
+import { auxObjective, auxObjectives, resolveAuxOptions, unreadAuxOptions } from './registry.js';
+import type { UnreadAuxOption } from './registry.js';
 
-export type { AuxInputs, AuxNeeds, AuxObjective, AuxObjectiveName, MetricSink } from './objective.js';
+export type { AuxInputs, AuxNeeds, AuxObjective, MetricSink } from './objective.js';
+
+const implementations = new Map<string, AuxImplementation>(
+  await Promise.all(auxObjectives().map(async (d) => [d.name, await d.load()] as const)),
+);
+
+function unreadMessage(u: UnreadAuxOption, aux: string): string {
+  return u.kind === 'optional'
+    ? `${u.field} is read only by aux ${u.readers.join(' or ')}, not '${aux}'`
+    : `${u.field} ${JSON.stringify(u.value)} ${u.reason}: it needs aux ${u.readers.join(', ')}, not '${aux}'`;
+}
 
 /**
  * The aux objective of a config, its parameters added to `params` from `rng`
- * (called right after the agent's own parameters, so CURL's W is drawn
- * exactly where it always was); null for 'none', which adds nothing.
+ * (called right after the agent's own parameters, so that every objective's
+ * parameters are drawn after the agent's, in the order the objective adds
+ * them); null for an objective that trains nothing ('none').
  */
 export function createAuxObjective(config: AgentConfig, params: ParamMap, rng: Rng): AuxObjective | null {
-  const shape: AuxShape = { latentDim: config.latentDim, hiddenDim: config.auxHiddenDim ?? auxDefaults.hiddenDim, projDim: config.auxProjDim ?? auxDefaults.projDim };
-  const queue = config.auxQueue ?? 0;
-  if (!Number.isInteger(queue) || queue < 0) throw new AgentError(`auxQueue must be a whole number >= 0, got ${queue}`);
-  if (queue > 0 && !(curlFamily as readonly string[]).includes(config.aux)) {
-    throw new AgentError(`auxQueue ${queue} adds negatives to CURL's InfoNCE: it needs aux ${curlFamily.join(', ')}, not '${config.aux}'`);
-  }
-  const temperature = config.auxTemperature ?? auxDefaults.temperature;
-  if (!(temperature > 0)) throw new AgentError(`auxTemperature must be > 0, got ${temperature}`);
-  const tau = config.auxTauPlus;
-  if (tau !== undefined && !(tau >= 0 && tau < 1)) throw new AgentError(`auxTauPlus must be in [0, 1), got ${tau}`);
-  switch (config.aux) {
-    case 'none':
-      return null;
-    case 'curl':
-    case 'curl-debiased':
-    case 'curl-hard': {
-      CurlObjective.addParams(params, config.latentDim, rng);
-      const tauPlus = config.auxTauPlus ?? (config.aux === 'curl-debiased' ? auxDefaults.tauPlusDebiased : 0);
-      const beta = config.aux === 'curl-hard' ? (config.auxBeta ?? auxDefaults.beta) : 0;
-      return new CurlObjective(config.aux, { latentDim: config.latentDim, queue, tauPlus: config.aux === 'curl' ? 0 : tauPlus, beta });
-    }
-    case 'simclr':
-      SimclrObjective.addParams(params, shape, rng);
-      return new SimclrObjective(temperature);
-    case 'byol':
-      ByolObjective.addParams(params, shape, rng);
-      return new ByolObjective();
-    case 'barlow':
-      BarlowObjective.addParams(params, shape, rng);
-      return new BarlowObjective(barlowLambdaEff(config.auxLambda ?? auxDefaults.lambda, shape.projDim));
-  }
+  const descriptor = auxObjective(config.aux);
+  const unread = unreadAuxOptions(config);
+  if (unread.length > 0) throw new AgentError(unread.map((u) => unreadMessage(u, config.aux)).join('; '));
+  // loaded above: that read sealed the registry, so no objective was added after it
+  const implementation = implementations.get(descriptor.name)!;
+  return implementation.create({ name: descriptor.name, latentDim: config.latentDim, options: resolveAuxOptions(descriptor, config), params, rng });
 }

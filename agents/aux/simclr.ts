@@ -1,63 +1,31 @@
-import * as tf from '@tensorflow/tfjs';
-import type { Rng } from '../../src/core/rng.js';
-import type { ParamMap } from '../params.js';
-import { addMlp2, alignmentUniformity, l2Normalize, latent, mlp2, mlp2Names } from './objective.js';
-import type { AuxInputs, AuxObjective, AuxShape, MetricSink } from './objective.js';
+// SimCLR's NT-Xent (Chen et al. 2020, "A Simple Framework for Contrastive
+// Learning of Visual Representations"): both crops through the online encoder
+// and a projection MLP `simclr.*`; for each of the 2N views, its other view is
+// the positive and the 2N - 2 others the negatives (simclr-objective.ts).
+import { z } from 'zod';
+import { defineAuxObjective, encoderFlops, optionalAuxOption } from './descriptor.js';
+import { projectionFlops, projectionOptions, projectionParams } from './two-view.js';
 
-/**
- * NT-Xent (SimCLR, Chen et al. 2020, "A Simple Framework for Contrastive
- * Learning of Visual Representations"). Both crops go through the online
- * encoder (with gradient), then a projection MLP `simclr.*` (latent -> hidden,
- * ReLU -> proj; used by this loss only, never by the actor or critic). With
- * the 2N projections h_k L2-normalised and s_kl = h_k . h_l / T:
- *
- *   loss = 1/(2N) sum_k [ -s_{k,p(k)} + log sum_{l != k} exp(s_kl) ]
- *
- * where p(k) is the other view of k's observation: for each of the 2N views,
- * one positive and the 2N - 2 other views as negatives.
- */
-export function ntXent(h1: tf.Tensor2D, h2: tf.Tensor2D, temperature: number): { loss: tf.Scalar; accuracy: tf.Scalar } {
-  return tf.tidy(() => {
-    const n = h1.shape[0];
-    const h = l2Normalize(tf.concat([h1, h2], 0) as tf.Tensor2D);
-    const s = tf.div(tf.matMul(h, tf.transpose(h)), temperature) as tf.Tensor2D;
-    // self-similarities out: -1e9 on the diagonal (exp underflows to 0)
-    const self = tf.eye(2 * n);
-    const masked = tf.sub(s, tf.mul(self, 1e9)) as tf.Tensor2D;
-    const partner = tf.concat([tf.range(n, 2 * n, 1, 'int32'), tf.range(0, n, 1, 'int32')]) as tf.Tensor1D;
-    const onehot = tf.oneHot(partner, 2 * n);
-    const picked = tf.sum(tf.mul(s, onehot), 1);
-    const loss = tf.mean(tf.sub(tf.logSumExp(masked, 1), picked)) as tf.Scalar;
-    const accuracy = tf.mean(tf.cast(tf.equal(tf.argMax(masked, 1), partner), 'float32')) as tf.Scalar;
-    return { loss, accuracy };
-  });
-}
+export const simclrNeeds = { onlinePos: true, targetPos: false, targetObs: false } as const;
 
-export class SimclrObjective implements AuxObjective {
-  readonly name = 'simclr' as const;
-  readonly needs = { onlinePos: true, targetPos: false, targetObs: false } as const;
-  readonly ownNames = mlp2Names('simclr');
-  readonly optimizerKey = 'simclr';
-  readonly metricPrefix = 'aux' as const;
-
-  constructor(private readonly temperature: number) {}
-
-  static addParams(params: ParamMap, s: AuxShape, rng: Rng): void {
-    addMlp2(params, 'simclr', s.latentDim, s.hiddenDim, s.projDim, rng);
-  }
-
-  loss(inp: AuxInputs, record: MetricSink): tf.Scalar {
-    const z1 = latent(inp.uA, inp.params, 'critic');
-    const z2 = latent(inp.uP!, inp.params, 'critic');
-    const { loss, accuracy } = ntXent(mlp2(z1, inp.params, 'simclr'), mlp2(z2, inp.params, 'simclr'), this.temperature);
-    record('auxAccuracy', accuracy);
-    return loss;
-  }
-}
-
-/** Alignment/uniformity of the two views' latents (for objectives without an accuracy). */
-export function recordAlignment(z1: tf.Tensor2D, z2: tf.Tensor2D, record: MetricSink): void {
-  const { alignment, uniformity } = alignmentUniformity(z1, z2);
-  record('auxAlignment', alignment);
-  record('auxUniformity', uniformity);
-}
+export const simclr = defineAuxObjective({
+  name: 'simclr',
+  summary: 'NT-Xent',
+  options: {
+    // Chen et al. use 0.1 at small batches too
+    auxTemperature: optionalAuxOption(z.number().positive().max(100), 'temperature of the cosine similarities', 0.1),
+    ...projectionOptions,
+  },
+  needs: simclrNeeds,
+  metrics: ['auxLoss', 'auxAccuracy', 'auxGradNorm'],
+  report: { rank: 4, color: '#2ca02c' },
+  paramCount: ({ latentDim, options }) => projectionParams(latentDim, options),
+  // the projection over both views' 2b rows (forward, input and weight gradients: 3x forward)
+  // and the 2b x 2b similarity matrix of D-dim rows (3x forward)
+  flops: ({ latentDim, options, batch, rows, row }) => {
+    const encoder = encoderFlops(simclrNeeds, rows, row);
+    const loss = 3 * 2 * batch * projectionFlops(latentDim, options) + 3 * 2 * (2 * batch) ** 2 * options.auxProjDim;
+    return { conv: encoder.conv, dense: encoder.dense + loss };
+  },
+  load: () => import('./simclr-objective.js'),
+});

@@ -1,6 +1,7 @@
 import { Resvg } from '@resvg/resvg-js';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
+import { auxReport } from '../../agents/aux/registry.js';
 import type { BandKind, CurvePoint } from './aggregate.js';
 
 /**
@@ -17,11 +18,8 @@ export interface CurveSeries {
   points: CurvePoint[];
 }
 
-export const auxColors: Readonly<Record<string, string>> = {
-  curl: '#d62728', none: '#1f77b4',
-  // the other aux objectives (agents/aux): CURL's variants in warm hues, the non-CURL ones in cool
-  'curl-debiased': '#ff7f0e', 'curl-hard': '#8c564b', simclr: '#2ca02c', byol: '#9467bd', barlow: '#17becf',
-};
+/** Curves of a name no longer registered (an old run). */
+const unknownAuxColor = '#7f7f7f';
 const fontFamily = 'DejaVu Sans, Helvetica, Arial, sans-serif';
 
 export function curvesSpec(series: readonly CurveSeries[], options: { band: BandKind; title?: string }): TopLevelSpec {
@@ -37,7 +35,7 @@ export function curvesSpec(series: readonly CurveSeries[], options: { band: Band
     type: 'nominal' as const,
     title: 'aux loss',
     legend,
-    scale: { domain: auxDomain, range: auxDomain.map((a) => auxColors[a] ?? '#7f7f7f') },
+    scale: { domain: auxDomain, range: auxDomain.map((a) => auxReport(a)?.color ?? unknownAuxColor) },
   };
   const x = {
     field: 'envStep',

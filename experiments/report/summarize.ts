@@ -1,3 +1,4 @@
+import { auxReport } from '../../agents/aux/registry.js';
 import { aggregateCurves, stat, valueAtStep, type Alignment, type BandKind, type CurvePoint, type Stat } from './aggregate.js';
 import type { RunSummary } from './load-runs.js';
 import { publishedScores, type PublishedScores } from './paper.js';
@@ -23,13 +24,12 @@ export interface GroupSummary {
   paper?: PublishedScores;
 }
 
-export const auxOrder = ['curl', 'none', 'curl-debiased', 'curl-hard', 'simclr', 'byol', 'barlow'];
-
 /** How many of a run's last evaluations `lastK` averages. */
 export const LAST_K = 3;
 
 function compareGroups(a: { env: string; aux: string }, b: { env: string; aux: string }): number {
-  const rank = (aux: string): number => (auxOrder.includes(aux) ? auxOrder.indexOf(aux) : auxOrder.length);
+  // objectives in their registry rank; a name no longer registered (an old run) after them
+  const rank = (aux: string): number => auxReport(aux)?.rank ?? Number.MAX_SAFE_INTEGER;
   return a.env.localeCompare(b.env) || rank(a.aux) - rank(b.aux) || a.aux.localeCompare(b.aux);
 }
 

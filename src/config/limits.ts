@@ -3,13 +3,14 @@
 // worse, as a machine swapping to a halt.
 import { readFileSync } from 'node:fs';
 import { freemem } from 'node:os';
+import { auxObjective, resolveAuxOptions } from '../../agents/aux/registry.js';
 import { ConfigError } from '../core/errors.js';
 import { KERNEL, encoderOutputSide } from './conv-geometry.js';
 import type { Config } from './schema.js';
 
 /** Number of float parameters of the agent (agents/params.ts createParams). */
 export function agentParamCount(
-  config: Pick<Config, 'cropSize' | 'frameStack' | 'numConvLayers' | 'numFilters' | 'latentDim' | 'hiddenDim' | 'aux' | 'auxHiddenDim' | 'auxProjDim'>,
+  config: Pick<Config, 'cropSize' | 'frameStack' | 'numConvLayers' | 'numFilters' | 'latentDim' | 'hiddenDim' | 'aux'>,
   actionDim: number,
 ): number {
   const side = Math.max(1, encoderOutputSide(config.cropSize, config.numConvLayers));
@@ -28,25 +29,13 @@ export function agentParamCount(
   return 2 * critic + actor + auxParamCount(config) + 1;
 }
 
-/** Parameters of the aux objective (agents/aux): CURL's W, or the projection heads (BYOL: online + target projector, predictor). */
-export function auxParamCount(config: Pick<Config, 'latentDim' | 'aux' | 'auxHiddenDim' | 'auxProjDim'>): number {
-  const L = config.latentDim;
-  const H = config.auxHiddenDim;
-  const D = config.auxProjDim;
-  const mlp2 = (n: number): number => n * H + H + H * D + D;
-  switch (config.aux) {
-    case 'none':
-      return 0;
-    case 'curl':
-    case 'curl-debiased':
-    case 'curl-hard':
-      return L * L;
-    case 'simclr':
-    case 'barlow':
-      return mlp2(L);
-    case 'byol':
-      return 2 * mlp2(L) + mlp2(D);
-  }
+/**
+ * Parameters of the aux objective (its descriptor's count, agents/aux/registry.ts), with the option
+ * fields it reads taken from `config` (absent ones at their defaults).
+ */
+export function auxParamCount(config: Pick<Config, 'latentDim' | 'aux'>): number {
+  const descriptor = auxObjective(config.aux);
+  return descriptor.paramCount({ latentDim: config.latentDim, options: resolveAuxOptions(descriptor, config) });
 }
 
 export interface MemoryNeed {

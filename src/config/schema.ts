@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { parseAugSpec } from '../../replay/aug-spec.js';
 import { backendNames } from '../core/backend-names.js';
+import { auxObjectiveNames, auxObjectives, auxOptionFields, unreadAuxOptions } from '../../agents/aux/registry.js';
+import type { UnreadAuxOption } from '../../agents/aux/registry.js';
 import { encoderOutputSide, maxConvLayersFor, minCropFor } from './conv-geometry.js';
 
 /**
@@ -21,44 +23,25 @@ const positiveInt = z.number().int().positive().max(MAX_COUNT);
 const nonNegativeInt = z.number().int().nonnegative().max(MAX_COUNT);
 const probability = z.number().min(0).max(1);
 
-export const auxNames = ['curl', 'none', 'simclr', 'byol', 'barlow', 'curl-debiased', 'curl-hard'] as const;
-/** The aux losses built on CURL's bilinear InfoNCE (they take --aux-queue). */
-export const curlFamily = ['curl', 'curl-debiased', 'curl-hard'] as const;
-/**
- * Defaults of the aux hyperparameters that only some objectives read (their
- * fields are optional so that setting one for an objective that ignores it is
- * an error rather than silently unused; agents/aux reads these).
- */
-export const auxDefaults = {
-  /** SimCLR's NT-Xent temperature (Chen et al. 2020 use 0.1 at small batches too) */
-  temperature: 0.1,
-  /** Barlow Twins' off-diagonal weight at the paper's projection size 8192 (rescaled to auxProjDim, see agents/aux/barlow.ts) */
-  lambda: 5e-3,
-  /** class prior tau+ of curl-debiased (Chuang et al. 2020 use 0.1 on CIFAR-10); curl-hard uses 0 unless given */
-  tauPlusDebiased: 0.1,
-  /** concentration beta of curl-hard (Robinson et al. 2021) */
-  beta: 1,
-  /** hidden width and output size of the projection MLPs of simclr, byol, barlow */
-  hiddenDim: 256,
-  projDim: 128,
-} as const;
-/** Which aux objectives read each optional aux field. */
-const auxFieldUsers = {
-  auxTemperature: ['simclr'],
-  auxLambda: ['barlow'],
-  auxTauPlus: ['curl-debiased', 'curl-hard'],
-  auxBeta: ['curl-hard'],
-} as const;
+/** The aux objectives, in the order --aux lists them (agents/aux/registry.ts). */
+export const auxNames = auxObjectiveNames();
 export const convEngineNames = ['auto', 'libtorch', 'tfjs'] as const;
 /** fp32, bf16 (the libtorch engine's convs and dense heads in bf16 with fp32 accumulation), or auto (bf16 where the CPU runs it natively). */
 export const precisionNames = ['auto', 'fp32', 'bf16'] as const;
+
+/** The CLI's words for an option given with an objective that does not read it (the rule is the registry's). */
+function unreadMessage(u: UnreadAuxOption, aux: string): string {
+  return u.kind === 'optional'
+    ? `${u.field} is read only by --aux ${u.readers.join(' or ')}, not by --aux ${aux}: drop it or change --aux`
+    : `${u.field} (${JSON.stringify(u.value)}) ${u.reason}; it needs --aux ${u.readers.join(', ')}, not --aux ${aux} (leave it at ${JSON.stringify(u.default)})`;
+}
 
 export const configSchema = z
   .object({
     // --- run -----------------------------------------------------------
     env: z.string().min(1).default('cartpole-swingup').describe('environment id (see `curl-rl envs`)'),
     aux: z.enum(auxNames).default('curl').describe(
-      'auxiliary loss: curl (CURL), none (pixel SAC), simclr (NT-Xent), byol, barlow (Barlow Twins), curl-debiased, curl-hard (see agents/README.md)',
+      `auxiliary loss: ${auxObjectives().map((d) => (d.summary ? `${d.name} (${d.summary})` : d.name)).join(', ')} (see agents/README.md)`,
     ),
     seed: nonNegativeInt.default(1).describe('seed for env, replay sampling, network init and exploration'),
     backend: z.enum(backendNames).default('auto').describe('tfjs compute backend'),
@@ -111,21 +94,10 @@ export const configSchema = z
       .describe('who runs the conv passes: libtorch (native addon, `npm run build:native`), tfjs, or auto (libtorch when built and the backend is wasm/cpu)'),
     precision: z.enum(precisionNames).default('fp32')
       .describe('what the encoder trunk computes in on the libtorch engine: fp32, bf16 (bf16 inputs and weights, fp32 accumulation; losses, LayerNorm, Adam and the EMA stay fp32), or auto (bf16 where the CPU runs it natively, avx512_bf16 or AMX; fp32 elsewhere)'),
-    // --- auxiliary objective (agents/aux) ---------------------------------
-    auxTemperature: z.number().positive().max(100).optional()
-      .describe(`simclr: temperature of the cosine similarities (default ${auxDefaults.temperature})`),
-    auxLambda: z.number().nonnegative().max(1e3).optional()
-      .describe(`barlow: off-diagonal weight as at the paper's 8192-d projection, rescaled by 8192 / --aux-proj-dim (default ${auxDefaults.lambda})`),
-    auxTauPlus: z.number().min(0).lt(1).optional()
-      .describe(`curl-debiased / curl-hard: class prior tau+ of the debiased negative term (default ${auxDefaults.tauPlusDebiased} for curl-debiased, 0 for curl-hard)`),
-    auxBeta: z.number().nonnegative().max(100).optional()
-      .describe(`curl-hard: concentration beta of the hard-negative weights (default ${auxDefaults.beta}; 0 = uniform)`),
-    auxQueue: z.number().int().nonnegative().max(65_536).default(0)
-      .describe('curl, curl-debiased, curl-hard: MoCo-style queue of the last K momentum-encoder keys as extra negatives (0 = in-batch only)'),
+    // --- auxiliary objective (agents/aux/registry.ts: each objective's options) ---
+    ...auxOptionFields(),
     curlEncoderSteps: z.number().int().min(1).max(4).default(1)
       .describe("Adam steps the encoder takes with each aux gradient: 2 is the CURL reference code's (its encoder and CURL optimisers both step the encoder), 1 this toolkit's default"),
-    auxHiddenDim: positiveInt.default(auxDefaults.hiddenDim).describe('simclr, byol, barlow: hidden width of the projection (and BYOL prediction) MLP'),
-    auxProjDim: positiveInt.default(auxDefaults.projDim).describe('simclr, byol, barlow: output size of the projection MLP'),
     // --- evaluation, logging, checkpoints --------------------------------
     evalEvery: positiveInt.default(10_000).describe('environment steps between evaluations'),
     evalEpisodes: positiveInt.default(10),
@@ -173,21 +145,8 @@ export const configSchema = z
         message: `actorLogStdMin (${c.actorLogStdMin}) must be below actorLogStdMax (${c.actorLogStdMax})`,
       });
     }
-    for (const [field, users] of Object.entries(auxFieldUsers) as Array<[keyof typeof auxFieldUsers, readonly string[]]>) {
-      if (c[field] !== undefined && !users.includes(c.aux)) {
-        ctx.addIssue({
-          code: z.ZodIssueCode.custom,
-          path: [field],
-          message: `${field} is read only by --aux ${users.join(' or ')}, not by --aux ${c.aux}: drop it or change --aux`,
-        });
-      }
-    }
-    if (c.auxQueue > 0 && !(curlFamily as readonly string[]).includes(c.aux)) {
-      ctx.addIssue({
-        code: z.ZodIssueCode.custom,
-        path: ['auxQueue'],
-        message: `auxQueue (${c.auxQueue}) adds negatives to CURL's InfoNCE; it needs --aux ${curlFamily.join(', ')}, not --aux ${c.aux} (use --aux-queue 0)`,
-      });
+    for (const unread of unreadAuxOptions(c)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: [unread.field], message: unreadMessage(unread, c.aux) });
     }
     if (c.curlEncoderSteps > 1 && c.aux === 'none') {
       ctx.addIssue({
@@ -207,7 +166,7 @@ export const configSchema = z
 
 export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
-export type AuxName = (typeof auxNames)[number];
+export type { AuxName } from '../../agents/aux/registry.js';
 
 export function defaultConfig(): Config {
   return configSchema.parse({});

@@ -1,10 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { BARLOW_BN_EPS, barlowLambdaEff, barlowLoss } from '../../agents/aux/barlow.js';
-import { byolLoss } from '../../agents/aux/byol.js';
-import { CurlObjective, debiasedInfoNce } from '../../agents/aux/curl.js';
-import { alignmentUniformity } from '../../agents/aux/objective.js';
-import { ntXent } from '../../agents/aux/simclr.js';
+import { barlowLambdaEff } from '../../agents/aux/barlow-objective.js';
+import { BARLOW_BN_EPS, barlowLoss } from '../../agents/aux/barlow-objective.js';
+import { byolLoss } from '../../agents/aux/byol-objective.js';
+import { CurlObjective, debiasedInfoNce } from '../../agents/aux/curl-objective.js';
+import { alignmentUniformity } from '../../agents/aux/embedding.js';
+import { ntXent } from '../../agents/aux/simclr-objective.js';
 import { curlLoss } from '../../agents/losses.js';
 import { Rng } from '../../src/core/rng.js';
 import { useBackend } from './helpers.js';

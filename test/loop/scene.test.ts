@@ -30,7 +30,7 @@ describe("the loop tests' toy scene", () => {
     const channels = 3 * config.frameStack;
     const params = createParams(
       { obsShape: [config.cropSize, config.cropSize, channels], actionDim: 2, numConvLayers: config.numConvLayers, numFilters: config.numFilters, latentDim: config.latentDim, hiddenDim: config.hiddenDim },
-      true, config.initTemperature, new Rng(config.seed),
+      config.initTemperature, new Rng(config.seed),
     );
     const features = tf.tidy(() => {
       const x = tf.tensor4d(batch.obs, [n, config.cropSize, config.cropSize, channels], 'float32');

@@ -1,0 +1,167 @@
+// The CURL family as the agent runs it (see curl.ts for the three names):
+// queries z_a = the online encoder on the anchor crop, keys z_k = the momentum
+// encoder on the positive crop (no gradient), logits z_a W z_k^T; with a queue
+// of K > 0, the keys of the last K updates are appended as extra negatives
+// (columns after the batch's own keys).
+import * as tf from '@tensorflow/tfjs';
+import type { Rng } from '../../src/core/rng.js';
+import { uniform01 } from '../init.js';
+import * as L from '../losses.js';
+import { variableFrom } from '../params.js';
+import type { ParamMap } from '../params.js';
+import { AgentError } from '../types.js';
+import type { TensorRecord } from '../tensor-record.js';
+import type { AuxCreateContext } from './descriptor.js';
+import { latent } from '../networks.js';
+import type { AuxInputs, AuxObjective, MetricSink } from './objective.js';
+
+export interface InfoNceOptions {
+  /** Class prior tau+ of the debiased estimator (0 = no debiasing). */
+  readonly tauPlus: number;
+  /** Concentration beta of the hard-negative weights (0 = uniform weights). */
+  readonly beta: number;
+}
+
+/**
+ * Mean over rows i of  log(pos_i + Ng_i) - s_ii,  where s = logits [N, M]
+ * (row i's positive is column i; every other column j != i is a negative,
+ * Nn = M - 1 of them), pos_i = exp(s_ii), neg_ij = exp(s_ij), and
+ *
+ *   w_ij = Nn exp(beta s_ij) / sum_{k != i} exp(beta s_ik)       (Robinson et al.; all 1 when beta = 0)
+ *   Ng_i = max( (sum_{j != i} w_ij neg_ij - tau+ Nn pos_i) / (1 - tau+),  Nn min_{j != i} neg_ij )
+ *
+ * which is Chuang et al.'s debiased estimator with Robinson et al.'s
+ * importance weights (their released code's `reweight_neg`; the weights are
+ * not detached there, nor here). The clamp: both papers floor Ng at
+ * Nn e^{-1/t}, the smallest value exp(cos / t) can take; CURL's bilinear
+ * logits are unbounded, so we floor at the smallest negative actually seen,
+ * Nn min_j neg_ij, which keeps Ng positive and, unlike a constant, is
+ * invariant to the row-max shift of the logits. With tau+ = 0 the floor never
+ * binds (a weighted mean is >= the minimum), and tau+ = beta = 0 is CURL's
+ * cross-entropy.
+ */
+export function debiasedInfoNce(logits: tf.Tensor2D, o: InfoNceOptions): tf.Scalar {
+  return tf.tidy(() => {
+    const [n, m] = logits.shape;
+    const nn = m - 1;
+    const diag = tf.oneHot(tf.range(0, n, 1, 'int32') as tf.Tensor1D, m) as tf.Tensor2D;
+    const negMask = tf.sub(1, diag);
+    const sPos = tf.sum(tf.mul(logits, diag), 1);
+    const pos = tf.exp(sPos);
+    const neg = tf.mul(tf.exp(logits), negMask);
+    let weighted: tf.Tensor;
+    if (o.beta > 0) {
+      const imp = tf.mul(tf.exp(tf.mul(logits, o.beta)), negMask);
+      weighted = tf.div(tf.mul(tf.sum(tf.mul(imp, neg), 1), nn), tf.sum(imp, 1));
+    } else {
+      weighted = tf.sum(neg, 1);
+    }
+    const raw = tf.div(tf.sub(weighted, tf.mul(pos, o.tauPlus * nn)), 1 - o.tauPlus);
+    // the smallest negative logit of each row (the positive's column pushed out of the min)
+    const minNeg = tf.min(tf.add(logits, tf.mul(diag, 1e30)), 1);
+    const ng = tf.maximum(raw, tf.mul(tf.exp(minNeg), nn));
+    return tf.mean(tf.sub(tf.log(tf.add(pos, ng)), sPos)) as tf.Scalar;
+  });
+}
+
+export interface CurlOptions extends InfoNceOptions {
+  readonly latentDim: number;
+  /** Keys kept from past updates as extra negatives (0 = in-batch only). */
+  readonly queue: number;
+}
+
+/** The option values the implementation reads; a member that reads no tau+ or beta runs with 0 (CURL's cross-entropy term). */
+export interface CurlFamilyValues {
+  readonly auxQueue: number;
+  readonly auxTauPlus?: number;
+  readonly auxBeta?: number;
+}
+
+export class CurlObjective implements AuxObjective {
+  readonly ownNames = ['curl.W'] as const;
+  readonly optimizerKey = 'curl';
+  readonly metricPrefix = 'curl' as const;
+  /** The queue: `size` keys in rows [0, size) of [K, L], the next write at `ptr` (oldest first overwritten). */
+  private readonly queue: Float32Array;
+  private size = 0;
+  private ptr = 0;
+
+  constructor(readonly name: string, private readonly o: CurlOptions) {
+    this.queue = new Float32Array(o.queue * o.latentDim);
+  }
+
+  /** W ~ U[0, 1) as torch.rand in the reference, drawn from the init stream right after the actor's parameters. */
+  static addParams(params: ParamMap, latentDim: number, rng: Rng): void {
+    params.set('curl.W', variableFrom(tf.tensor2d(uniform01(latentDim * latentDim, rng), [latentDim, latentDim])));
+  }
+
+  /** The keys: this batch's, then the queue's (oldest slot order, as stored). */
+  private keys(zPos: tf.Tensor2D): tf.Tensor2D {
+    if (this.size === 0) return zPos;
+    const q = tf.tensor2d(this.queue.subarray(0, this.size * this.o.latentDim), [this.size, this.o.latentDim]);
+    return tf.concat([zPos, q], 0) as tf.Tensor2D;
+  }
+
+  loss(inp: AuxInputs, record: MetricSink): tf.Scalar {
+    const zPos = latent(inp.uPosT!, inp.fixed, 'target.critic');
+    const zA = latent(inp.uA, inp.params, 'critic');
+    const logits = L.curlLogits(zA, inp.params.get('curl.W') as tf.Tensor2D, this.keys(zPos));
+    record('curlAccuracy', L.curlAccuracy(logits));
+    const plain = this.o.tauPlus === 0 && this.o.beta === 0;
+    return plain ? L.curlLoss(logits) : debiasedInfoNce(logits, this.o);
+  }
+
+  async afterStep(inp: AuxInputs): Promise<void> {
+    const K = this.o.queue;
+    if (K === 0) return;
+    const Ld = this.o.latentDim;
+    const z = tf.tidy(() => latent(inp.uPosT!, inp.fixed, 'target.critic'));
+    const data = (await z.data()) as Float32Array;
+    z.dispose();
+    const rows = data.length / Ld;
+    for (let r = Math.max(0, rows - K); r < rows; r++) {
+      this.queue.set(data.subarray(r * Ld, (r + 1) * Ld), this.ptr * Ld);
+      this.ptr = (this.ptr + 1) % K;
+      this.size = Math.min(K, this.size + 1);
+    }
+  }
+
+  /** The queue as it stands (rows beyond `size` are zeros). */
+  queueSnapshot(): { keys: Float32Array; size: number; ptr: number } {
+    return { keys: this.queue.slice(), size: this.size, ptr: this.ptr };
+  }
+
+  async getState(): Promise<Record<string, TensorRecord>> {
+    if (this.o.queue === 0) return {};
+    return {
+      'curl.queue': { shape: [this.o.queue, this.o.latentDim], data: this.queue.slice() },
+      'curl.queueSizePtr': { shape: [2], data: Float32Array.from([this.size, this.ptr]) },
+    };
+  }
+
+  setState(state: Record<string, TensorRecord> | undefined): void {
+    const K = this.o.queue;
+    const q = state?.['curl.queue'];
+    const meta = state?.['curl.queueSizePtr'];
+    if (K === 0) {
+      if (q) throw new AgentError(`setState: the state has a key queue of ${q.shape[0]} but this agent has --aux-queue 0`);
+      return;
+    }
+    if (!q || !meta) throw new AgentError(`setState: the state has no key queue, this agent has --aux-queue ${K}`);
+    if (q.shape.join() !== [K, this.o.latentDim].join() || q.data.length !== this.queue.length) {
+      throw new AgentError(`setState: key queue has shape [${q.shape}], this agent expects [${K}, ${this.o.latentDim}] (--aux-queue ${K})`);
+    }
+    const [size, ptr] = [meta.data[0]!, meta.data[1]!];
+    if (!Number.isInteger(size) || !Number.isInteger(ptr) || size < 0 || size > K || ptr < 0 || ptr >= K) {
+      throw new AgentError(`setState: key queue size/pointer ${size}/${ptr} out of range for --aux-queue ${K}`);
+    }
+    this.queue.set(q.data);
+    this.size = size;
+    this.ptr = ptr;
+  }
+}
+
+export function create({ name, latentDim, options, params, rng }: AuxCreateContext<CurlFamilyValues>): CurlObjective {
+  CurlObjective.addParams(params, latentDim, rng);
+  return new CurlObjective(name, { latentDim, queue: options.auxQueue, tauPlus: options.auxTauPlus ?? 0, beta: options.auxBeta ?? 0 });
+}

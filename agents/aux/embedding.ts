@@ -1,0 +1,41 @@
+// What the objectives compute on the encoder's latents (networks.ts latent():
+// the LayerNorm of an encoder output): unit-norm rows, and the alignment and
+// uniformity metrics of two views.
+import * as tf from '@tensorflow/tfjs';
+import type { MetricSink } from './objective.js';
+
+/**
+ * Rows scaled to unit L2 norm: x / max(||x||, 1e-12), as torch.nn.functional.normalize. Written as
+ * x * rsqrt(max(sum x^2, 1e-24)) so that an all-zero row (a black frame through zero biases) has a
+ * zero gradient rather than NaN: sqrt's derivative at 0 is infinite, and tf.norm's gradient would
+ * carry it even where the max takes the constant.
+ */
+export function l2Normalize(x: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => tf.mul(x, tf.rsqrt(tf.maximum(tf.sum(tf.square(x), 1, true), 1e-24))) as tf.Tensor2D);
+}
+
+/**
+ * Wang & Isola (2020)'s alignment and uniformity of two views' embeddings,
+ * on their L2-normalised rows: alignment = mean_i ||a_i - b_i||^2,
+ * uniformity = log mean_{i != j} exp(-2 ||a_i - a_j||^2) over the first view.
+ */
+export function alignmentUniformity(a: tf.Tensor2D, b: tf.Tensor2D): { alignment: tf.Scalar; uniformity: tf.Scalar } {
+  return tf.tidy(() => {
+    const na = l2Normalize(a);
+    const nb = l2Normalize(b);
+    const alignment = tf.mean(tf.sum(tf.square(tf.sub(na, nb)), 1)) as tf.Scalar;
+    const n = na.shape[0];
+    // ||a_i - a_j||^2 = 2 - 2 a_i.a_j for unit rows
+    const sq = tf.sub(2, tf.mul(tf.matMul(na, tf.transpose(na)), 2));
+    const off = tf.sub(1, tf.eye(n));
+    const mean = tf.div(tf.sum(tf.mul(tf.exp(tf.mul(sq, -2)), off)), Math.max(1, n * (n - 1)));
+    return { alignment, uniformity: tf.log(mean) as tf.Scalar };
+  });
+}
+
+/** Records auxAlignment and auxUniformity of the two views' latents (for objectives without an accuracy). */
+export function recordAlignment(z1: tf.Tensor2D, z2: tf.Tensor2D, record: MetricSink): void {
+  const { alignment, uniformity } = alignmentUniformity(z1, z2);
+  record('auxAlignment', alignment);
+  record('auxUniformity', uniformity);
+}
