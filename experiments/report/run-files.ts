@@ -10,20 +10,8 @@ import { latestCheckpoint } from '../../src/loop/checkpoint.js';
  * than failing a whole report.
  */
 
-export const runStates = ['running', 'finished', 'interrupted', 'failed'] as const;
-export type RunState = (typeof runStates)[number];
-
-export const statusSchema = z
-  .object({
-    state: z.enum(runStates),
-    agentStep: z.number().nonnegative(),
-    envStep: z.number().nonnegative(),
-    reason: z.string().optional(),
-    updatedAt: z.string().optional(),
-    wallClockSeconds: z.number().nonnegative().optional(),
-  })
-  .passthrough();
-export type RunStatus = z.infer<typeof statusSchema>;
+// The report, the sweeps and the loop read status.json through one reader.
+export { readStatus, type RunState, type RunStatus } from '../../src/run/status.js';
 
 export const runConfigFileSchema = z
   .object({
@@ -57,18 +45,6 @@ export interface MetricsLog {
 
 function readJson(path: string): unknown {
   return JSON.parse(readFileSync(path, 'utf8'));
-}
-
-/** The run's status, or undefined when status.json is missing or unreadable (a run that never started). */
-export function readStatus(dir: string): RunStatus | undefined {
-  const path = join(dir, 'status.json');
-  if (!existsSync(path)) return undefined;
-  try {
-    const parsed = statusSchema.safeParse(readJson(path));
-    return parsed.success ? parsed.data : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 export function readRunConfig(dir: string): RunConfigFile | undefined {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { train } from '../../src/loop/train.js';
 import { readMetrics } from '../../src/run/metrics.js';
-import { readStatus } from '../../src/run/run-dir.js';
+import { readStatus } from '../../src/run/status.js';
 import { comparable, tinyConfig } from '../loop/helpers.js';
 import { killChildrenAfterEach, leftoverAfterExit, mountTmpfs, mountUnavailable, remount, runCli, scratchRoot, startCli, writePreset } from './helpers.js';
 

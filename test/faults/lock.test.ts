@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { train } from '../../src/loop/train.js';
 import { RunLockedError, acquireRunLock, processStartTicks } from '../../src/run/lock.js';
 import { readMetrics } from '../../src/run/metrics.js';
-import { readStatus } from '../../src/run/run-dir.js';
+import { readStatus } from '../../src/run/status.js';
 import { comparable, tinyConfig } from '../loop/helpers.js';
 import { killChildrenAfterEach, runCli, scratchRoot, startCli, writePreset } from './helpers.js';
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { testServerCommand } from '../../envs/remote/index.js';
 import { latestCheckpoint } from '../../src/loop/checkpoint.js';
 import { readMetrics, type MetricsRecord } from '../../src/run/metrics.js';
-import { readStatus } from '../../src/run/run-dir.js';
+import { readStatus } from '../../src/run/status.js';
 import { tinyConfig } from '../loop/helpers.js';
 import { killChildrenAfterEach, runCli, scratchRoot, startCli, writePreset } from './helpers.js';
 

@@ -6,7 +6,7 @@ import { latestCheckpoint, readMsgpackFile } from '../../src/loop/checkpoint.js'
 import { train } from '../../src/loop/train.js';
 import type { Trainer } from '../../src/loop/trainer.js';
 import { readMetrics, type MetricsRecord } from '../../src/run/metrics.js';
-import { readStatus } from '../../src/run/run-dir.js';
+import { readStatus } from '../../src/run/status.js';
 import { comparable, gifFrameCount, tempDir, tinyConfig } from './helpers.js';
 
 const quiet = { progress: 'none' as const, log: () => {} };
