@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, join } from 'node:path';
 import { Subject } from 'rxjs';
-import { coreShareWorkers, createAgent, usesConvWorkers, type AgentState, type CurlSacAgent } from '../../agents/index.js';
+import { coreShareWorkers, createAgent, singleThreadedBackend, type AgentState, type CurlSacAgent } from '../../agents/index.js';
 import { makeEnv, type MakeEnvOptions } from '../../envs/registry.js';
 import { isSnapshotCapable, spaceSize, type Env, type EnvSnapshot, type StepResult } from '../../envs/types.js';
 import { FrameStacker } from '../../envs/wrappers/frame-stack.js';
@@ -588,7 +588,7 @@ function buildAround(env: Env, config: Config, runDir: string, log: MetricsLog, 
   const backend = activeBackendName();
   const { engine } = resolveConvEngine(config.convEngine, backend);
   // libtorch threads itself on any backend; its thread count is convWorkers + 1, like the tfjs workers' share
-  const convWorkers = usesConvWorkers(backend) || engine === 'libtorch'
+  const convWorkers = singleThreadedBackend(backend) || engine === 'libtorch'
     ? capConvWorkers(config.convWorkers ?? coreShareWorkers(), availableParallelism(), say)
     : 0;
   const agent = createAgent({ ...config, convWorkers, convEngine: engine }, { obsShape: [config.cropSize, config.cropSize, 3 * config.frameStack], actionDim }, config.seed);
