@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseAugSpec } from '../../replay/aug-spec.js';
+import { parseAugSpec, shiftSizeProblem } from '../../replay/aug-spec.js';
 import { encoderOutputSide, maxConvLayersFor, minCropFor } from './limits.js';
 
 /**
@@ -149,16 +149,8 @@ export const configSchema = z
       });
     }
     try {
-      const spec = parseAugSpec(c.aug);
-      if (spec.geometric === 'shift' && c.cropSize !== c.imageSize) {
-        ctx.addIssue({
-          code: z.ZodIssueCode.custom,
-          path: ['aug'],
-          message:
-            `shift pads by 4 and crops back to the input size, so the input is the rendered frame: --crop-size (${c.cropSize}) must equal --image-size (${c.imageSize}). ` +
-            'DrQ renders 84 and shifts at 84: --image-size 84 --crop-size 84',
-        });
-      }
+      const sizeProblem = shiftSizeProblem(parseAugSpec(c.aug), c.imageSize, c.cropSize);
+      if (sizeProblem !== null) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['aug'], message: sizeProblem });
     } catch (error) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['aug'], message: (error as Error).message });
     }
