@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { convStride } from './conv-size.js';
 import { conv2dFilterGradT, conv2dInputGrad, dense, denseRelu, layerNorm, sumToChannels, transposeForFilterGrad } from './ops.js';
 
 /**
@@ -11,8 +12,6 @@ import { conv2dFilterGradT, conv2dInputGrad, dense, denseRelu, layerNorm, sumToC
  * LayerNorm. The reference builds the actor's and critic's encoders with
  * output_logits=True, so NO tanh follows the LayerNorm; we do the same.
  */
-
-export const KERNEL = 3;
 
 export interface ConvParams {
   readonly w: readonly tf.Tensor4D[];
@@ -28,20 +27,6 @@ export interface HeadParams {
 export interface MlpParams {
   readonly w: readonly tf.Tensor2D[];
   readonly b: readonly tf.Tensor1D[];
-}
-
-export function convStride(layer: number): number {
-  return layer === 0 ? 2 : 1;
-}
-
-/** Side of the conv stack's output for a square input of side `size`. */
-export function convOutputSide(size: number, numLayers: number): number {
-  let side = Math.floor((size - KERNEL) / 2) + 1;
-  for (let l = 1; l < numLayers; l++) side -= KERNEL - 1;
-  if (!(side >= 1) || size < KERNEL) {
-    throw new RangeError(`encoder: input side ${size} is too small for ${numLayers} valid 3x3 convs (strides 2,1,1,...); use a larger crop or fewer layers`);
-  }
-  return side;
 }
 
 export interface ConvForward {

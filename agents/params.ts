@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../src/core/rng.js';
 import { deltaOrthogonal, orthogonalFast, uniform01 } from './init.js';
-import { KERNEL, convOutputSide } from './networks.js';
+import { KERNEL, convOutputSide } from './conv-size.js';
 import type { ConvParams, HeadParams, MlpParams } from './networks.js';
 
 /**

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { freemem } from 'node:os';
+import { KERNEL, encoderOutputSide } from '../../agents/conv-size.js';
 import { ConfigError } from '../core/errors.js';
 import type { Config } from './schema.js';
 
@@ -8,16 +9,9 @@ import type { Config } from './schema.js';
  * a replay buffer or network that cannot fit fails later as a RangeError, or
  * worse, as a machine swapping to a halt.
  *
- * The encoder arithmetic mirrors agents/networks.ts (valid 3x3 convs, strides
- * 2,1,1,...) without loading tfjs, which `config` and `--help` must not need;
- * test/config/limits.test.ts holds the two together.
+ * The encoder arithmetic is the agent's (agents/conv-size.ts, which loads no
+ * tfjs: `config` and `--help` must not need it).
  */
-const KERNEL = 3;
-
-/** Side of the conv stack's output for a crop; below 1 means the stack does not fit the crop. */
-export function encoderOutputSide(crop: number, numConvLayers: number): number {
-  return Math.floor((crop - KERNEL) / 2) + 1 - (KERNEL - 1) * (numConvLayers - 1);
-}
 
 /** The smallest crop a conv stack of this depth accepts. */
 export function minCropFor(numConvLayers: number): number {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseAugSpec, shiftSizeProblem } from '../../replay/aug-spec.js';
-import { encoderOutputSide, maxConvLayersFor, minCropFor } from './limits.js';
+import { encoderOutputSide } from '../../agents/conv-size.js';
+import { maxConvLayersFor, minCropFor } from './limits.js';
 
 /**
  * The one source of truth for a run's configuration. Defaults are the CURL
