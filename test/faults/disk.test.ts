@@ -5,7 +5,7 @@ import { train } from '../../src/loop/train.js';
 import { readMetrics } from '../../src/run/metrics.js';
 import { readStatus } from '../../src/run/status.js';
 import { comparable, tinyConfig } from '../loop/helpers.js';
-import { killChildrenAfterEach, leftoverAfterExit, mountTmpfs, mountUnavailable, remount, runCli, scratchRoot, startCli, writePreset } from './helpers.js';
+import { killChildrenAfterEach, leftoverAfterExit, mountTmpfs, mountUnavailable, referenceRun, remount, runCli, scratchRoot, startCli } from './helpers.js';
 
 /**
  * Real file-system faults on a small tmpfs: a disk that fills and a file
@@ -63,10 +63,7 @@ describe.skipIf(noMount !== null)(`file-system faults${noMount ? ` (skipped: ${n
   let preset: string;
 
   beforeAll(async () => {
-    const base = scratch();
-    preset = writePreset(base, { ...config, runsDir: base });
-    const whole = await train({ config, runDir: join(base, 'whole'), progress: 'none', log: () => {} });
-    expected = comparable(readMetrics(join(whole.runDir, 'metrics.jsonl')));
+    ({ expected, preset } = await referenceRun(scratch(), config));
   });
 
   /** A run that would go on for long, faulted after its first checkpoint; resumed later with the reference's --steps. */

@@ -7,12 +7,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { lockSweep, runSweep, SweepLockedError } from '../../experiments/sweep/runner.js';
 import type { TrainSpawner } from '../../experiments/sweep/spawner.js';
 import { expandSweep, parseSweepFile, type Sweep } from '../../experiments/sweep/spec.js';
-import { train } from '../../src/loop/train.js';
 import { RunLockedError, acquireRunLock, processStartTicks } from '../../src/run/lock.js';
 import { readMetrics } from '../../src/run/metrics.js';
 import { readStatus } from '../../src/run/status.js';
 import { comparable, tinyConfig } from '../loop/helpers.js';
-import { killChildrenAfterEach, runCli, scratchRoot, startCli, writePreset } from './helpers.js';
+import { killChildrenAfterEach, referenceRun, runCli, scratchRoot, startCli } from './helpers.js';
 
 /**
  * One writer per run: a second `train --resume` of a run still training was
@@ -190,10 +189,7 @@ describe('two processes on one run', () => {
   let preset: string;
 
   beforeAll(async () => {
-    const base = scratch();
-    preset = writePreset(base, { ...config, runsDir: base });
-    const whole = await train({ config, runDir: join(base, 'whole'), progress: 'none', log: () => {} });
-    expected = comparable(readMetrics(join(whole.runDir, 'metrics.jsonl')));
+    ({ expected, preset } = await referenceRun(scratch(), config));
   });
 
   it('a second train --resume of a run still training exits 2 naming the holder; the first is unharmed', async () => {
