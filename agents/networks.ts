@@ -1,8 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
-import { convStride } from './conv-size.js';
-import { conv2dFilterGradT, conv2dInputGrad, dense, denseRelu, layerNorm, sumToChannels, transposeForFilterGrad } from './ops.js';
-
-/**
+/*
  * Forward (and, for the conv stack, backward) passes of the networks as
  * functions of explicit parameter tensors, so the same code runs the online
  * nets, the target nets and a parameter snapshot.
@@ -12,6 +8,9 @@ import { conv2dFilterGradT, conv2dInputGrad, dense, denseRelu, layerNorm, sumToC
  * LayerNorm. The reference builds the actor's and critic's encoders with
  * output_logits=True, so NO tanh follows the LayerNorm; we do the same.
  */
+import * as tf from '@tensorflow/tfjs';
+import { convStride } from './conv-size.js';
+import { conv2dFilterGradT, conv2dInputGrad, dense, denseRelu, layerNorm, sumToChannels, transposeForFilterGrad } from './ops.js';
 
 export interface ConvParams {
   readonly w: readonly tf.Tensor4D[];

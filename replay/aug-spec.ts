@@ -1,7 +1,4 @@
-import { ColorJitter, Cutout, RandomCrop, RandomShift, type Augmentation } from './augment.js';
-import { ReplayError } from './errors.js';
-
-/**
+/*
  * `--aug`: a '+'-joined list of parts, each at most once, exactly one of them
  * geometric (crop or shift). Whatever order they are written in, they apply
  * as geometric, then jitter, then cutout.
@@ -15,6 +12,9 @@ import { ReplayError } from './errors.js';
  * - cutout: one zeroed rectangle (RAD's cutout), sides 10..30 at 84 pixels,
  *           scaled to other sizes.
  */
+import { ColorJitter, Cutout, RandomCrop, RandomShift, type Augmentation } from './augment.js';
+import { ReplayError } from './errors.js';
+
 export const augPartNames = ['crop', 'shift', 'jitter', 'cutout'] as const;
 export type AugPart = (typeof augPartNames)[number];
 

@@ -1,15 +1,15 @@
+/*
+ * Compute backend selection. The native TensorFlow bindings are optional peer
+ * dependencies (their install step downloads libtensorflow, which not every
+ * machine can), so they are detected at run time; wasm ships with the package
+ * and cpu is tfjs' pure-JS fallback.
+ */
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { BackendUnavailableError } from './core/errors.js';
 import type { BackendName } from './config/schema.js';
 
-/**
- * Compute backend selection. The native TensorFlow bindings are optional peer
- * dependencies (their install step downloads libtensorflow, which not every
- * machine can), so they are detected at run time; wasm ships with the package
- * and cpu is tfjs' pure-JS fallback.
- */
 export type ConcreteBackend = Exclude<BackendName, 'auto'>;
 
 export interface BackendProbe {

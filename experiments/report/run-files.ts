@@ -1,14 +1,13 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { z } from 'zod';
-import { latestCheckpoint } from '../../src/loop/checkpoint.js';
-
-/**
+/*
  * Readers for the run directory that `curl-rl train` writes (config.json,
  * status.json, metrics.jsonl). They are read-only and tolerant: a run killed
  * mid-write leaves a truncated last line, which is skipped and counted rather
  * than failing a whole report.
  */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { latestCheckpoint } from '../../src/loop/checkpoint.js';
 
 // The report, the sweeps and the loop read status.json through one reader.
 export { readStatus, type RunState, type RunStatus } from '../../src/run/status.js';

@@ -1,3 +1,9 @@
+/*
+ * Runs a sweep's runs as child processes with a bounded pool. Decisions are
+ * made from what is on disk, so the same command continues a sweep across
+ * sessions: finished runs are skipped, runs with a checkpoint are resumed,
+ * the rest start from scratch. A failed run is recorded and the sweep goes on.
+ */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { availableParallelism, freemem } from 'node:os';
 import { join } from 'node:path';
@@ -7,13 +13,6 @@ import { ConfigError, CurlRlError } from '../../src/core/errors.js';
 import { acquireLock, runLockHolder } from '../../src/run/lock.js';
 import { processSpawner, type TrainProcessResult, type TrainSpawner } from './spawner.js';
 import { freshTrainArgs, resumeTrainArgs, type RunSpec, type Sweep } from './spec.js';
-
-/**
- * Runs a sweep's runs as child processes with a bounded pool. Decisions are
- * made from what is on disk, so the same command continues a sweep across
- * sessions: finished runs are skipped, runs with a checkpoint are resumed,
- * the rest start from scratch. A failed run is recorded and the sweep goes on.
- */
 
 export type RunAction = 'skip' | 'resume' | 'fresh';
 

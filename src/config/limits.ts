@@ -4,7 +4,7 @@ import { KERNEL, encoderOutputSide } from '../../agents/conv-size.js';
 import { ConfigError } from '../core/errors.js';
 import type { Config } from './schema.js';
 
-/**
+/*
  * What a config asks of the machine, checked before a run creates anything:
  * a replay buffer or network that cannot fit fails later as a RangeError, or
  * worse, as a machine swapping to a halt.

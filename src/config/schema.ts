@@ -1,9 +1,4 @@
-import { z } from 'zod';
-import { parseAugSpec, shiftSizeProblem } from '../../replay/aug-spec.js';
-import { encoderOutputSide } from '../../agents/conv-size.js';
-import { maxConvLayersFor, minCropFor } from './limits.js';
-
-/**
+/*
  * The one source of truth for a run's configuration. Defaults are the CURL
  * reference hyperparameters for DMControl (Srinivas, Laskin & Abbeel 2020;
  * see shared/DESIGN.md); per-task presets in experiments/presets/ override
@@ -12,6 +7,11 @@ import { maxConvLayersFor, minCropFor } from './limits.js';
  * Step counts named `*Steps`/`*Every` are ENVIRONMENT steps (physics-control
  * steps, i.e. agent steps x action repeat) unless the name says `agent`.
  */
+import { z } from 'zod';
+import { parseAugSpec, shiftSizeProblem } from '../../replay/aug-spec.js';
+import { encoderOutputSide } from '../../agents/conv-size.js';
+import { maxConvLayersFor, minCropFor } from './limits.js';
+
 /**
  * Counts stay far below 2^53, where a float64 stops counting exactly (env
  * steps grow by the action repeat); 2^50 env steps is beyond any run.

@@ -1,3 +1,11 @@
+/*
+ * A run directory holds everything about one training run:
+ *   config.json    resolved config, package version, backend, git commit
+ *   status.json    running | finished | interrupted | failed, with counters
+ *   metrics.jsonl  one typed record per line (train, episode, eval, checkpoint, restart)
+ *   eval.csv       the eval records as a table
+ *   checkpoints/   ckpt-<agentStep>/ directories and the `latest` pointer
+ */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -6,14 +14,6 @@ import { configSchema, type Config } from '../config/schema.js';
 import { packageVersion } from '../version.js';
 import { writeJsonAtomic } from './fs-atomic.js';
 
-/**
- * A run directory holds everything about one training run:
- *   config.json    resolved config, package version, backend, git commit
- *   status.json    running | finished | interrupted | failed, with counters
- *   metrics.jsonl  one typed record per line (train, episode, eval, checkpoint, restart)
- *   eval.csv       the eval records as a table
- *   checkpoints/   ckpt-<agentStep>/ directories and the `latest` pointer
- */
 export interface RunConfigFile {
   config: Config;
   version: string;

@@ -1,3 +1,11 @@
+/*
+ * Real file-system faults on a small tmpfs: a disk that fills and a file
+ * system remounted read-only while a run trains, and a run directory that
+ * cannot be written at all. Each must end the run through the fatal-error
+ * path (exit code, status.json when it can be written, checkpoints intact)
+ * and never hang; once the fault is gone a resume matches a run that never
+ * stopped. Mounting needs root, which CI has; elsewhere these skip, saying so.
+ */
 import { closeSync, cpSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -7,14 +15,6 @@ import { readStatus } from '../../src/run/status.js';
 import { comparable, tinyConfig } from '../loop/helpers.js';
 import { killChildrenAfterEach, leftoverAfterExit, mountTmpfs, mountUnavailable, referenceRun, remount, runCli, scratchRoot, startCli } from './helpers.js';
 
-/**
- * Real file-system faults on a small tmpfs: a disk that fills and a file
- * system remounted read-only while a run trains, and a run directory that
- * cannot be written at all. Each must end the run through the fatal-error
- * path (exit code, status.json when it can be written, checkpoints intact)
- * and never hang; once the fault is gone a resume matches a run that never
- * stopped. Mounting needs root, which CI has; elsewhere these skip, saying so.
- */
 const noMount = mountUnavailable();
 if (noMount && process.env.CI) throw new Error(`CI must run the file-system fault tests, but ${noMount}`);
 

@@ -1,3 +1,10 @@
+/*
+ * Runs the real CLI as a user would, with a watchdog instead of wall-clock
+ * assertions: a process that has not exited within `hangAfterMs` is killed
+ * (with everything it started) and the test fails as a hang. Every process a
+ * test starts carries a marker in its environment, inherited by whatever it
+ * spawns, so a test can check that nothing of it is left running.
+ */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,13 +16,6 @@ import { train } from '../../src/loop/train.js';
 import { readMetrics } from '../../src/run/metrics.js';
 import { comparable, repoRoot } from '../loop/helpers.js';
 
-/**
- * Runs the real CLI as a user would, with a watchdog instead of wall-clock
- * assertions: a process that has not exited within `hangAfterMs` is killed
- * (with everything it started) and the test fails as a hang. Every process a
- * test starts carries a marker in its environment, inherited by whatever it
- * spawns, so a test can check that nothing of it is left running.
- */
 export const bin = join(repoRoot, 'src', 'cli', 'bin.js');
 
 export interface CliResult {

@@ -1,3 +1,10 @@
+/*
+ * One writer per run, one process per sweep: a second `train --resume` of a
+ * run still training is refused, so two processes never both write
+ * metrics.jsonl, and so is a second sweep of a sweep that runs. The lock
+ * names its holder and is stale exactly when that process is gone, however it
+ * ended.
+ */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -13,11 +20,6 @@ import { readStatus } from '../../src/run/status.js';
 import { comparable, tinyConfig } from '../loop/helpers.js';
 import { killChildrenAfterEach, referenceRun, runCli, scratchRoot, startCli } from './helpers.js';
 
-/**
- * One writer per run: a second `train --resume` of a run still training was
- * accepted, and both wrote metrics.jsonl. The lock names its holder and is
- * stale exactly when that process is gone, however it ended.
- */
 const scratch = scratchRoot('curl-faults-lock-');
 killChildrenAfterEach();
 
