@@ -1,12 +1,12 @@
-import * as tf from '@tensorflow/tfjs';
-import { variableFrom } from './params.js';
-
-/**
+/*
  * Adam with PyTorch's update rule (the reference's optimiser): bias-corrected
  * moments, eps added to sqrt(v_hat) after the correction. Written here rather
  * than using tf.train.adam so that every slot and the step count are plain,
  * named state that a checkpoint can save and restore exactly.
  */
+import * as tf from '@tensorflow/tfjs';
+import { variableFrom } from './params.js';
+
 export interface AdamOptions {
   readonly lr: number;
   readonly beta1: number;

@@ -1,12 +1,11 @@
-import * as tf from '@tensorflow/tfjs';
-import type { Rng } from '../src/core/rng.js';
-
-/**
+/*
  * Weight initialisation of the reference (CURL's `weight_init`): orthogonal
  * dense weights, delta-orthogonal convolutions, zero biases. Random draws come
  * from the agent's seeded Rng on the host, so a seed fixes the network (small
  * matrices bit for bit; large ones to float32 rounding, see orthogonalFast).
  */
+import * as tf from '@tensorflow/tfjs';
+import type { Rng } from '../src/core/rng.js';
 
 /**
  * A rows x cols matrix (row-major) with orthonormal columns when rows >= cols,

@@ -1,10 +1,9 @@
-import * as tf from '@tensorflow/tfjs';
-import { matMul } from './ops.js';
-
-/**
+/*
  * The loss functions of SAC + CURL as pure tensor functions, so each can be
  * checked against hand-computed numbers. Shapes: N = batch, A = action dim.
  */
+import * as tf from '@tensorflow/tfjs';
+import { matMul } from './ops.js';
 
 const HALF_LOG_2PI = 0.5 * Math.log(2 * Math.PI);
 

@@ -1,7 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
-import { conv2dFilterGradT, conv2dInputGrad, dense, denseRelu, layerNorm, sumToChannels, transposeForFilterGrad } from './ops.js';
-
-/**
+/*
  * Forward (and, for the conv stack, backward) passes of the networks as
  * functions of explicit parameter tensors, so the same code runs the online
  * nets, the target nets and a parameter snapshot.
@@ -11,8 +8,9 @@ import { conv2dFilterGradT, conv2dInputGrad, dense, denseRelu, layerNorm, sumToC
  * LayerNorm. The reference builds the actor's and critic's encoders with
  * output_logits=True, so NO tanh follows the LayerNorm; we do the same.
  */
-
-export const KERNEL = 3;
+import * as tf from '@tensorflow/tfjs';
+import { convStride } from './conv-size.js';
+import { conv2dFilterGradT, conv2dInputGrad, dense, denseRelu, layerNorm, sumToChannels, transposeForFilterGrad } from './ops.js';
 
 export interface ConvParams {
   readonly w: readonly tf.Tensor4D[];
@@ -28,20 +26,6 @@ export interface HeadParams {
 export interface MlpParams {
   readonly w: readonly tf.Tensor2D[];
   readonly b: readonly tf.Tensor1D[];
-}
-
-export function convStride(layer: number): number {
-  return layer === 0 ? 2 : 1;
-}
-
-/** Side of the conv stack's output for a square input of side `size`. */
-export function convOutputSide(size: number, numLayers: number): number {
-  let side = Math.floor((size - KERNEL) / 2) + 1;
-  for (let l = 1; l < numLayers; l++) side -= KERNEL - 1;
-  if (!(side >= 1) || size < KERNEL) {
-    throw new RangeError(`encoder: input side ${size} is too small for ${numLayers} valid 3x3 convs (strides 2,1,1,...); use a larger crop or fewer layers`);
-  }
-  return side;
 }
 
 export interface ConvForward {

@@ -1,10 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
-import type { Rng } from '../src/core/rng.js';
-import { deltaOrthogonal, orthogonalFast } from './init.js';
-import { KERNEL, convOutputSide } from './networks.js';
-import type { ConvParams, HeadParams, MlpParams } from './networks.js';
-
-/**
+/*
  * The agent's variables, by name. Names are what checkpoints store:
  *   conv.w{l}, conv.b{l}            conv stack shared by critic, actor and CURL query
  *   critic.fc.*, critic.ln.*        critic encoder head (also CURL's query head)
@@ -16,6 +10,12 @@ import type { ConvParams, HeadParams, MlpParams } from './networks.js';
  *   then the aux objective's own    added by the objective (agents/aux), drawn from the same
  *   (curl.W, simclr.*, ...)         init stream after all of the above
  */
+import * as tf from '@tensorflow/tfjs';
+import type { Rng } from '../src/core/rng.js';
+import { deltaOrthogonal, orthogonalFast } from './init.js';
+import { KERNEL, convOutputSide } from './conv-size.js';
+import type { ConvParams, HeadParams, MlpParams } from './networks.js';
+
 export interface NetworkShape {
   readonly obsShape: readonly [number, number, number];
   readonly actionDim: number;

@@ -1,4 +1,4 @@
-/**
+/*
  * dm_control's `tolerance` reward shaping, reimplemented from its published
  * definition: 1 inside [lower, upper], decaying to `valueAtMargin` at distance
  * `margin` outside the bounds, with the decay shape chosen by `sigmoid`.

@@ -1,4 +1,4 @@
-/**
+/*
  * The Gymnasium-style environment contract every env and wrapper in this
  * project implements. Observations are typed arrays in HWC layout for pixels
  * (uint8) or flat float32 vectors for states; actions are Float32Array for Box

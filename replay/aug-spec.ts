@@ -1,7 +1,4 @@
-import { ColorJitter, Cutout, RandomCrop, RandomShift, type Augmentation } from './augment.js';
-import { ReplayError } from './errors.js';
-
-/**
+/*
  * `--aug`: a '+'-joined list of parts, each at most once, exactly one of them
  * geometric (crop or shift). Whatever order they are written in, they apply
  * as geometric, then jitter, then cutout.
@@ -15,6 +12,9 @@ import { ReplayError } from './errors.js';
  * - cutout: one zeroed rectangle (RAD's cutout), sides 10..30 at 84 pixels,
  *           scaled to other sizes.
  */
+import { ColorJitter, Cutout, RandomCrop, RandomShift, type Augmentation } from './augment.js';
+import { ReplayError } from './errors.js';
+
 export const augPartNames = ['crop', 'shift', 'jitter', 'cutout'] as const;
 export type AugPart = (typeof augPartNames)[number];
 
@@ -55,18 +55,27 @@ export function cutoutSides(size: number): [number, number] {
 }
 
 /**
- * The training-time augmentation for frames of frameSize x frameSize and a
- * network input of inputSize. With shift the two must be equal.
+ * Why `spec` cannot turn frames of frameSize into network inputs of
+ * inputSize, or null when it can: shift pads and crops back to the size it
+ * was given, so its input is the rendered frame and the two sizes are equal.
+ * The config schema and buildAugmentation both ask this one rule.
  */
+export function shiftSizeProblem(spec: AugSpec, frameSize: number, inputSize: number): string | null {
+  if (spec.geometric !== 'shift' || frameSize === inputSize) return null;
+  return (
+    `shift pads by ${SHIFT_PAD} and crops back to the input size, so the input is the rendered frame: --crop-size (${inputSize}) must equal --image-size (${frameSize}). ` +
+    'DrQ renders 84 and shifts at 84: --image-size 84 --crop-size 84'
+  );
+}
+
+/** The training-time augmentation for frames of frameSize x frameSize and a network input of inputSize. */
 export function buildAugmentation(spec: AugSpec | string, frameSize: number, inputSize: number): Augmentation {
   const s = typeof spec === 'string' ? parseAugSpec(spec) : spec;
+  const sizeProblem = shiftSizeProblem(s, frameSize, inputSize);
+  if (sizeProblem !== null) throw new ReplayError(sizeProblem);
   let aug: Augmentation;
-  if (s.geometric === 'shift') {
-    if (frameSize !== inputSize) {
-      throw new ReplayError(`aug shift keeps the input at the rendered size, so the crop size (${inputSize}) must equal the image size (${frameSize}); DrQ uses --image-size 84 --crop-size 84`);
-    }
-    aug = new RandomShift(frameSize, SHIFT_PAD);
-  } else aug = new RandomCrop(frameSize, frameSize, inputSize);
+  if (s.geometric === 'shift') aug = new RandomShift(frameSize, SHIFT_PAD);
+  else aug = new RandomCrop(frameSize, frameSize, inputSize);
   if (s.jitter) aug = new ColorJitter(aug);
   if (s.cutout) {
     const [lo, hi] = cutoutSides(inputSize);

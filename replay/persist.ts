@@ -1,12 +1,4 @@
-import { createReadStream, statSync } from 'node:fs';
-import { open, rename, rm, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
-import { crc32 } from 'node:zlib';
-import msgpack from 'msgpack-lite';
-import { ReplayFileError } from './errors.js';
-import type { FrameStore } from './frame-store.js';
-
-/**
+/*
  * On-disk replay format: a sequence of msgpack-lite records, each small
  * enough (CHUNK_BYTES of payload) that neither writing nor reading ever holds
  * more than one chunk, whatever the buffer's size.
@@ -21,6 +13,14 @@ import type { FrameStore } from './frame-store.js';
  * its CRC-32 so a flipped byte is caught, and a missing `end` record means
  * the file was cut short.
  */
+import { createReadStream, statSync } from 'node:fs';
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { crc32 } from 'node:zlib';
+import msgpack from 'msgpack-lite';
+import { ReplayFileError } from './errors.js';
+import type { FrameStore } from './frame-store.js';
+
 export const FORMAT_KIND = 'curl-rl-replay';
 export const FORMAT_VERSION = 1;
 export const CHUNK_BYTES = 4 * 2 ** 20;

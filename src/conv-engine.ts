@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { BUILD_HINT, loadConvAddon } from '../agents/native/addon.js';
 import type { NativeInfo } from '../agents/native/addon.js';
 import type { AgentCompute } from '../agents/index.js';
+import { singleThreadedBackend } from '../agents/tower/defaults.js';
 import type { ConvEngineName } from '../agents/tower/trunk.js';
 import type { BackendName } from './core/backend-names.js';
 import type { convEngineNames, precisionNames } from './config/schema.js';
@@ -20,11 +21,6 @@ export interface ConvEngineChoice {
   readonly libtorch?: NativeInfo;
 }
 
-/** Backends whose own conv kernels are the slow part: TensorFlow (native) convolves at full speed by itself. */
-function libtorchHelps(backend: string): boolean {
-  return backend === 'wasm' || backend === 'cpu';
-}
-
 /**
  * Who runs the conv passes. auto: libtorch when its addon is built and the
  * tfjs backend is wasm or cpu; tfjs otherwise. Asking for libtorch where it
@@ -38,7 +34,7 @@ export function resolveConvEngine(requested: ConvEngineRequest, backend: string)
     if (!addon.available) throw new BackendUnavailableError(`--conv-engine libtorch is not available: ${addon.reason}. ${BUILD_HINT}`);
     return { engine: 'libtorch', requested, reason: `requested; libtorch ${addon.info.torchVersion}`, ...libtorch };
   }
-  if (!libtorchHelps(backend)) return { engine: 'tfjs', requested, reason: `the ${backend} backend runs convs natively`, ...libtorch };
+  if (!singleThreadedBackend(backend)) return { engine: 'tfjs', requested, reason: `the ${backend} backend runs convs natively`, ...libtorch };
   if (!addon.available) return { engine: 'tfjs', requested, reason: `${addon.reason}; ${BUILD_HINT}` };
   return { engine: 'libtorch', requested, reason: `libtorch ${addon.info.torchVersion} addon is built and the backend is ${backend}`, ...libtorch };
 }

@@ -1,7 +1,11 @@
 import { availableParallelism } from 'node:os';
 
-/** Worker threads only help the single-threaded backends; TensorFlow (native) already uses every core. */
-export function usesConvWorkers(backend: string): boolean {
+/**
+ * Whether a tfjs backend runs its kernels on one thread in this process (wasm,
+ * cpu): conv worker threads and the libtorch engine speed those up, while
+ * TensorFlow (native) already convolves on every core.
+ */
+export function singleThreadedBackend(backend: string): boolean {
   return backend === 'wasm' || backend === 'cpu';
 }
 
@@ -16,5 +20,5 @@ export function coreShareWorkers(runsSharingCores = 1, cores = availableParallel
 
 /** Workers for an unset convWorkers: the run's share of the cores on wasm/cpu, none on the native backends. */
 export function defaultConvWorkers(backend: string, runsSharingCores = 1, cores = availableParallelism()): number {
-  return usesConvWorkers(backend) ? coreShareWorkers(runsSharingCores, cores) : 0;
+  return singleThreadedBackend(backend) ? coreShareWorkers(runsSharingCores, cores) : 0;
 }

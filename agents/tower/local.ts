@@ -4,6 +4,8 @@ import type { ConvGrads, ConvParams } from '../networks.js';
 
 /** Which of a batch's image sets a conv pass reads. */
 export type ImageKey = 'obs' | 'next' | 'pos';
+/** A batch's images by key: uint8 HWC stacks, rows after rows. */
+export type Images = Partial<Record<ImageKey, Uint8Array>>;
 
 /** Rows [start, end) of a batch that go through the conv stack together. */
 export function chunkRanges(n: number, size: number): Array<[number, number]> {
@@ -47,7 +49,7 @@ export class LocalConvTower {
   }
 
   /** Replaces the held batch with `rows` rows of each given image set (uint8 HWC, row-major). */
-  load(images: Partial<Record<ImageKey, Uint8Array>>, rows: number): void {
+  load(images: Images, rows: number): void {
     this.release();
     this.rows = rows;
     for (const [key, bytes] of Object.entries(images) as Array<[ImageKey, Uint8Array | undefined]>) {

@@ -3,12 +3,10 @@ import * as tf from '@tensorflow/tfjs';
 import type { BackendName } from '../../src/core/backend-names.js';
 import type { ConvGrads, ConvParams } from '../networks.js';
 import { LocalConvTower } from './local.js';
-import type { ImageKey } from './local.js';
+import type { ImageKey, Images } from './local.js';
 import { convFromWire, convToWire, fromWire, toWire } from './wire.js';
 import type { TowerReply, TowerRequest } from './wire.js';
 import type { TowerWorkerData } from './worker.js';
-
-type Images = Partial<Record<ImageKey, Uint8Array>>;
 
 /**
  * The conv passes of an update, the bulk of its FLOPs, over a batch. Every

@@ -3,13 +3,11 @@ import { BUILD_HINT, loadConvAddon, precisions } from '../native/addon.js';
 import type { NativeConvEngine, Precision, PreparedHead } from '../native/addon.js';
 import type { ConvGrads, ConvParams } from '../networks.js';
 import { matMul } from '../ops.js';
-import type { ImageKey } from './local.js';
+import type { ImageKey, Images } from './local.js';
 import { createConvTower } from './sharded.js';
 import type { ConvTower, ConvTowerOptions } from './sharded.js';
 
 export type ConvEngineName = 'tfjs' | 'libtorch';
-
-type Images = Partial<Record<ImageKey, Uint8Array>>;
 
 /** A dense layer on the flattened conv features: [F, L] and [L] (an encoder head before its LayerNorm). */
 export interface DenseParams {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ConvGrads, ConvParams } from '../networks.js';
-import type { ImageKey } from './local.js';
+import type { ImageKey, Images } from './local.js';
 
 /** Values of a tensor as they cross between threads. */
 export interface WireTensor {
@@ -14,7 +14,7 @@ export interface WireConv {
 }
 
 export type TowerRequest =
-  | { id: number; op: 'load'; rows: number; images: Partial<Record<ImageKey, Uint8Array>> }
+  | { id: number; op: 'load'; rows: number; images: Images }
   | { id: number; op: 'features' | 'anchor'; key: ImageKey; params: WireConv }
   | { id: number; op: 'anchorGrads'; params: WireConv; dh: WireTensor }
   | { id: number; op: 'release' };

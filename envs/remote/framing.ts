@@ -1,12 +1,12 @@
-import msgpack from 'msgpack-lite';
-import { RemoteProtocolError } from './errors.js';
-
-/**
+/*
  * Framing (see PROTOCOL.md): every message is
  *   4 bytes magic "CRLP" | 4 bytes big-endian payload length | msgpack map.
  * The magic lets the reader reject garbage (a stray print, a crash banner) at
  * the first bad byte instead of waiting for a nonsensical length to arrive.
  */
+import msgpack from 'msgpack-lite';
+import { RemoteProtocolError } from './errors.js';
+
 export const FRAME_MAGIC = Buffer.from('CRLP', 'latin1');
 export const HEADER_BYTES = 8;
 /** Larger than any sane observation; a bigger length means the stream is corrupt. */

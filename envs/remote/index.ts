@@ -22,7 +22,7 @@ export interface RemoteEnvOptions {
   /**
    * Let the server send zlib-compressed observations and frames (it does so
    * only when that pays). Default true; a server that does not know the
-   * option sends raw bytes as before.
+   * option sends raw bytes.
    */
   compress?: boolean;
   /**

@@ -1,11 +1,4 @@
-import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { closeSync, constants, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
-import { Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-
-/**
+/*
  * The local transport (PROTOCOL.md, "Local transport"): when the server runs
  * on this machine, frames move from the pty to a pair of named pipes after the
  * spec reply. A pty hands a reader at most ~4 KB per wake-up and routes every
@@ -19,6 +12,12 @@ import { join } from 'node:path';
  * without the directory keeps to the pty. The pty stays open either way: it
  * still owns the process's lifetime (exit, kill) and must carry nothing more.
  */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, constants, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /** What the client offers in its `spec` request as `local`. */
 export interface LocalOffer {

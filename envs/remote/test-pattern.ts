@@ -1,9 +1,10 @@
-/**
+/*
  * The Node test server's deterministic frames: every byte a hash of (episode
  * seed, step, index), so frames differ everywhere, cover all 256 byte values
  * (CR, LF, ^C, XON/XOFF included: a cooked terminal would mangle them), and a
  * test can recompute them independently.
  */
+
 export function patternFrame(seed: number, step: number, size: number, out = new Uint8Array(size * size * 3)): Uint8Array {
   const h = (Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(step + 1, 0xc2b2ae35)) >>> 0;
   for (let i = 0; i < out.length; i++) {

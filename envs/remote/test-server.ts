@@ -1,4 +1,4 @@
-/**
+/*
  * A Node process that serves the remote env protocol (PROTOCOL.md) with a
  * deterministic pixel env, for tests and benchmarks that need no Python.
  *

@@ -1,4 +1,4 @@
-/**
+/*
  * Which camera a Renderer looks through, and the pinhole arithmetic that maps
  * pixels to rays. MuJoCo cameras look along their local -z with +y up and +x
  * right; cam_xmat is row-major, so its columns are those axes in the world.

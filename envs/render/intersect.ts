@@ -1,4 +1,4 @@
-/**
+/*
  * Analytic ray/primitive intersections in the primitive's own frame (centre at
  * the origin, axes aligned), for the MuJoCo geom types we draw. Rays are
  * o + t d with d not necessarily unit length; each function returns the

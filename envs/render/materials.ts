@@ -1,4 +1,4 @@
-/**
+/*
  * Surface colours: MuJoCo's rule for geom rgba versus material rgba, and the
  * 2D textures (the checker floor) that planes sample.
  */

@@ -1,4 +1,4 @@
-/**
+/*
  * The slice of the @mujoco/mujoco bindings the renderer reads. The package's
  * .d.ts types every array field as `any`; these helpers give them real types
  * and fail loudly when a field is missing, since a silent empty view would

@@ -1,4 +1,4 @@
-/**
+/*
  * CPU ray caster for MuJoCo scenes: one primary ray per pixel from a model
  * camera against the visible geoms and tendons, lit as MuJoCo's OpenGL
  * renderer lights them (head light along the view, model lights as

@@ -1,4 +1,4 @@
-/**
+/*
  * The per-frame primitive table: every visible geom and tendon segment with
  * its pose, size and colour, plus what the pixel loop needs precomputed once
  * per frame (camera origin and ray basis in the primitive's frame, the light

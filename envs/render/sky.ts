@@ -1,4 +1,4 @@
-/**
+/*
  * The model's skybox, looked up the way MuJoCo's OpenGL renderer draws it:
  * unlit, centred on the camera, so a pixel's sky colour depends only on its
  * ray direction. MuJoCo stores a skybox as the six faces of a GL cube map

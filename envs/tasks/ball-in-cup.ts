@@ -1,12 +1,12 @@
-import { MujocoModelError } from '../errors.js';
-import { COMMON_ASSETS, type MujocoTask } from '../mujoco/task.js';
-
-/**
+/*
  * Ball in cup: a planar cup on two sprung slide joints (x, z; motors of gear
  * 5) with a ball tied to its bottom by a 0.3 m string (a length-limited
  * tendon). 2 ms physics, 20 ms control steps. Catch: reward 1 while the ball
  * centre is inside the cup's target box shrunk by the ball radius.
  */
+import { MujocoModelError } from '../errors.js';
+import { COMMON_ASSETS, type MujocoTask } from '../mujoco/task.js';
+
 const BALL_RADIUS = 0.025;
 const TARGET_HALF = 0.05;
 

@@ -1,11 +1,11 @@
-import { tolerance } from '../rewards.js';
-import { COMMON_ASSETS, type MujocoTask } from '../mujoco/task.js';
-
-/**
+/*
  * Cart-pole: a 1 kg cart on a 3.6 m rail (slide limited to +-1.8 m) pushed by
  * a motor of gear 10, carrying an unactuated 1 m, 0.1 kg pole. RK4 at 10 ms,
  * one physics step per control step, 1000 steps (10 s).
  */
+import { tolerance } from '../rewards.js';
+import { COMMON_ASSETS, type MujocoTask } from '../mujoco/task.js';
+
 const XML = `
 <mujoco model="cartpole">
   <size memory="2M"/>

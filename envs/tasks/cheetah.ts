@@ -1,11 +1,11 @@
-import { tolerance } from '../rewards.js';
-import { COMMON_ASSETS, type MujocoTask } from '../mujoco/task.js';
-
-/**
+/*
  * Half-cheetah: a planar 14 kg runner (torso capsule with head, two legs of
  * thigh/shin/foot, six motors) on an endless floor, 10 ms steps. Run: reward
  * rises linearly with forward speed and saturates at 10 m/s.
  */
+import { tolerance } from '../rewards.js';
+import { COMMON_ASSETS, type MujocoTask } from '../mujoco/task.js';
+
 const XML = `
 <mujoco model="cheetah">
   <size memory="2M"/>

@@ -1,12 +1,12 @@
-import { MujocoModelError } from '../errors.js';
-import { COMMON_ASSETS, type MujocoTask } from '../mujoco/task.js';
-
-/**
+/*
  * Finger: a planar two-link finger (proximal gear 30, distal gear 15) beside a
  * free-spinning two-capsule body on a hinge, no gravity, 10 ms physics and
  * 20 ms control steps. Spin: reward 1 while the body turns faster than
  * 15 rad/s in the negative hinge direction.
  */
+import { MujocoModelError } from '../errors.js';
+import { COMMON_ASSETS, type MujocoTask } from '../mujoco/task.js';
+
 const XML = `
 <mujoco model="finger">
   <size memory="2M"/>

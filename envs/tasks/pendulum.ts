@@ -1,7 +1,7 @@
+// Pendulum: a 1 kg point mass on a 0.5 m massless rod, torque-limited motor (gear 1), 20 ms steps.
 import { tolerance } from '../rewards.js';
 import { COMMON_ASSETS, type MujocoTask } from '../mujoco/task.js';
 
-/** Pendulum: a 1 kg point mass on a 0.5 m massless rod, torque-limited motor (gear 1), 20 ms steps. */
 const XML = `
 <mujoco model="pendulum">
   <size memory="2M"/>

@@ -1,11 +1,11 @@
-import { tolerance } from '../rewards.js';
-import { COMMON_ASSETS, type MujocoTask } from '../mujoco/task.js';
-
-/**
+/*
  * Reacher: a planar two-link arm (0.12 m + 0.12 m, motors of gear 0.05) seen
  * from above, 20 ms steps. Easy: target radius 0.05 m; reward 1 while the
  * fingertip is within target + finger radius of the target centre.
  */
+import { tolerance } from '../rewards.js';
+import { COMMON_ASSETS, type MujocoTask } from '../mujoco/task.js';
+
 const TARGET_SIZE = 0.05;
 const FINGER_SIZE = 0.01;
 

@@ -1,11 +1,11 @@
-import { tolerance } from '../rewards.js';
-import { COMMON_ASSETS, type MujocoTask } from '../mujoco/task.js';
-
-/**
+/*
  * Planar walker: torso and two legs (thigh, leg, foot; six motors with gears
  * 100/50/20), 2.5 ms physics, 25 ms control steps. Walk: stay tall (torso
  * above 1.2 m) and upright while moving forward at 1 m/s or faster.
  */
+import { tolerance } from '../rewards.js';
+import { COMMON_ASSETS, type MujocoTask } from '../mujoco/task.js';
+
 const XML = `
 <mujoco model="walker">
   <size memory="2M"/>

@@ -1,12 +1,4 @@
-import os from 'node:os';
-import { parseArgs } from 'node:util';
-import { MujocoEnv } from '../../envs/mujoco/env.js';
-import type { MujocoTask } from '../../envs/mujoco/task.js';
-import { MUJOCO_TASKS } from '../../envs/registry.js';
-import { Rng } from '../../src/core/rng.js';
-import { ConfigError } from '../../src/core/errors.js';
-
-/**
+/*
  * Environment throughput per task, one JSON line per measurement:
  *  - physics: MuJoCo steps/s (and control steps/s) with random actions, no rendering;
  *  - render: frames/s of the ray-casting renderer at each size, one frame per control step.
@@ -15,6 +7,14 @@ import { ConfigError } from '../../src/core/errors.js';
  *    baseline to compare with the Control Suite's random scores.
  * Flags: --tasks id,id  --sizes 84,100  --seconds 1 (per measurement)  --random-returns 0.
  */
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { MujocoEnv } from '../../envs/mujoco/env.js';
+import type { MujocoTask } from '../../envs/mujoco/task.js';
+import { MUJOCO_TASKS } from '../../envs/registry.js';
+import { Rng } from '../../src/core/rng.js';
+import { ConfigError } from '../../src/core/errors.js';
+
 export async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,

@@ -1,12 +1,4 @@
-import { rmSync } from 'node:fs';
-import os from 'node:os';
-import { parseArgs } from 'node:util';
-import { BRIDGE_PATH, createRemoteEnv, joinCommand, testServerCommand, type RemoteEnvOptions } from '../../envs/remote/index.js';
-import { LocalEndpoint } from '../../envs/remote/local-transport.js';
-import { patternFrame, patternReward, renderedFrame } from '../../envs/remote/test-pattern.js';
-import { ConfigError } from '../../src/core/errors.js';
-
-/**
+/*
  * Remote env throughput: steps/s of the Node test server's pixel task through
  * RemoteEnv (pty + msgpack frames), next to the same task stepped in-process;
  * the difference per step is what the channel costs. One JSON line per kind
@@ -16,9 +8,17 @@ import { ConfigError } from '../../src/core/errors.js';
  * another host does: noise crosses raw, rendered frames zlib-compressed).
  * Flags: --size 100 (frame side)  --steps 3000  --warmup 200  --frames noise|rendered|both
  *        --local-transport true|false|both (default both)
- *        --compress false (refuse compression, as a client before it)
+ *        --compress false (refuse compression, as a client that does not know the option)
  *        --python /usr/bin/python3 (optional: also time the bridge with a trivial numpy pixel env).
  */
+import { rmSync } from 'node:fs';
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { BRIDGE_PATH, createRemoteEnv, joinCommand, testServerCommand, type RemoteEnvOptions } from '../../envs/remote/index.js';
+import { LocalEndpoint } from '../../envs/remote/local-transport.js';
+import { patternFrame, patternReward, renderedFrame } from '../../envs/remote/test-pattern.js';
+import { ConfigError } from '../../src/core/errors.js';
+
 export async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,

@@ -1,11 +1,4 @@
-import { parseArgs } from 'node:util';
-import { loadavg } from 'node:os';
-import { performance } from 'node:perf_hooks';
-import { Renderer } from '../../envs/render/index.js';
-import type { MjData, MjModel, MujocoModule } from '../../envs/render/index.js';
-import { ConfigError } from '../../src/core/errors.js';
-
-/**
+/*
  * Ray-casting renderer throughput on one core: frames/s for each built-in
  * task's model (taken from envs/tasks when they load) at each requested size,
  * in a typical pose reached by stepping random controls. Only render() is
@@ -13,6 +6,13 @@ import { ConfigError } from '../../src/core/errors.js';
  * Flags: --sizes 84,100  --frames 300 (per task and size)  --tasks id,id (default: all)
  *        --no-shadows.
  */
+import { parseArgs } from 'node:util';
+import { loadavg } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { Renderer } from '../../envs/render/index.js';
+import type { MjData, MjModel, MujocoModule } from '../../envs/render/index.js';
+import { ConfigError } from '../../src/core/errors.js';
+
 interface SceneSpec { id: string; xml: string; camera: string | number }
 
 const TASK_MODULES: [string, string][] = [

@@ -1,13 +1,4 @@
-import { rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { buildAugmentation } from '../../replay/aug-spec.js';
-import { ReplayBuffer } from '../../replay/buffer.js';
-import { Rng } from '../../src/core/rng.js';
-import { ConfigError } from '../../src/core/errors.js';
-
-/**
+/*
  * Replay buffer costs: memory per transition (vs the reference's two full
  * stacks), sample + crop time for a CURL batch (anchor, positive, nextObs),
  * save/load throughput. One JSON object per measurement with --json.
@@ -18,6 +9,15 @@ import { ConfigError } from '../../src/core/errors.js';
  * --aug (as train's, default crop) and --aug-m / --aug-k (obs and next_obs
  * views, default 1) time the sampling of other augmentations.
  */
+import { rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { buildAugmentation } from '../../replay/aug-spec.js';
+import { ReplayBuffer } from '../../replay/buffer.js';
+import { Rng } from '../../src/core/rng.js';
+import { ConfigError } from '../../src/core/errors.js';
+
 export async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,

@@ -1,23 +1,4 @@
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import { agentFeatureDim, defaultConvWorkers } from '../../agents/index.js';
-import { createAgent } from '../../src/agent.js';
-import type { AgentBuildConfig } from '../../src/agent.js';
-import type { AgentConfig, AgentSpec } from '../../agents/index.js';
-import type { Batch } from '../../replay/types.js';
-import { backendNames, type BackendName } from '../../src/core/backend-names.js';
-import { convEngineNames, defaultConfig } from '../../src/config/schema.js';
-import { libtorchThreads, resolveConvEngine } from '../../src/conv-engine.js';
-import type { ConvEngineRequest } from '../../src/conv-engine.js';
-import { initBackend } from '../../src/backend.js';
-import { auxNames } from '../../src/config/schema.js';
-import type { AuxName } from '../../src/config/schema.js';
-import { auxFlops } from './lib/aux-flops.js';
-import { Rng } from '../../src/core/rng.js';
-import { ConfigError } from '../../src/core/errors.js';
-
-/**
+/*
  * Throughput of one agent update (SAC + optional CURL) on 84x84x9 crops with
  * a 6-d action, the DMC setting. Prints one JSON line per (aux, batch size):
  * median ms per update after warm-up, the FLOPs counted per update, GFLOP/s.
@@ -40,6 +21,24 @@ import { ConfigError } from '../../src/core/errors.js';
  *        --micro-batch N  --aug-k 1 / --aug-m 1 (comma lists: DrQ's K next_obs views for the
  *        target and M obs views for the Q loss; one JSON line per (aux, batch, K, M))  --compare-pytorch  --json (accepted; output is always JSON lines).
  */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { agentFeatureDim, defaultConvWorkers } from '../../agents/index.js';
+import { createAgent } from '../../src/agent.js';
+import type { AgentBuildConfig } from '../../src/agent.js';
+import type { AgentConfig, AgentSpec } from '../../agents/index.js';
+import type { Batch } from '../../replay/types.js';
+import { backendNames, type BackendName } from '../../src/core/backend-names.js';
+import { convEngineNames, defaultConfig } from '../../src/config/schema.js';
+import { libtorchThreads, resolveConvEngine } from '../../src/conv-engine.js';
+import type { ConvEngineRequest } from '../../src/conv-engine.js';
+import { initBackend } from '../../src/backend.js';
+import { auxNames } from '../../src/config/schema.js';
+import type { AuxName } from '../../src/config/schema.js';
+import { auxFlops } from './lib/aux-flops.js';
+import { Rng } from '../../src/core/rng.js';
+import { ConfigError } from '../../src/core/errors.js';
 
 const SIZE = 84;
 const CHANNELS = 9;

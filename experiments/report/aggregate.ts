@@ -1,4 +1,4 @@
-/**
+/*
  * Aggregation of evaluation curves over seeds: alignment on common steps,
  * mean, sample standard deviation and a band (± std or a 95% t-interval).
  *

@@ -1,8 +1,7 @@
+// Markdown tables of the report: results per task and aux next to the paper, then one row per run.
 import type { Stat } from './aggregate.js';
 import type { RunSummary, SweepIndexSummary } from './load-runs.js';
 import { LAST_K, type GroupSummary } from './summarize.js';
-
-/** Markdown tables of the report: results per task and aux next to the paper, then one row per run. */
 
 const dash = '—';
 

@@ -1,12 +1,12 @@
-import type { AuxName } from '../../src/config/schema.js';
-
-/**
+/*
  * Published DMControl results of the CURL paper (Srinivas, Laskin & Abbeel
  * 2020, Table 1): mean eval return over 10 seeds at 100k and 500k environment
  * steps, as quoted in shared/DESIGN.md. `curl` is CURL, `none` is the paper's
  * Pixel SAC baseline. Tasks not in the table (cartpole-balance,
  * pendulum-swingup) have no published numbers.
  */
+import type { AuxName } from '../../src/config/schema.js';
+
 export interface PublishedScores {
   at100k: number;
   at500k: number;

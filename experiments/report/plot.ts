@@ -1,15 +1,14 @@
-import { Resvg } from '@resvg/resvg-js';
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
-import { auxReport } from '../../agents/aux/registry.js';
-import type { BandKind, CurvePoint } from './aggregate.js';
-
-/**
+/*
  * Learning curves as Vega-Lite: one panel per task, one colour per aux loss,
  * a line for the mean over seeds and a shaded band. Rendered headless (vega
  * View with renderer 'none' -> SVG string), then SVG -> PNG with resvg, so no
  * browser or canvas package is needed.
  */
+import { Resvg } from '@resvg/resvg-js';
+import * as vega from 'vega';
+import { compile, type TopLevelSpec } from 'vega-lite';
+import { auxReport } from '../../agents/aux/registry.js';
+import type { BandKind, CurvePoint } from './aggregate.js';
 
 export interface CurveSeries {
   env: string;

@@ -1,3 +1,8 @@
+/*
+ * `curl-rl report`: scans run directories, aggregates eval curves over seeds
+ * per task and aux loss, and writes curves.svg, curves.png, report.md and
+ * summary.json into the output folder.
+ */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { ConfigError } from '../../src/core/errors.js';
@@ -6,12 +11,6 @@ import { loadRun, scanRunsRoot, type RunSummary, type SweepIndexSummary } from '
 import { formatDuration, resultsTable, runsTable, sweepsTable } from './markdown.js';
 import { curvesSpec, renderSvg, svgToPng } from './plot.js';
 import { LAST_K, summarizeGroups, type GroupSummary } from './summarize.js';
-
-/**
- * `curl-rl report`: scans run directories, aggregates eval curves over seeds
- * per task and aux loss, and writes curves.svg, curves.png, report.md and
- * summary.json into the output folder.
- */
 
 export interface ReportOptions {
   out: string;

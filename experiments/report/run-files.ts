@@ -1,29 +1,16 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { z } from 'zod';
-import { latestCheckpoint } from '../../src/loop/checkpoint.js';
-
-/**
+/*
  * Readers for the run directory that `curl-rl train` writes (config.json,
  * status.json, metrics.jsonl). They are read-only and tolerant: a run killed
  * mid-write leaves a truncated last line, which is skipped and counted rather
  * than failing a whole report.
  */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { latestCheckpoint } from '../../src/loop/checkpoint.js';
 
-export const runStates = ['running', 'finished', 'interrupted', 'failed'] as const;
-export type RunState = (typeof runStates)[number];
-
-export const statusSchema = z
-  .object({
-    state: z.enum(runStates),
-    agentStep: z.number().nonnegative(),
-    envStep: z.number().nonnegative(),
-    reason: z.string().optional(),
-    updatedAt: z.string().optional(),
-    wallClockSeconds: z.number().nonnegative().optional(),
-  })
-  .passthrough();
-export type RunStatus = z.infer<typeof statusSchema>;
+// The report, the sweeps and the loop read status.json through one reader.
+export { readStatus, type RunState, type RunStatus } from '../../src/run/status.js';
 
 export const runConfigFileSchema = z
   .object({
@@ -57,18 +44,6 @@ export interface MetricsLog {
 
 function readJson(path: string): unknown {
   return JSON.parse(readFileSync(path, 'utf8'));
-}
-
-/** The run's status, or undefined when status.json is missing or unreadable (a run that never started). */
-export function readStatus(dir: string): RunStatus | undefined {
-  const path = join(dir, 'status.json');
-  if (!existsSync(path)) return undefined;
-  try {
-    const parsed = statusSchema.safeParse(readJson(path));
-    return parsed.success ? parsed.data : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 export function readRunConfig(dir: string): RunConfigFile | undefined {

@@ -1,18 +1,18 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, freemem } from 'node:os';
-import { join } from 'node:path';
-import { hasCheckpoint, readStatus, type RunState } from '../report/run-files.js';
-import { coreShareWorkers } from '../../agents/tower/defaults.js';
-import { CurlRlError } from '../../src/core/errors.js';
-import { processSpawner, type TrainProcessResult, type TrainSpawner } from './spawner.js';
-import { freshTrainArgs, resumeTrainArgs, type RunSpec, type Sweep } from './spec.js';
-
-/**
+/*
  * Runs a sweep's runs as child processes with a bounded pool. Decisions are
  * made from what is on disk, so the same command continues a sweep across
  * sessions: finished runs are skipped, runs with a checkpoint are resumed,
  * the rest start from scratch. A failed run is recorded and the sweep goes on.
  */
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { availableParallelism, freemem } from 'node:os';
+import { join } from 'node:path';
+import { hasCheckpoint, readStatus, type RunState } from '../report/run-files.js';
+import { coreShareWorkers } from '../../agents/tower/defaults.js';
+import { ConfigError, CurlRlError } from '../../src/core/errors.js';
+import { acquireLock, runLockHolder } from '../../src/run/lock.js';
+import { processSpawner, type TrainProcessResult, type TrainSpawner } from './spawner.js';
+import { freshTrainArgs, resumeTrainArgs, type RunSpec, type Sweep } from './spec.js';
 
 export type RunAction = 'skip' | 'resume' | 'fresh';
 
@@ -99,39 +99,30 @@ export function planRun(run: RunSpec): RunAction {
   return hasCheckpoint(run.dir) ? 'resume' : 'fresh';
 }
 
-/** Another process is running the same sweep. */
-export class SweepLockedError extends CurlRlError {}
+/** Another live process is running the same sweep. Exit code 2, as for a run in use: nothing was started. */
+export class SweepLockedError extends ConfigError {}
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+/** A run directory that a live process is training: the sweep neither starts a second writer in it nor moves it. */
+export class RunInUseError extends CurlRlError {}
 
 /**
  * One sweep process per sweep folder: two would start the same runs twice.
- * A lock left by a process that no longer exists is taken over.
+ * The run lock's implementation (src/run/lock.ts): a lock left by a process
+ * that no longer exists is taken over. Returns the release.
  */
 export function lockSweep(sweep: Sweep): () => void {
   const path = join(sweep.dir, 'sweep.lock');
   mkdirSync(sweep.dir, { recursive: true });
-  for (let attempt = 0; attempt < 2; attempt += 1) {
-    try {
-      writeFileSync(path, `${process.pid}\n`, { flag: 'wx' });
-      return () => rmSync(path, { force: true });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const pid = Number.parseInt(readFileSync(path, 'utf8'), 10);
-      if (Number.isInteger(pid) && pid !== process.pid && processAlive(pid)) {
-        throw new SweepLockedError(`Sweep '${sweep.name}' is already running in process ${pid} (lock ${path}). Wait for it, or stop it first.`);
-      }
-      rmSync(path, { force: true });
-    }
-  }
-  throw new SweepLockedError(`Could not take the sweep lock ${path}.`);
+  const lock = acquireLock(path, {
+    error: SweepLockedError,
+    foreign: () =>
+      `${path} is not a lock this program wrote, so sweep '${sweep.name}' may be running. If no curl-rl sweep process is running it, delete ${path} and try again.`,
+    busy: (holder, otherHost) =>
+      `Sweep '${sweep.name}' is already running in process ${holder.pid}${otherHost ? ` on host ${holder.host}` : ''} (since ${holder.since}; lock ${path}). ` +
+      `Two sweep processes would start the same runs twice. Wait for it, or stop it first (kill -INT ${holder.pid}).` +
+      (otherHost ? ` If that process is gone, delete ${path}.` : ''),
+  });
+  return lock.release;
 }
 
 export function indexPath(sweep: Sweep): string {
@@ -171,9 +162,21 @@ export function judgeOutcome(run: RunSpec, result: TrainProcessResult): Pick<Run
   return { ...base, state: 'failed', reason: detail ? `${how}: ${detail}` : how };
 }
 
-/** A run that never checkpointed has nothing to resume; keep its files for inspection out of the report's way. */
+/**
+ * A run that never checkpointed has nothing to resume; keep its files for
+ * inspection out of the report's way. A run whose lock a live process holds
+ * (a train left running by a sweep that was killed) is being written: it is
+ * not moved.
+ */
 export function moveAsideStale(sweepDir: string, run: RunSpec): void {
   if (!existsSync(run.dir) || readdirSync(run.dir).length === 0) return;
+  const holder = runLockHolder(run.dir);
+  if (holder !== null) {
+    throw new RunInUseError(
+      `${run.dir} is being trained by process ${holder.pid} (since ${holder.since}: ${holder.command}), so it was left in place. ` +
+        'Run the sweep again once that process has ended (or stop it with kill -INT).',
+    );
+  }
   const attempts = join(sweepDir, '.attempts');
   mkdirSync(attempts, { recursive: true });
   renameSync(run.dir, join(attempts, `${run.id}-${new Date().toISOString().replace(/[:.]/g, '-')}`));

@@ -1,14 +1,13 @@
+/*
+ * How the sweep starts one `curl-rl train` process. The runner takes any
+ * TrainSpawner, so tests substitute a fake train script (or a function) and
+ * never run real training.
+ */
 import { spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RunSpec } from './spec.js';
-
-/**
- * How the sweep starts one `curl-rl train` process. The runner takes any
- * TrainSpawner, so tests substitute a fake train script (or a function) and
- * never run real training.
- */
 
 export interface TrainLaunch {
   run: RunSpec;

@@ -1,15 +1,14 @@
+/*
+ * A sweep file names tasks x seeds x aux losses; expansion turns it into one
+ * run each, with a deterministic directory so that re-running the same sweep
+ * finds (and skips or resumes) the runs of an earlier session.
+ */
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../../src/core/errors.js';
 import { kebab, resolveConfig } from '../../src/config/resolve.js';
 import { auxNames, configSchema, type AuxName, type Config } from '../../src/config/schema.js';
-
-/**
- * A sweep file names tasks x seeds x aux losses; expansion turns it into one
- * run each, with a deterministic directory so that re-running the same sweep
- * finds (and skips or resumes) the runs of an earlier session.
- */
 
 /** Fields a sweep sets per run itself; overriding them would break the run-dir naming. */
 const perRunFields = ['env', 'aux', 'seed', 'runsDir'] as const;

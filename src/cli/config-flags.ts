@@ -1,14 +1,14 @@
+/*
+ * Every config field becomes a kebab-case flag (`batchSize` -> `--batch-size`),
+ * derived from the one schema so flags can never drift from the config.
+ * Values are parsed here only as far as their type; ranges are the schema's job.
+ */
 import { Option, type Command } from 'commander';
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
 import { configSchema, type Config } from '../config/schema.js';
 import { describeAllowed, fieldType, kebab, type PartialConfig } from '../config/resolve.js';
 
-/**
- * Every config field becomes a kebab-case flag (`batchSize` -> `--batch-size`),
- * derived from the one schema so flags can never drift from the config.
- * Values are parsed here only as far as their type; ranges are the schema's job.
- */
 type FieldKind = 'int' | 'number' | 'boolean' | 'string' | 'enum';
 
 function fieldKind(field: keyof Config): FieldKind {

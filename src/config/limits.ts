@@ -1,11 +1,13 @@
 // What a config asks of the machine, checked before a run creates anything:
 // a replay buffer or network that cannot fit fails later as a RangeError, or
-// worse, as a machine swapping to a halt.
+// worse, as a machine swapping to a halt. The encoder arithmetic is the
+// agent's (agents/conv-size.ts, which loads no tfjs: `config` and `--help`
+// must not need it).
 import { readFileSync } from 'node:fs';
 import { freemem } from 'node:os';
 import { auxObjective, resolveAuxOptions } from '../../agents/aux/registry.js';
+import { KERNEL, encoderOutputSide } from '../../agents/conv-size.js';
 import { ConfigError } from '../core/errors.js';
-import { KERNEL, encoderOutputSide } from './conv-geometry.js';
 import type { Config } from './schema.js';
 
 /** Number of float parameters of the agent (agents/params.ts createParams). */

@@ -1,3 +1,8 @@
+/*
+ * Config resolution, lowest precedence first: schema defaults (the CURL
+ * reference), the task preset experiments/presets/<env>.json when one exists,
+ * an explicit --preset, then command-line flags.
+ */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -6,11 +11,6 @@ import { ConfigError } from '../core/errors.js';
 import { describeAugParts } from '../../replay/aug-spec.js';
 import { configSchema, type Config } from './schema.js';
 
-/**
- * Config resolution, lowest precedence first: schema defaults (the CURL
- * reference), the task preset experiments/presets/<env>.json when one exists,
- * an explicit --preset, then command-line flags.
- */
 export const presetsDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'experiments', 'presets');
 
 export type PartialConfig = Partial<Record<keyof Config, unknown>>;

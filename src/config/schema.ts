@@ -1,11 +1,4 @@
-import { z } from 'zod';
-import { parseAugSpec } from '../../replay/aug-spec.js';
-import { backendNames } from '../core/backend-names.js';
-import { auxObjectiveNames, auxObjectives, auxOptionFields, unreadAuxOptions } from '../../agents/aux/registry.js';
-import type { UnreadAuxOption } from '../../agents/aux/registry.js';
-import { encoderOutputSide, maxConvLayersFor, minCropFor } from './conv-geometry.js';
-
-/**
+/*
  * The one source of truth for a run's configuration. Defaults are the CURL
  * reference hyperparameters for DMControl (Srinivas, Laskin & Abbeel 2020;
  * see shared/DESIGN.md); per-task presets in experiments/presets/ override
@@ -14,6 +7,13 @@ import { encoderOutputSide, maxConvLayersFor, minCropFor } from './conv-geometry
  * Step counts named `*Steps`/`*Every` are ENVIRONMENT steps (physics-control
  * steps, i.e. agent steps x action repeat) unless the name says `agent`.
  */
+import { z } from 'zod';
+import { parseAugSpec, shiftSizeProblem } from '../../replay/aug-spec.js';
+import { backendNames } from '../core/backend-names.js';
+import { auxObjectiveNames, auxObjectives, auxOptionFields, unreadAuxOptions } from '../../agents/aux/registry.js';
+import type { UnreadAuxOption } from '../../agents/aux/registry.js';
+import { encoderOutputSide, maxConvLayersFor, minCropFor } from '../../agents/conv-size.js';
+
 /**
  * Counts stay far below 2^53, where a float64 stops counting exactly (env
  * steps grow by the action repeat); 2^50 env steps is beyond any run.
@@ -125,16 +125,8 @@ export const configSchema = z
       });
     }
     try {
-      const spec = parseAugSpec(c.aug);
-      if (spec.geometric === 'shift' && c.cropSize !== c.imageSize) {
-        ctx.addIssue({
-          code: z.ZodIssueCode.custom,
-          path: ['aug'],
-          message:
-            `shift pads by 4 and crops back to the input size, so the input is the rendered frame: --crop-size (${c.cropSize}) must equal --image-size (${c.imageSize}). ` +
-            'DrQ renders 84 and shifts at 84: --image-size 84 --crop-size 84',
-        });
-      }
+      const sizeProblem = shiftSizeProblem(parseAugSpec(c.aug), c.imageSize, c.cropSize);
+      if (sizeProblem !== null) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['aug'], message: sizeProblem });
     } catch (error) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['aug'], message: (error as Error).message });
     }

@@ -1,10 +1,4 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import msgpack from 'msgpack-lite';
-import { DamagedFileError, readCheckedFile, writeCheckedFile } from '../run/checked-file.js';
-import { writeFileAtomic } from '../run/fs-atomic.js';
-
-/**
+/*
  * Checkpoints are directories `checkpoints/ckpt-<agentStep>/` holding
  * agent.msgpack (weights, optimizer slots, agent RNG), replay.msgpack (the
  * buffer, streamed by the replay module) and loop.msgpack (counters, RNG
@@ -14,6 +8,12 @@ import { writeFileAtomic } from '../run/fs-atomic.js';
  * agent.msgpack and loop.msgpack carry a checksum (run/checked-file.ts), the
  * replay file one per chunk, so a damaged checkpoint is refused, never loaded.
  */
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import msgpack from 'msgpack-lite';
+import { DamagedFileError, readCheckedFile, writeCheckedFile } from '../run/checked-file.js';
+import { writeFileAtomic } from '../run/fs-atomic.js';
+
 export interface CheckpointWriter {
   writeAgent(path: string): Promise<void>;
   writeReplay(path: string): Promise<void>;

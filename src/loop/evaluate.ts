@@ -1,6 +1,6 @@
 import type { Env } from '../../envs/types.js';
 import { FrameStacker } from '../../envs/wrappers/frame-stack.js';
-import { centerCrop } from '../../replay/augment.js';
+import { centerCrop } from '../../replay/image-kernels.js';
 import type { Config } from '../config/schema.js';
 
 export interface Policy {

@@ -1,11 +1,11 @@
+/*
+ * Console progress: a live bar on a terminal, plain periodic lines otherwise
+ * (logs of headless runs stay readable). Purely an observer of the loop.
+ */
 import cliProgress from 'cli-progress';
 import { Subscription } from 'rxjs';
 import type { LoopStreams } from './streams.js';
 
-/**
- * Console progress: a live bar on a terminal, plain periodic lines otherwise
- * (logs of headless runs stay readable). Purely an observer of the loop.
- */
 export interface ProgressOptions {
   totalEnvSteps: number;
   startEnvStep: number;

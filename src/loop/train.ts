@@ -7,9 +7,10 @@ import { checkRunFitsMachine } from '../config/limits.js';
 import { kebab } from '../config/resolve.js';
 import type { Config } from '../config/schema.js';
 import { ConfigError, CurlRlError } from '../core/errors.js';
-import { acquireRunLock, type RunLock } from '../run/lock.js';
+import { acquireRunLock, type HeldLock } from '../run/lock.js';
 import { MetricsLog, type EvalRecord } from '../run/metrics.js';
-import { RunDirError, describeFsError, makeRunDirs, newRunDirPath, readRunConfig, writeRunConfig, writeStatus, type RunState } from '../run/run-dir.js';
+import { RunDirError, describeFsError, makeRunDirs, newRunDirPath, readRunConfig, writeRunConfig } from '../run/run-dir.js';
+import { writeStatus, type RunState } from '../run/status.js';
 import { attachProgress } from './progress.js';
 import { deriveStreams } from './streams.js';
 import { Shutdown, type StopReason } from './shutdown.js';
@@ -115,7 +116,7 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
 
   const runDir = options.resume ?? newRunDirPath(config, options.runDir);
   if (!options.resume) makeRunDirs(runDir);
-  let lock: RunLock;
+  let lock: HeldLock;
   try {
     lock = acquireRunLock(runDir, say);
   } catch (error) {

@@ -2,13 +2,14 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, join } from 'node:path';
 import { Subject } from 'rxjs';
-import { coreShareWorkers, usesConvWorkers, type AgentState, type CurlSacAgent } from '../../agents/index.js';
+import { coreShareWorkers, singleThreadedBackend, type AgentState, type CurlSacAgent } from '../../agents/index.js';
 import { createAgent } from '../agent.js';
 import { makeEnv, type MakeEnvOptions } from '../../envs/registry.js';
 import { isSnapshotCapable, spaceSize, type Env, type EnvSnapshot, type StepResult } from '../../envs/types.js';
 import { FrameStacker } from '../../envs/wrappers/frame-stack.js';
 import { Wrapper } from '../../envs/wrappers/wrapper.js';
-import { centerCrop, type Augmentation } from '../../replay/augment.js';
+import type { Augmentation } from '../../replay/augment.js';
+import { centerCrop } from '../../replay/image-kernels.js';
 import { buildAugmentation } from '../../replay/aug-spec.js';
 import { ReplayBuffer } from '../../replay/buffer.js';
 import { ReplayFileError } from '../../replay/errors.js';
@@ -598,7 +599,7 @@ function buildAround(env: Env, config: Config, runDir: string, log: MetricsLog, 
   const backend = activeBackendName();
   const { engine } = resolveConvEngine(config.convEngine, backend);
   // libtorch threads itself on any backend; its thread count is convWorkers + 1, like the tfjs workers' share
-  const convWorkers = usesConvWorkers(backend) || engine === 'libtorch'
+  const convWorkers = singleThreadedBackend(backend) || engine === 'libtorch'
     ? capConvWorkers(config.convWorkers ?? coreShareWorkers(), availableParallelism(), say)
     : 0;
   const agent = createAgent({ ...config, convWorkers, convEngine: engine }, { obsShape: [config.cropSize, config.cropSize, 3 * config.frameStack], actionDim }, config.seed);

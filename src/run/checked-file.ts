@@ -1,8 +1,4 @@
-import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
-import { crc32 } from 'node:zlib';
-import { CurlRlError } from '../core/errors.js';
-
-/**
+/*
  * Files whose damage must be caught, not loaded: a flipped byte in a weight
  * loads as a different number and trains on silently. Layout (little-endian):
  *
@@ -11,6 +7,10 @@ import { CurlRlError } from '../core/errors.js';
  * A file cut short, grown, or with any byte changed fails the check with a
  * message saying which.
  */
+import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
+import { CurlRlError } from '../core/errors.js';
+
 const MAGIC = Buffer.from('CURLRLCK', 'latin1');
 const VERSION = 1;
 const HEADER_BYTES = 24;

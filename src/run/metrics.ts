@@ -1,13 +1,13 @@
-import { appendFileSync, existsSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { writeFileAtomic } from './fs-atomic.js';
-
-/**
+/*
  * Typed records of metrics.jsonl. Every record carries both counters:
  * `agentStep` (decisions of the agent) and `envStep` (physics-control steps,
  * agentStep x actionRepeat), the unit the CURL paper reports. `wallTime` is
  * seconds of training since the run began, summed over resumes.
  */
+import { appendFileSync, existsSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic } from './fs-atomic.js';
+
 interface StepStamp {
   agentStep: number;
   envStep: number;

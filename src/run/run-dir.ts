@@ -1,12 +1,4 @@
-import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { ConfigError } from '../core/errors.js';
-import { configSchema, type Config } from '../config/schema.js';
-import { packageVersion } from '../version.js';
-import { writeJsonAtomic } from './fs-atomic.js';
-
-/**
+/*
  * A run directory holds everything about one training run:
  *   config.json    resolved config, package version, backend, git commit
  *   status.json    running | finished | interrupted | failed, with counters
@@ -14,23 +6,20 @@ import { writeJsonAtomic } from './fs-atomic.js';
  *   eval.csv       the eval records as a table
  *   checkpoints/   ckpt-<agentStep>/ directories and the `latest` pointer
  */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { ConfigError } from '../core/errors.js';
+import { configSchema, type Config } from '../config/schema.js';
+import { packageVersion } from '../version.js';
+import { writeJsonAtomic } from './fs-atomic.js';
+
 export interface RunConfigFile {
   config: Config;
   version: string;
   backend: string;
   gitCommit: string | null;
   createdAt: string;
-}
-
-export type RunState = 'running' | 'finished' | 'interrupted' | 'failed';
-
-export interface RunStatus {
-  state: RunState;
-  agentStep: number;
-  envStep: number;
-  reason?: string;
-  updatedAt: string;
-  wallClockSeconds: number;
 }
 
 export function gitCommit(cwd: string = process.cwd()): string | null {
@@ -134,44 +123,4 @@ export function readRunConfig(dir: string): RunConfigFile {
     throw new ConfigError(`${path} holds a configuration this version cannot use: ${issues.join('; ')}. ${restore}`);
   }
   return { ...file, config: parsed.data };
-}
-
-/**
- * status.json is replaced atomically; when that fails on a full disk (no room
- * for the temp file) it is rewritten in place, where its one block already
- * is, so a run that stops for lack of space can still say so.
- */
-export function writeStatus(dir: string, status: Omit<RunStatus, 'updatedAt'>): void {
-  const path = join(dir, 'status.json');
-  const text = `${JSON.stringify({ ...status, updatedAt: new Date().toISOString() }, null, 2)}\n`;
-  try {
-    writeJsonAtomic(path, JSON.parse(text));
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if ((code !== 'ENOSPC' && code !== 'EDQUOT') || !rewriteInPlace(path, text)) throw error;
-  }
-}
-
-function rewriteInPlace(path: string, text: string): boolean {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r+');
-  } catch {
-    return false;
-  }
-  try {
-    // Padded with spaces (still valid JSON) rather than truncated, so the write needs no new block.
-    const bytes = Buffer.from(text.padEnd(fstatSync(fd).size, ' '), 'utf8');
-    writeSync(fd, bytes, 0, bytes.length, 0);
-    fsyncSync(fd);
-    return true;
-  } catch {
-    return false;
-  } finally {
-    closeSync(fd);
-  }
-}
-export function readStatus(dir: string): RunStatus | null {
-  const path = join(dir, 'status.json');
-  return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as RunStatus) : null;
 }

@@ -1,3 +1,7 @@
+/*
+ * The aux objectives inside the agent (tfjs conv engine, as tinyConfig pins;
+ * the last block repeats the two-view ones on libtorch where it is built).
+ */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,10 +15,6 @@ import type { Batch } from '../../replay/types.js';
 import { readMsgpackFile, writeMsgpackFile } from '../../src/loop/checkpoint.js';
 import { randomBatch, relErr, texturedBatch, tinyConfig, updateCapturing, useBackend } from './helpers.js';
 
-/**
- * The aux objectives inside the agent (tfjs conv engine, as tinyConfig pins;
- * the last block repeats the two-view ones on libtorch where it is built).
- */
 afterAll(async () => useBackend('wasm'));
 
 const SIZE = 16;
@@ -42,7 +42,7 @@ describe("aux 'curl' after the move to agents/aux", () => {
     for (let i = 0; i < 3; i++) got.push(await agent.update(randomBatch(40 + i, 8, 12, 3, 2), i));
     const st = await agent.getState();
     agent.dispose();
-    // printed by main's agent; bit-identical here at the time of writing (6 decimals kept for other machines' wasm)
+    // this agent's numbers on wasm, compared to 6 decimals so that other machines' wasm builds match too
     const want = [
       { criticLoss: 0.4021494388580322, curlLoss: 2.501465320587158, curlAccuracy: 0.125, curlGradNorm: 2.6190390586853027 },
       { criticLoss: 0.19133713841438293, curlLoss: 2.6500232219696045, curlAccuracy: 0.25, curlGradNorm: 5.060571193695068 },

@@ -1,3 +1,7 @@
+/*
+ * Every aux loss against numbers computed here by explicit loops in float64
+ * (no tfjs, no code shared with agents/aux), on tiny shapes.
+ */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { barlowLambdaEff } from '../../agents/aux/barlow-objective.js';
@@ -10,10 +14,6 @@ import { curlLoss } from '../../agents/losses.js';
 import { Rng } from '../../src/core/rng.js';
 import { useBackend } from './helpers.js';
 
-/**
- * Every aux loss against numbers computed here by explicit loops in float64
- * (no tfjs, no code shared with agents/aux), on tiny shapes.
- */
 type M = number[][];
 const randM = (rng: Rng, r: number, c: number, s = 1): M => Array.from({ length: r }, () => Array.from({ length: c }, () => rng.normal() * s));
 const t2 = (m: M) => tf.tensor2d(m);

@@ -1,3 +1,8 @@
+/*
+ * --curl-encoder-steps 2: the CURL reference's double step of the encoder on
+ * the contrastive gradient (its encoder and CURL optimisers both hold the
+ * encoder), as an opt-in.
+ */
 import { afterAll, describe, expect, it } from 'vitest';
 import { createAgent } from '../../src/agent.js';
 import type { CurlSacAgent } from '../../agents/index.js';
@@ -5,11 +10,6 @@ import type { Batch } from '../../replay/types.js';
 import { configSchema } from '../../src/config/schema.js';
 import { randomBatch, tinyConfig, updateCapturing, useBackend } from './helpers.js';
 
-/**
- * --curl-encoder-steps 2: the CURL reference's double step of the encoder on
- * the contrastive gradient (its encoder and CURL optimisers both hold the
- * encoder), as an opt-in.
- */
 afterAll(async () => useBackend('wasm'));
 
 const spec = { obsShape: [12, 12, 3] as [number, number, number], actionDim: 2 };
@@ -42,7 +42,7 @@ describe('curlEncoderSteps', () => {
       }
       expect(checked, `${n}: nonzero CURL gradients`).toBeGreaterThan(0);
     }
-    // W and everything outside the encoder take one step as before
+    // W and everything outside the encoder take one step, as with curlEncoderSteps 1
     for (const n of Object.keys(one.after.params).filter((k) => !ENCODER.includes(k))) {
       expect(two.after.params[n]!.data, n).toEqual(one.after.params[n]!.data);
     }

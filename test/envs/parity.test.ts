@@ -1,4 +1,4 @@
-/**
+/*
  * Parity with the DeepMind Control Suite's published task definitions
  * (dm_control/suite/<domain>.py and <domain>.xml). The numbers below are
  * copied from those definitions, not from our code, so a change to a model or

@@ -103,7 +103,7 @@ describe('task rewards at known states', () => {
     p.qpos[0] = 0.05; // about 3 degrees
     p.qvel[0] = 0;
     expect(e.step(Float32Array.of(0)).reward).toBe(1);
-    p.qpos[0] = 0.4; // about 23 degrees: paid under the old 30-degree bound, not under dm_control's 8
+    p.qpos[0] = 0.4; // about 23 degrees: outside dm_control's 8-degree bound (a 30-degree bound would pay it)
     p.qvel[0] = 0;
     expect(e.step(Float32Array.of(0)).reward).toBe(0);
   });

@@ -1,4 +1,4 @@
-/**
+/*
  * What the agent sees, against the Control Suite's models: the camera each
  * task renders from (dm_control's camera 0, which CURL's pixel wrappers use)
  * and the shared visual settings of suite/common/visual.xml.

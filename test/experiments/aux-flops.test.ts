@@ -1,9 +1,9 @@
+// The aux objectives' FLOP counts in `bench update`, against the passes each one runs, written out.
 import { describe, expect, it } from 'vitest';
 import type { AgentConfig } from '../../agents/index.js';
 import { auxFlops } from '../../experiments/bench/lib/aux-flops.js';
 import { defaultConfig } from '../../src/config/schema.js';
 
-/** The aux objectives' FLOP counts in `bench update`, against the passes each one runs, written out. */
 describe('aux FLOPs per update', () => {
   const row = { convFwd: 1000, convBwd: 1800, head: 100 };
   const b = 4;

@@ -1,3 +1,7 @@
+/*
+ * Synthetic runs with known eval returns. Tasks: cartpole-swingup (in the
+ * paper's table) and pendulum-swingup (not). Per task and aux, 3 seeds.
+ */
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,10 +11,6 @@ import { formatDuration, formatStat } from '../../experiments/report/markdown.js
 import { buildReport, type ReportResult } from '../../experiments/report/report.js';
 import { parseMetricsText } from '../../experiments/report/run-files.js';
 
-/**
- * Synthetic runs with known eval returns. Tasks: cartpole-swingup (in the
- * paper's table) and pendulum-swingup (not). Per task and aux, 3 seeds.
- */
 interface FakeRun {
   env: string;
   aux: string;

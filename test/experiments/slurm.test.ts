@@ -1,3 +1,9 @@
+/*
+ * `curl-rl sweep --executor slurm` against a real Slurm (Debian's slurm-wlm
+ * and munge), started here as a single-node cluster. CI installs the
+ * packages (.ci/run) and must run these; elsewhere they are skipped, loudly,
+ * only when Slurm is not installed or we are not root.
+ */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,13 +15,6 @@ import { sweepStatus, type RunStatusLine } from '../../experiments/sweep/slurm/s
 import type { MetricsRecord } from '../../src/run/metrics.js';
 import { comparable } from '../loop/helpers.js';
 import { missingSlurmPrograms, startSlurmCluster, type SlurmCluster } from './slurm-cluster.js';
-
-/**
- * `curl-rl sweep --executor slurm` against a real Slurm (Debian's slurm-wlm
- * and munge), started here as a single-node cluster. CI installs the
- * packages (.ci/run) and must run these; elsewhere they are skipped, loudly,
- * only when Slurm is not installed or we are not root.
- */
 
 const missing = missingSlurmPrograms();
 const isRoot = process.getuid?.() === 0;

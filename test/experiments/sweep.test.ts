@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -7,6 +7,7 @@ import { convWorkerArgs, defaultParallelism, judgeOutcome, runSweep, SweepLocked
 import { processSpawner, type TrainSpawner } from '../../experiments/sweep/spawner.js';
 import { expandSweep, freshTrainArgs, parseSweepFile, resumeTrainArgs } from '../../experiments/sweep/spec.js';
 import { ConfigError } from '../../src/core/errors.js';
+import { processStartTicks } from '../../src/run/lock.js';
 
 const fakeTrain = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'fake-train.mjs');
 
@@ -122,10 +123,11 @@ describe('sweep runner with a fake train process', () => {
     const sweep = expandSweep(parseSweepFile({ ...baseSweep, tasks: ['cartpole-balance'], seeds: [1], aux: ['none'] }), { runsDir: join(tmp, 'runs') });
     const fake = fakeSpawner();
     mkdirSync(sweep.dir, { recursive: true });
-    writeFileSync(join(sweep.dir, 'sweep.lock'), `${process.ppid}\n`);
+    const holder = (pid: number): string => JSON.stringify({ pid, host: hostname(), startTicks: processStartTicks(pid), since: '2024-01-01T00:00:00Z', command: 'sweep' });
+    writeFileSync(join(sweep.dir, 'sweep.lock'), holder(process.ppid));
     await expect(runSweep(sweep, { parallel: 1, spawn: fake.spawn })).rejects.toThrow(SweepLockedError);
     expect(fake.calls()).toHaveLength(0);
-    writeFileSync(join(sweep.dir, 'sweep.lock'), '4194303\n'); // above Linux's pid_max: no such process
+    writeFileSync(join(sweep.dir, 'sweep.lock'), holder(4194303)); // above Linux's pid_max: no such process
     const index = await runSweep(sweep, { parallel: 1, spawn: fake.spawn });
     expect(index.counts).toEqual({ finished: 1 });
   });

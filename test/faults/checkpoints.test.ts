@@ -1,19 +1,19 @@
+/*
+ * Damaged checkpoints: a resume never loads one (flipped bytes in
+ * agent.msgpack fail the checksum instead of loading as other numbers) and
+ * never hangs on one (a decoder error still runs the clean-up, so the conv
+ * worker thread does not keep the process alive). It falls back to the newest intact checkpoint and says so, and the
+ * resumed run's numbers are those of a run that never stopped.
+ */
 import { existsSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { train } from '../../src/loop/train.js';
 import { readMetrics } from '../../src/run/metrics.js';
-import { readStatus } from '../../src/run/run-dir.js';
+import { readStatus } from '../../src/run/status.js';
 import { comparable, tinyConfig } from '../loop/helpers.js';
 import { copyRun, killChildrenAfterEach, runCli, scratchRoot } from './helpers.js';
 
-/**
- * Damaged checkpoints: a resume must never load one (bug: flipped bytes in
- * agent.msgpack loaded silently) and must never hang on one (bug: a decoder
- * error skipped the clean-up, and the conv worker thread kept the process
- * alive). It falls back to the newest intact checkpoint and says so, and the
- * resumed run's numbers are those of a run that never stopped.
- */
 const scratch = scratchRoot('curl-faults-ckpt-');
 killChildrenAfterEach();
 
@@ -53,7 +53,7 @@ describe('resuming from damaged checkpoints', () => {
     expect(readdirSync(join(stopped, 'checkpoints')).filter((n) => n.startsWith('ckpt-')).sort()).toEqual(['ckpt-000000160', 'ckpt-000000180']);
   });
 
-  // The runs keep one conv worker thread (the run config's), the thread that used to keep a failed process alive.
+  // The runs keep one conv worker thread (the run config's): a load error must end it too, or it keeps the failed process alive.
   const cases: Array<[string, string, (ckpt: string) => void, RegExp]> = [
     ['agent.msgpack cut short', 'agent.msgpack', (c) => truncateToHalf(join(c, 'agent.msgpack')), /agent\.msgpack is damaged: it is cut short/],
     ['a flipped byte in agent.msgpack', 'agent.msgpack', (c) => flipByte(join(c, 'agent.msgpack'), Math.floor(statSync(join(c, 'agent.msgpack')).size * 0.7)), /agent\.msgpack is damaged: its checksum does not match/],

@@ -1,13 +1,4 @@
-import { closeSync, cpSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { train } from '../../src/loop/train.js';
-import { readMetrics } from '../../src/run/metrics.js';
-import { readStatus } from '../../src/run/run-dir.js';
-import { comparable, tinyConfig } from '../loop/helpers.js';
-import { killChildrenAfterEach, leftoverAfterExit, mountTmpfs, mountUnavailable, remount, runCli, scratchRoot, startCli, writePreset } from './helpers.js';
-
-/**
+/*
  * Real file-system faults on a small tmpfs: a disk that fills and a file
  * system remounted read-only while a run trains, and a run directory that
  * cannot be written at all. Each must end the run through the fatal-error
@@ -15,6 +6,15 @@ import { killChildrenAfterEach, leftoverAfterExit, mountTmpfs, mountUnavailable,
  * and never hang; once the fault is gone a resume matches a run that never
  * stopped. Mounting needs root, which CI has; elsewhere these skip, saying so.
  */
+import { closeSync, cpSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { train } from '../../src/loop/train.js';
+import { readMetrics } from '../../src/run/metrics.js';
+import { readStatus } from '../../src/run/status.js';
+import { comparable, tinyConfig } from '../loop/helpers.js';
+import { killChildrenAfterEach, leftoverAfterExit, mountTmpfs, mountUnavailable, referenceRun, remount, runCli, scratchRoot, startCli } from './helpers.js';
+
 const noMount = mountUnavailable();
 if (noMount && process.env.CI) throw new Error(`CI must run the file-system fault tests, but ${noMount}`);
 
@@ -63,10 +63,7 @@ describe.skipIf(noMount !== null)(`file-system faults${noMount ? ` (skipped: ${n
   let preset: string;
 
   beforeAll(async () => {
-    const base = scratch();
-    preset = writePreset(base, { ...config, runsDir: base });
-    const whole = await train({ config, runDir: join(base, 'whole'), progress: 'none', log: () => {} });
-    expected = comparable(readMetrics(join(whole.runDir, 'metrics.jsonl')));
+    ({ expected, preset } = await referenceRun(scratch(), config));
   });
 
   /** A run that would go on for long, faulted after its first checkpoint; resumed later with the reference's --steps. */

@@ -1,18 +1,21 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, afterEach } from 'vitest';
-import { repoRoot } from '../loop/helpers.js';
-
-/**
+/*
  * Runs the real CLI as a user would, with a watchdog instead of wall-clock
  * assertions: a process that has not exited within `hangAfterMs` is killed
  * (with everything it started) and the test fails as a hang. Every process a
  * test starts carries a marker in its environment, inherited by whatever it
  * spawns, so a test can check that nothing of it is left running.
  */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach } from 'vitest';
+import type { Config } from '../../src/config/schema.js';
+import { train } from '../../src/loop/train.js';
+import { readMetrics } from '../../src/run/metrics.js';
+import { comparable, repoRoot } from '../loop/helpers.js';
+
 export const bin = join(repoRoot, 'src', 'cli', 'bin.js');
 
 export interface CliResult {
@@ -175,6 +178,17 @@ export function writePreset(dir: string, fields: Record<string, unknown>): strin
   const path = join(dir, 'preset.json');
   writeFileSync(path, JSON.stringify(fields));
   return path;
+}
+
+/**
+ * The reference a faulted CLI run is held to: `config` trained straight
+ * through in `base` (its comparable metrics), and a preset holding `config`
+ * for the CLI runs, so that they train the same run.
+ */
+export async function referenceRun(base: string, config: Config): Promise<{ expected: Array<Record<string, unknown>>; preset: string }> {
+  const preset = writePreset(base, { ...config, runsDir: base });
+  const whole = await train({ config, runDir: join(base, 'whole'), progress: 'none', log: () => {} });
+  return { expected: comparable(readMetrics(join(whole.runDir, 'metrics.jsonl'))), preset };
 }
 
 /** Whether this process may mount a tmpfs (root in a container that allows it); the reason when not. */

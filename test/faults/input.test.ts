@@ -1,3 +1,8 @@
+/*
+ * Bad input of every kind: each exits 2 (README: bad configuration) with a
+ * message that names what was wrong and what is expected, before anything is
+ * created, and never as a stack trace.
+ */
 import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -10,11 +15,6 @@ import { repoRoot, tinyConfig } from '../loop/helpers.js';
 import { bin, killChildrenAfterEach, runCli, scratchRoot, writePreset } from './helpers.js';
 import { loadConvAddon } from '../../agents/native/addon.js';
 
-/**
- * Bad input of every kind: each exits 2 (README: bad configuration) with a
- * message that names what was wrong and what is expected, before anything is
- * created, and never as a stack trace.
- */
 const scratch = scratchRoot('curl-faults-input-');
 killChildrenAfterEach();
 

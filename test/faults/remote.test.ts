@@ -1,19 +1,19 @@
+/*
+ * Ctrl-C during an episode of an env that cannot snapshot itself (a remote
+ * process): the final checkpoint cuts the episode, as an env restart does,
+ * and keeps every step before the signal. It never asks the env for a
+ * snapshot, which would fail ("RemoteEnv cannot save snapshots") and leave
+ * the resume to lose every step since the last periodic checkpoint.
+ */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { testServerCommand } from '../../envs/remote/index.js';
 import { latestCheckpoint } from '../../src/loop/checkpoint.js';
 import { readMetrics, type MetricsRecord } from '../../src/run/metrics.js';
-import { readStatus } from '../../src/run/run-dir.js';
+import { readStatus } from '../../src/run/status.js';
 import { tinyConfig } from '../loop/helpers.js';
 import { killChildrenAfterEach, runCli, scratchRoot, startCli, writePreset } from './helpers.js';
 
-/**
- * Ctrl-C during an episode of an env that cannot snapshot itself (a remote
- * process): the final checkpoint used to fail ("RemoteEnv cannot save
- * snapshots") and the resume lost every step since the last periodic one.
- * Now the checkpoint cuts the episode, as an env restart does, and keeps
- * every step before the signal.
- */
 const scratch = scratchRoot('curl-faults-remote-');
 killChildrenAfterEach();
 
@@ -25,7 +25,7 @@ describe('SIGINT in the middle of a remote episode', () => {
       runsDir: base,
       env: 'remote',
       remoteCmd: testServerCommand(['--size', '16', '--episode-length', '800']),
-      // Repeat above 1 puts the remote env inside a wrapper, which is where snapshots used to be attempted.
+      // Repeat above 1 puts the remote env inside a wrapper: the checkpoint must not ask the wrapper for a snapshot either.
       actionRepeat: 2,
       steps: 400_000,
       logEvery: 50,

@@ -1,13 +1,13 @@
-import { describe, expect, it } from 'vitest';
-import type { Config } from '../../src/config/schema.js';
-import { runWholeAndResumed, tinyConfig } from './helpers.js';
-
-/**
+/*
  * The aux objectives in a whole run: their metrics reach metrics.jsonl, and a
  * run stopped half way and resumed from its checkpoint (weights, Adam slots,
  * BYOL's target projector, CURL's key queue) gives the numbers of one that
  * never stopped.
  */
+import { describe, expect, it } from 'vitest';
+import type { Config } from '../../src/config/schema.js';
+import { runWholeAndResumed, tinyConfig } from './helpers.js';
+
 const cases: Array<[string, Partial<Config>, string[]]> = [
   ['curl-hard with a key queue', { aux: 'curl-hard', auxQueue: 24, auxTauPlus: 0.1 }, ['curlLoss', 'curlAccuracy', 'curlGradNorm']],
   ['byol', { aux: 'byol', auxHiddenDim: 8, auxProjDim: 4 }, ['auxLoss', 'auxAlignment', 'auxUniformity', 'auxGradNorm']],

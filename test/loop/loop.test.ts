@@ -6,7 +6,7 @@ import { latestCheckpoint, readMsgpackFile } from '../../src/loop/checkpoint.js'
 import { train } from '../../src/loop/train.js';
 import type { Trainer } from '../../src/loop/trainer.js';
 import { readMetrics, type MetricsRecord } from '../../src/run/metrics.js';
-import { readStatus } from '../../src/run/run-dir.js';
+import { readStatus } from '../../src/run/status.js';
 import { comparable, gifFrameCount, tempDir, tinyConfig } from './helpers.js';
 
 const quiet = { progress: 'none' as const, log: () => {} };
@@ -32,10 +32,10 @@ describe('training loop', () => {
     for (const r of updated) {
       for (const field of ['criticLoss', 'qMean', 'alpha', 'curlLoss', 'curlAccuracy']) expect(Number.isFinite(r[field])).toBe(true);
       expect(r.envStepsPerSec).toBeGreaterThan(0);
-      // CURL is alive in the loop: a real gradient every window (it was exactly 0 for one seed on the flat floor)
+      // CURL is alive in the loop: a real gradient every window (on a featureless floor it can be exactly 0)
       expect(r.curlGradNorm).toBeGreaterThan(1e-3);
     }
-    // ...and its accuracy is not pinned to 1/B (all logits tied) as it was on the flat floor
+    // ...and its accuracy is not pinned to 1/B (all logits tied, as on a featureless floor)
     expect(updated.some((r) => r.curlAccuracy !== 1 / config.batchSize)).toBe(true);
     const episodes = ofType(records, 'episode');
     // toy-reach: 1000 control steps per episode / action repeat 4 = 250 agent steps, truncated.

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { latestCheckpoint } from '../../src/loop/checkpoint.js';
 import { train } from '../../src/loop/train.js';
 import { readMetrics } from '../../src/run/metrics.js';
-import { readStatus } from '../../src/run/run-dir.js';
+import { readStatus } from '../../src/run/status.js';
 import { killChildrenAfterEach, startCli, type CliResult } from '../faults/helpers.js';
 import { comparable, runWholeAndResumed, tempDir, tinyConfig } from './helpers.js';
 

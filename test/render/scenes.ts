@@ -1,4 +1,4 @@
-/** Small MJCF scenes for the renderer tests (written for these tests). */
+// Small MJCF scenes for the renderer tests (written for these tests).
 
 /**
  * A camera 5 m in front of the origin looking along +y; a red body on a free

@@ -47,7 +47,7 @@ describe('--aug parsing', () => {
     expect(() => parseAugSpec('crop+shift')).toThrow(/both crop and shift/);
     expect(() => parseAugSpec('jitter')).toThrow(/neither crop nor shift/);
     expect(() => parseAugSpec('crop+jitter+jitter')).toThrow(/jitter repeated/);
-    expect(() => buildAugmentation('shift', 100, 84)).toThrow(/must equal the image size/);
+    expect(() => buildAugmentation('shift', 100, 84)).toThrow(/--crop-size \(84\) must equal --image-size \(100\)/);
     expect(buildAugmentation('shift+jitter+cutout', 12, 12).name).toBe('random-shift+jitter+cutout');
     expect(cutoutSides(84)).toEqual([10, 30]);
   });

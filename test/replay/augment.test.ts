@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { CenterCrop, Cutout, RandomCrop, RandomShift, centerCrop, cropStackInto, randomCropInto } from '../../replay/augment.js';
+import { CenterCrop, Cutout, RandomCrop, RandomShift } from '../../replay/augment.js';
+import { centerCrop, cropStackInto, randomCropInto } from '../../replay/image-kernels.js';
 import { ReplayBuffer } from '../../replay/buffer.js';
 import { ReplayError } from '../../replay/errors.js';
 import { Rng } from '../../src/core/rng.js';

@@ -1,8 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { convOutputSide } from '../../agents/networks.js';
+import { KERNEL, convOutputSide, convStride, encoderOutputSide, maxConvLayersFor, minCropFor } from '../../agents/conv-size.js';
 import { createParams } from '../../agents/params.js';
-import { encoderOutputSide, maxConvLayersFor, minCropFor } from '../../src/config/conv-geometry.js';
 import { agentParamCount, checkRunFitsMachine } from '../../src/config/limits.js';
 import { auxNames, defaultConfig } from '../../src/config/schema.js';
 import { createAgent } from '../../src/agent.js';
@@ -10,12 +9,22 @@ import { ConfigError } from '../../src/core/errors.js';
 import { Rng } from '../../src/core/rng.js';
 
 describe('machine limits', () => {
-  it("the encoder arithmetic is the agent's", () => {
+  it("the encoder arithmetic is tfjs's valid convolutions, and the limits are its inverses", async () => {
+    await tf.setBackend('cpu');
     for (let layers = 1; layers <= 8; layers++) {
-      for (let crop = 3; crop <= 64; crop++) {
-        const ours = encoderOutputSide(crop, layers);
-        if (ours >= 1) expect(convOutputSide(crop, layers)).toBe(ours);
-        else expect(() => convOutputSide(crop, layers)).toThrow(RangeError);
+      for (let crop = 3; crop <= 40; crop++) {
+        const side = encoderOutputSide(crop, layers);
+        if (side < 1) {
+          expect(() => convOutputSide(crop, layers)).toThrow(RangeError);
+          continue;
+        }
+        expect(convOutputSide(crop, layers)).toBe(side);
+        const out = tf.tidy(() => {
+          let x = tf.zeros([1, crop, crop, 1]) as tf.Tensor4D;
+          for (let l = 0; l < layers; l++) x = tf.conv2d(x, tf.zeros([KERNEL, KERNEL, 1, 1]) as tf.Tensor4D, convStride(l), 'valid');
+          return x.shape;
+        });
+        expect(out).toEqual([1, side, side, 1]);
       }
       expect(encoderOutputSide(minCropFor(layers), layers)).toBe(1);
       expect(encoderOutputSide(minCropFor(layers) - 1, layers)).toBeLessThan(1);

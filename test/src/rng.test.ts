@@ -1,11 +1,10 @@
-import { describe, expect, it } from 'vitest';
-import { Rng } from '../../src/core/rng.js';
-
-/**
+/*
  * Distribution checks with fixed seeds, so each is deterministic; the bounds are
  * about four standard errors (or the chi-square's 0.1% point) wide, so a correct
  * generator passes with room to spare and a biased one fails by far.
  */
+import { describe, expect, it } from 'vitest';
+import { Rng } from '../../src/core/rng.js';
 
 /** Pearson's chi-square of observed counts against equal expected counts. */
 function chiSquare(counts: readonly number[]): number {

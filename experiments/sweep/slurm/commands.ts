@@ -1,12 +1,11 @@
-import { execFile } from 'node:child_process';
-import { CurlRlError } from '../../../src/core/errors.js';
-
-/**
+/*
  * The Slurm client commands the sweep uses (sbatch, squeue, sacct, scancel,
  * scontrol), run as programs with their output parsed here. They find the
  * cluster the usual way (SLURM_CONF, /etc/slurm/slurm.conf, DNS SRV), so a
  * sweep submits wherever the user's own `sbatch` would.
  */
+import { execFile } from 'node:child_process';
+import { CurlRlError } from '../../../src/core/errors.js';
 
 /** A Slurm command is missing or refused what we asked. */
 export class SlurmError extends CurlRlError {}

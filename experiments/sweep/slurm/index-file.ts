@@ -1,3 +1,8 @@
+/*
+ * index.json of a sweep submitted to Slurm: the run table the array tasks
+ * read (task id -> run) and every job submitted for the sweep. It is written
+ * only by the submitting command; tasks and `sweep status` read it.
+ */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -5,12 +10,6 @@ import { ConfigError } from '../../../src/core/errors.js';
 import { writeJsonAtomic } from '../../../src/run/fs-atomic.js';
 import { auxNames } from '../../../src/config/schema.js';
 import type { RunSpec, Sweep } from '../spec.js';
-
-/**
- * index.json of a sweep submitted to Slurm: the run table the array tasks
- * read (task id -> run) and every job submitted for the sweep. It is written
- * only by the submitting command; tasks and `sweep status` read it.
- */
 
 const runEntrySchema = z.object({
   taskId: z.number().int().nonnegative(),

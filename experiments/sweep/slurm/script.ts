@@ -1,12 +1,11 @@
-import { ConfigError } from '../../../src/core/errors.js';
-
-/**
+/*
  * The sbatch script of a sweep: one job array, one array task per run. Slurm
  * does the scheduling (the %K throttle), the retries (--requeue, and the
  * task's own requeue after the time-limit warning) and the accounting; the
  * script only names the resources and starts `curl-rl sweep task`, which
  * looks its run up by SLURM_ARRAY_TASK_ID.
  */
+import { ConfigError } from '../../../src/core/errors.js';
 
 export interface SlurmOptions {
   partition?: string;

@@ -1,13 +1,12 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { readRunConfig, readStatus, type RunStatus } from '../../report/run-files.js';
-import { accountingTasks, queueTasks, type SlurmTask } from './commands.js';
-import { jobForTask, outputFile, type SlurmIndex, type SlurmJob, type SlurmRunEntry } from './index-file.js';
-
-/**
+/*
  * `sweep status` for a Slurm sweep: Slurm's view of each array task (the
  * controller's queue, plus accounting when the cluster keeps it) merged
  * with the run's own status.json, one line per run.
  */
+import { existsSync, readFileSync } from 'node:fs';
+import { readRunConfig, readStatus, type RunStatus } from '../../report/run-files.js';
+import { accountingTasks, queueTasks, type SlurmTask } from './commands.js';
+import { jobForTask, outputFile, type SlurmIndex, type SlurmJob, type SlurmRunEntry } from './index-file.js';
 
 export const sweepRunStates = ['pending', 'running', 'requeued', 'completed', 'failed', 'timeout', 'cancelled', 'not submitted', 'unknown'] as const;
 export type SweepRunState = (typeof sweepRunStates)[number];

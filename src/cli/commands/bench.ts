@@ -13,12 +13,13 @@ export function availableBenchmarks(): string[] {
 }
 
 /**
- * A benchmark's help is the doc comment that opens its file (what it measures
- * and its flags), so the text users read cannot drift from a second copy.
+ * A benchmark's help is the file comment that opens its file (what it
+ * measures and its flags), so the text users read cannot drift from a second
+ * copy.
  */
 export function benchmarkHelp(name: string): string {
   const source = readFileSync(join(benchDir, `${name}.ts`), 'utf8');
-  const doc = /\/\*\*([\s\S]*?)\*\//.exec(source)?.[1] ?? '';
+  const doc = /^\/\*\*?([\s\S]*?)\*\//.exec(source)?.[1] ?? '';
   const text = doc.split('\n').map((line) => line.replace(/^\s*\* ?/, '')).join('\n').trim();
   return `Usage: curl-rl bench ${name} [flags]\n\n${text || '(no description)'}\n`;
 }
