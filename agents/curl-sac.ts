@@ -190,6 +190,8 @@ export class CurlSacAgent {
   onAuxGradients: ((grads: ReadonlyMap<string, tf.Tensor>) => void) | null = null;
   /** Test seam, as onAuxGradients: the critic's gradients (Q loss averaged over the M obs views) before its Adam step. */
   onCriticGradients: ((grads: ReadonlyMap<string, tf.Tensor>) => void) | null = null;
+  /** Test seam, as onAuxGradients: the actor's gradients before its Adam step. */
+  onActorGradients: ((grads: ReadonlyMap<string, tf.Tensor>) => void) | null = null;
 
   constructor(config: AgentConfig, spec: AgentSpec, seed: number, compute: AgentCompute) {
     const [h, w, c] = spec.obsShape;
@@ -507,6 +509,7 @@ export class CurlSacAgent {
     metrics.actorLoss = value;
     const actorGrads = await this.throughTrunk(grads, 'detached', convParams(P, this.numLayers), P, 'actor');
     metrics.actorGradNorm = globalNorm(actorGrads.values());
+    this.onActorGradients?.(actorGrads);
     this.actorOpt.step(actorGrads);
     tf.dispose([...actorGrads.values()]);
 

@@ -1,16 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { initBackend } from '../../src/backend.js';
-import { resolveConfig } from '../../src/config/resolve.js';
-import type { PartialConfig } from '../../src/config/resolve.js';
-import { ConfigError } from '../../src/core/errors.js';
-import { buildTrainer } from '../../src/loop/trainer.js';
-import { stepPhases } from '../../src/loop/step-times.js';
-import { MetricsLog } from '../../src/run/metrics.js';
-
-/**
+/*
  * The whole training loop at a preset's settings: after the random initial
  * steps, N agent steps with an update each, timed end to end. Prints one JSON
  * line: updates/s, and the mean milliseconds of an agent step spent in the
@@ -26,6 +14,18 @@ import { MetricsLog } from '../../src/run/metrics.js';
  *        --warmup 5 (updates before timing)  --seed 1  --conv-engine auto|libtorch|tfjs  --conv-workers N
  *        --backend auto|wasm|cpu|...
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { initBackend } from '../../src/backend.js';
+import { resolveConfig } from '../../src/config/resolve.js';
+import type { PartialConfig } from '../../src/config/resolve.js';
+import { ConfigError } from '../../src/core/errors.js';
+import { buildTrainer } from '../../src/loop/trainer.js';
+import { stepPhases } from '../../src/loop/step-times.js';
+import { MetricsLog } from '../../src/run/metrics.js';
+
 export async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,

@@ -1,15 +1,4 @@
-import { spawnSync } from 'node:child_process';
-import { loadavg } from 'node:os';
-import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import { addonPath, loadConvAddon, precisions } from '../../agents/native/addon.js';
-import type { NativeConvEngine, Precision } from '../../agents/native/addon.js';
-import { libtorchThreads } from '../../src/conv-engine.js';
-import { Rng } from '../../src/core/rng.js';
-import { ConfigError } from '../../src/core/errors.js';
-
-/**
+/*
  * The encoder trunk's forward + backward on the native engine, as an update's anchor pass and
  * its backward run them: the 4 convs (32 filters) and the critic's 50-wide dense head on
  * 84x84x9 frames, the paper's sizes, at batch 128; in fp32 and bf16, on each libtorch build
@@ -23,6 +12,17 @@ import { ConfigError } from '../../src/core/errors.js';
  *        --addon PATH,... (addon builds, each timed in its own process, since two libtorches
  *        cannot share one; default: the one a run loads, CURL_RL_CONV_ADDON or the build's)
  */
+import { spawnSync } from 'node:child_process';
+import { loadavg } from 'node:os';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { addonPath, loadConvAddon, precisions } from '../../agents/native/addon.js';
+import type { NativeConvEngine, Precision } from '../../agents/native/addon.js';
+import { libtorchThreads } from '../../src/conv-engine.js';
+import { Rng } from '../../src/core/rng.js';
+import { ConfigError } from '../../src/core/errors.js';
+
 
 const SIDE = 84;
 const CHANNELS = 9;
