@@ -3,7 +3,7 @@
 // tfjs engine does the convs instead.
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export { BUILD_COMMAND, BUILD_HINT } from './install-hint.mjs';
@@ -90,9 +90,10 @@ export type AddonStatus =
   | { available: true; path: string; binding: Binding; info: NativeInfo; build: LibtorchBuild | null }
   | { available: false; path: string; reason: string };
 
-/** Where the addon is: CURL_RL_CONV_ADDON when set (another build, or a test's), else the build output. */
+/** Where the addon is: CURL_RL_CONV_ADDON when set (another build, or a test's; relative to the working directory), else the build output. */
 export function addonPath(): string {
-  return process.env.CURL_RL_CONV_ADDON ?? fileURLToPath(new URL('./build/Release/curl_conv.node', import.meta.url));
+  const named = process.env.CURL_RL_CONV_ADDON;
+  return named ? resolve(named) : fileURLToPath(new URL('./build/Release/curl_conv.node', import.meta.url));
 }
 
 let cached: AddonStatus | undefined;

@@ -128,8 +128,8 @@ export async function main(argv: string[]): Promise<void> {
   for (const p of precisionList) {
     if (!(precisions as readonly string[]).includes(p)) throw new ConfigError(`bench trunk: --precision must be a comma list of ${precisions.join(', ')}; got '${p}'`);
   }
-  const addons = values.addon ? values.addon.split(',').map((p) => resolve(p)) : [resolve(addonPath())];
-  if (addons.length === 1 && addons[0] === resolve(addonPath())) {
+  const addons = values.addon ? values.addon.split(',').map((p) => resolve(p)) : [addonPath()];
+  if (addons.length === 1 && addons[0] === addonPath()) {
     await benchLoaded(rows, precisionList as Precision[], iters, warmup, threads);
     return;
   }

@@ -1,6 +1,6 @@
 import { rmSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createAgent } from '../../src/agent.js';
@@ -191,6 +191,12 @@ describe('choosing the conv engine', () => {
     expect(error).toBeInstanceOf(BackendUnavailableError);
     expect((error as BackendUnavailableError).exitCode).toBe(3);
     expect((error as Error).message).toMatch(/--conv-engine libtorch is not available.*npm run build:native.*libtorch-dev/);
+  });
+
+  it.runIf(built)('CURL_RL_CONV_ADDON may be relative to the working directory', () => {
+    const absolute = loadConvAddon().path;
+    process.env.CURL_RL_CONV_ADDON = relative(process.cwd(), absolute);
+    expect(loadConvAddon()).toMatchObject({ available: true, path: absolute });
   });
 
   it('a broken addon file is reported as not loading, not a crash', () => {
