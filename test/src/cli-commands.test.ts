@@ -40,7 +40,8 @@ describe('curl-rl info', () => {
       backend: 'cpu',
       requested: 'cpu',
       backends: ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'].map((name) => ({ name, available: expect.any(Boolean), reason: expect.any(String) })),
-      convEngine: { engine: expect.stringMatching(/^(js|libtorch)$/), reason: expect.any(String), threads: num, libtorch: expect.anything() },
+      // the addon's libtorch where it loads, null where there is none
+      convEngine: { engine: expect.stringMatching(/^(tfjs|libtorch)$/), reason: expect.any(String), threads: num, libtorch: loadConvAddon().available ? expect.any(Object) : null },
       tfjsVersion: tf.version.tfjs,
       nodeVersion: process.version,
       cpus: os.cpus().length,
@@ -75,7 +76,7 @@ describe('curl-rl info', () => {
     expect(code).toBe(0);
     expect(lines[0]).toBe('backend: cpu (requested cpu)');
     expect(lines.filter((l) => /^ {2}[✓✗] /.test(l))).toHaveLength(4);
-    expect(lines.join('\n')).toMatch(new RegExp(`conv engine: (js|libtorch) on \\d+ thread\\(s\\)`));
+    expect(lines.join('\n')).toMatch(new RegExp(`conv engine: (tfjs|libtorch) on \\d+ thread\\(s\\)`));
     if (lines.some((l) => l.startsWith('conv engine: libtorch'))) {
       expect(lines.join('\n')).toMatch(/ {2}libtorch \d+\.\d+\.\d+ \(oneDNN (yes|no)\), bf16 (native|emulated|unsupported) \(.*\): .*curl_conv\.node\n {2}built against .*: (named by|the only|the newest)/);
     }
