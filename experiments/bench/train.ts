@@ -12,7 +12,7 @@
  *
  * Flags: --env cartpole-swingup  --preset cartpole-swingup-paper  --aux curl  --updates 100 (timed)
  *        --warmup 5 (updates before timing)  --seed 1  --conv-engine auto|libtorch|tfjs  --conv-workers N
- *        --backend auto|wasm|cpu|...
+ *        --backend auto|wasm|cpu|...  --precision fp32|bf16|auto
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -39,6 +39,7 @@ export async function main(argv: string[]): Promise<void> {
       'conv-engine': { type: 'string', default: 'auto' },
       'conv-workers': { type: 'string' },
       backend: { type: 'string', default: 'auto' },
+      precision: { type: 'string', default: 'fp32' },
     },
   });
   const updates = Number(values.updates);
@@ -47,7 +48,7 @@ export async function main(argv: string[]): Promise<void> {
     throw new ConfigError(`bench train: --updates must be an integer >= 1 and --warmup >= 0, got '${values.updates}' and '${values.warmup}'`);
   }
   const flags: PartialConfig = {
-    env: values.env, aux: values.aux, seed: Number(values.seed), convEngine: values['conv-engine'], backend: values.backend,
+    env: values.env, aux: values.aux, seed: Number(values.seed), convEngine: values['conv-engine'], backend: values.backend, precision: values.precision,
     ...(values['conv-workers'] !== undefined ? { convWorkers: Number(values['conv-workers']) } : {}),
   };
   const { config: resolved } = resolveConfig({ flags, preset: values.preset });
@@ -67,7 +68,7 @@ export async function main(argv: string[]): Promise<void> {
     const outside = ms.total - ms.update;
     console.log(JSON.stringify({
       bench: 'train', env: config.env, preset: values.preset, aux: config.aux, backend: backend.name,
-      convEngine: trainer.agent.convEngine.engine, threads: trainer.agent.convEngine.threads, batchSize: config.batchSize,
+      convEngine: trainer.agent.convEngine.engine, precision: trainer.agent.convEngine.precision, threads: trainer.agent.convEngine.threads, batchSize: config.batchSize,
       updates: trainer.updates - first, agentSteps: timed,
       updatesPerSec: Math.round(((trainer.updates - first) / (ms.total / 1000)) * 100) / 100,
       stepMs: Object.fromEntries([...stepPhases.filter((p) => p !== 'eval' && p !== 'checkpoint'), 'other', 'total'].map((p) => [p, perStep(ms[p as keyof typeof ms])])),

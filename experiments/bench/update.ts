@@ -18,6 +18,7 @@
  * Flags: --batch-size 128 (comma list)  --aux curl|none|both|all or a comma list of --aux names (both)
  *        --aux-queue K (the CURL family's key queue; 0)  --iters 5  --warmup 2
  *        --backend auto|wasm|cpu|...  --conv-engine auto|libtorch|tfjs  --conv-workers N
+ *        --precision fp32 (comma list of fp32, bf16, auto: the libtorch engine's trunk; one JSON line each)
  *        --micro-batch N  --aug-k 1 / --aug-m 1 (comma lists: DrQ's K next_obs views for the
  *        target and M obs views for the Q loss; one JSON line per (aux, batch, K, M))  --compare-pytorch  --json (accepted; output is always JSON lines).
  */
@@ -30,9 +31,9 @@ import type { AgentBuildConfig } from '../../src/agent.js';
 import type { AgentConfig, AgentSpec } from '../../agents/index.js';
 import type { Batch } from '../../replay/types.js';
 import { backendNames, type BackendName } from '../../src/core/backend-names.js';
-import { convEngineNames, defaultConfig } from '../../src/config/schema.js';
-import { libtorchThreads, resolveConvEngine } from '../../src/conv-engine.js';
-import type { ConvEngineRequest } from '../../src/conv-engine.js';
+import { convEngineNames, defaultConfig, precisionNames } from '../../src/config/schema.js';
+import { libtorchThreads, resolveConvEngine, resolvePrecision } from '../../src/conv-engine.js';
+import type { ConvEngineRequest, PrecisionRequest } from '../../src/conv-engine.js';
 import { initBackend } from '../../src/backend.js';
 import { auxNames } from '../../src/config/schema.js';
 import type { AuxName } from '../../src/config/schema.js';
@@ -119,6 +120,7 @@ export async function main(argv: string[]): Promise<void> {
       'micro-batch': { type: 'string' },
       'conv-workers': { type: 'string' },
       'conv-engine': { type: 'string', default: 'auto' },
+      precision: { type: 'string', default: 'fp32' },
       // the same update in PyTorch (experiments/bench/pytorch_update.py), run right after each of ours
       'compare-pytorch': { type: 'boolean', default: false },
       // DrQ's K (target views) and M (Q-loss views), comma lists
@@ -156,6 +158,11 @@ export async function main(argv: string[]): Promise<void> {
     throw new ConfigError(`bench update: --conv-engine must be one of ${convEngineNames.join(', ')}, got '${engineRequest}'`);
   }
   const engine = resolveConvEngine(engineRequest as ConvEngineRequest, backend);
+  const precisions = String(values.precision).split(',');
+  const badPrecision = precisions.find((p) => !(precisionNames as readonly string[]).includes(p));
+  if (badPrecision !== undefined) throw new ConfigError(`bench update: --precision must be a comma list of ${precisionNames.join(', ')}, got '${badPrecision}'`);
+  // an impossible precision (bf16 on the tfjs engine) is refused before anything is timed
+  const resolvedPrecisions = precisions.map((p) => resolvePrecision(p as PrecisionRequest, engine.engine).precision);
   const base = defaultConfig();
   for (const aux of auxes as AuxName[]) {
     for (const b of batchSizes) for (const views of viewPairs) {
@@ -164,42 +171,48 @@ export async function main(argv: string[]): Promise<void> {
         : engine.engine === 'libtorch' ? libtorchThreads(undefined) - 1 : defaultConvWorkers(backend);
       if (!Number.isInteger(convWorkers) || convWorkers < 0) throw new ConfigError(`bench update: --conv-workers must be an integer >= 0, got '${values['conv-workers']}'`);
       const queue = aux.startsWith('curl') ? auxQueue : 0;
-      const cfg: AgentBuildConfig = { ...base, aux, auxQueue: queue, convWorkers, convEngine: engine.engine, ...(values['micro-batch'] ? { microBatch: Number(values['micro-batch']) } : {}) };
-      const spec: AgentSpec = { obsShape: [SIZE, SIZE, CHANNELS], actionDim: ACTION_DIM };
-      const agent = createAgent(cfg, spec, 1);
-      const rng = new Rng(7);
-      const batch = randomBatch(rng, b, views.k, views.m);
-      const times: number[] = [];
-      const stages: Record<string, number[]> = {};
-      for (let i = 0; i < warmup + iters; i++) {
-        const t0 = performance.now();
-        await agent.update(batch, i);
-        if (i >= warmup) {
-          times.push(performance.now() - t0);
-          for (const [k, v] of Object.entries(agent.lastStageMs)) (stages[k] ??= []).push(v);
+      const ours: Array<{ precision: string; medianMs: number; threads: number }> = [];
+      for (const precision of resolvedPrecisions) {
+        const cfg: AgentBuildConfig = { ...base, aux, auxQueue: queue, convWorkers, convEngine: engine.engine, precision, ...(values['micro-batch'] ? { microBatch: Number(values['micro-batch']) } : {}) };
+        const spec: AgentSpec = { obsShape: [SIZE, SIZE, CHANNELS], actionDim: ACTION_DIM };
+        const agent = createAgent(cfg, spec, 1);
+        const rng = new Rng(7);
+        const batch = randomBatch(rng, b, views.k, views.m);
+        const times: number[] = [];
+        const stages: Record<string, number[]> = {};
+        for (let i = 0; i < warmup + iters; i++) {
+          const t0 = performance.now();
+          await agent.update(batch, i);
+          if (i >= warmup) {
+            times.push(performance.now() - t0);
+            for (const [k, v] of Object.entries(agent.lastStageMs)) (stages[k] ??= []).push(v);
+          }
         }
+        const { threads } = agent.convEngine;
+        agent.dispose();
+        times.sort((x, y) => x - y);
+        const median = times.length % 2 ? times[(times.length - 1) / 2]! : (times[times.length / 2 - 1]! + times[times.length / 2]!) / 2;
+        const flops = updateFlops(cfg, spec, b, views);
+        const row = {
+          bench: 'update', backend, convEngine: engine.engine, precision, aux, ...(queue > 0 ? { auxQueue: queue } : {}), batchSize: b, augK: views.k, augM: views.m, microBatch: cfg.microBatch, convWorkers, threads, iters,
+          medianMs: Math.round(median * 10) / 10, minMs: Math.round(times[0]! * 10) / 10,
+          gflopPerUpdate: Math.round(flops.total / 1e7) / 100, convGflopPerUpdate: Math.round(flops.conv / 1e7) / 100,
+          gflops: Math.round((flops.total / 1e9 / (median / 1000)) * 100) / 100,
+          stageMeanMs: Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, Math.round(v.reduce((a, x) => a + x, 0) / v.length)])),
+        };
+        console.log(JSON.stringify(row));
+        ours.push({ precision, medianMs: row.medianMs, threads });
       }
-      const { threads } = agent.convEngine;
-      agent.dispose();
-      times.sort((x, y) => x - y);
-      const median = times.length % 2 ? times[(times.length - 1) / 2]! : (times[times.length / 2 - 1]! + times[times.length / 2]!) / 2;
-      const flops = updateFlops(cfg, spec, b, views);
-      const row = {
-        bench: 'update', backend, convEngine: engine.engine, aux, ...(queue > 0 ? { auxQueue: queue } : {}), batchSize: b, augK: views.k, augM: views.m, microBatch: cfg.microBatch, convWorkers, threads, iters,
-        medianMs: Math.round(median * 10) / 10, minMs: Math.round(times[0]! * 10) / 10,
-        gflopPerUpdate: Math.round(flops.total / 1e7) / 100, convGflopPerUpdate: Math.round(flops.conv / 1e7) / 100,
-        gflops: Math.round((flops.total / 1e9 / (median / 1000)) * 100) / 100,
-        stageMeanMs: Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, Math.round(v.reduce((a, x) => a + x, 0) / v.length)])),
-      };
-      console.log(JSON.stringify(row));
       if (values['compare-pytorch']) {
         for (const variant of pytorchVariants) {
-          const torch = pytorchUpdate({ aux, batchSize: b, iters, warmup, threads, variant });
+          const torch = pytorchUpdate({ aux, batchSize: b, iters, warmup, threads: ours[0]!.threads, variant });
           console.log(JSON.stringify(torch));
-          console.log(JSON.stringify({
-            bench: 'update-vs-pytorch', aux, batchSize: b, convEngine: engine.engine, threads, pytorch: variant,
-            oursMs: row.medianMs, pytorchMs: torch.medianMs, ratio: Math.round((row.medianMs / torch.medianMs) * 100) / 100,
-          }));
+          for (const row of ours) {
+            console.log(JSON.stringify({
+              bench: 'update-vs-pytorch', aux, batchSize: b, convEngine: engine.engine, precision: row.precision, threads: row.threads, pytorch: variant,
+              oursMs: row.medianMs, pytorchMs: torch.medianMs, ratio: Math.round((row.medianMs / torch.medianMs) * 100) / 100,
+            }));
+          }
         }
       }
     }

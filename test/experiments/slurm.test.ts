@@ -160,7 +160,8 @@ describeSlurm('sweep --executor slurm on a real single-node Slurm cluster', () =
       const { lines, seen, nodes } = await follow(
         slurmRuns,
         'tiny',
-        (ls) => ls.every((l) => l.state === 'completed') || ls.some((l) => l.state === 'failed'),
+        // COMPLETING is Slurm still running the task's epilogue: the run is finished, Slurm's record not yet final
+        (ls) => ls.every((l) => l.state === 'completed' && l.slurmState !== 'COMPLETING') || ls.some((l) => l.state === 'failed'),
         async (ls) => {
           for (const l of ls) {
             if (l.id === requeueTarget && !interrupted.has(l.id) && midRun(l)) {

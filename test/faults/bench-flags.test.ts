@@ -42,6 +42,8 @@ describe('bench flags', () => {
     [['bench', 'update', '--bogus', '1'], /Unknown option '--bogus'.*curl-rl bench update --help/s],
     [['bench', 'render', '--frames', '0'], /bench render: --frames must be a positive integer, got 0/],
     [['bench', 'env', '--tasks', 'nope'], /bench env: unknown task in --tasks nope; known: .*cartpole-swingup.*\(see `curl-rl bench env --help`\)/],
+    [['bench', 'update', '--precision', 'fp16'], /bench update: --precision must be a comma list of auto, fp32, bf16, got 'fp16'/],
+    [['bench', 'update', '--conv-engine', 'tfjs', '--precision', 'bf16'], /--precision bf16 needs the libtorch conv engine/],
     [['bench', 'trunk', '--precision', 'fp16'], /bench trunk: --precision must be a comma list of fp32, bf16; got 'fp16'/],
     [['bench', 'nope'], /Unknown benchmark 'nope'\. Available: env, remote, render, replay, train, trunk, update/],
     [['bench', 'train', '--updates', '0'], /bench train: --updates must be an integer >= 1 and --warmup >= 0, got '0' and '5'/],

@@ -178,7 +178,7 @@ describe('curl-rl bench, each benchmark at its smallest size', () => {
     expect(rows.map((x) => x['aux'])).toEqual(['curl', 'none']);
     for (const row of rows) {
       expect(row).toEqual({
-        bench: 'update', backend: expect.any(String), convEngine: expect.stringMatching(/^(tfjs|libtorch)$/), aux: row['aux'], batchSize: 2, augK: 1, augM: 1, microBatch: num,
+        bench: 'update', backend: expect.any(String), convEngine: expect.stringMatching(/^(tfjs|libtorch)$/), precision: 'fp32', aux: row['aux'], batchSize: 2, augK: 1, augM: 1, microBatch: num,
         convWorkers: 0, threads: num, iters: 1, medianMs: num, minMs: num, gflopPerUpdate: num, convGflopPerUpdate: num, gflops: num, stageMeanMs: expect.any(Object),
       });
       expect(row['gflopPerUpdate']).toBeGreaterThan(0);
@@ -193,7 +193,7 @@ describe('curl-rl bench, each benchmark at its smallest size', () => {
     const [row] = jsonLines(r.lines);
     expect(row).toEqual({
       bench: 'train', env: 'toy-reach', preset: 'toy-reach-cpu', aux: 'curl', backend: expect.any(String),
-      convEngine: expect.stringMatching(/^(tfjs|libtorch)$/), threads: 1, batchSize: 32, updates: 3, agentSteps: 3,
+      convEngine: expect.stringMatching(/^(tfjs|libtorch)$/), precision: 'fp32', threads: 1, batchSize: 32, updates: 3, agentSteps: 3,
       updatesPerSec: num, stepMs: { update: num, act: num, env: num, replay: num, other: num, total: num },
       outsideUpdateShare: num, loadavg1: num,
     });
