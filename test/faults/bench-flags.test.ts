@@ -26,7 +26,7 @@ async function cli(args: string[]): Promise<{ code: number; out: string }> {
 describe('bench flags', () => {
   it('every benchmark answers --help with its description and flags, and runs nothing', async () => {
     const names = availableBenchmarks();
-    expect(names).toEqual(expect.arrayContaining(['env', 'remote', 'render', 'replay', 'train', 'trunk', 'update']));
+    expect(names).toEqual(expect.arrayContaining(['env', 'precision', 'remote', 'render', 'replay', 'train', 'trunk', 'update']));
     for (const name of names) {
       const { code, out } = await cli(['bench', name, '--help']);
       expect(code).toBe(0);
@@ -45,7 +45,7 @@ describe('bench flags', () => {
     [['bench', 'update', '--precision', 'fp16'], /bench update: --precision must be a comma list of auto, fp32, bf16, got 'fp16'/],
     [['bench', 'update', '--conv-engine', 'tfjs', '--precision', 'bf16'], /--precision bf16 needs the libtorch conv engine/],
     [['bench', 'trunk', '--precision', 'fp16'], /bench trunk: --precision must be a comma list of fp32, bf16; got 'fp16'/],
-    [['bench', 'nope'], /Unknown benchmark 'nope'\. Available: env, remote, render, replay, train, trunk, update/],
+    [['bench', 'nope'], /Unknown benchmark 'nope'\. Available: env, precision, remote, render, replay, train, trunk, update/],
     [['bench', 'train', '--updates', '0'], /bench train: --updates must be an integer >= 1 and --warmup >= 0, got '0' and '5'/],
     [['bench', 'train', '--aux', 'nope'], /--aux \(aux\) = "nope" is invalid.*\(see `curl-rl bench train --help`\)/s],
   ])('%j exits 2 with a message, not a stack', async (args, message) => {
