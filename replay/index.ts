@@ -3,4 +3,4 @@ export { RandomCrop, CenterCrop, RandomShift, Cutout, ColorJitter, type Augmenta
 export { centerCrop, randomCropInto } from './image-kernels.js';
 export { ReplayError, ReplayFileError } from './errors.js';
 export type { Batch } from './types.js';
-export { parseAugSpec, buildAugmentation, augPartNames, describeAugParts, SHIFT_PAD, type AugSpec } from './aug-spec.js';
+export { parseAugSpec, buildAugmentation, augPartNames, describeAugParts, viewsAreIdentical, NO_AUG, SHIFT_PAD, type AugSpec } from './aug-spec.js';

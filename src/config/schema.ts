@@ -8,7 +8,7 @@
  * steps, i.e. agent steps x action repeat) unless the name says `agent`.
  */
 import { z } from 'zod';
-import { parseAugSpec, shiftSizeProblem } from '../../replay/aug-spec.js';
+import { parseAugSpec, shiftSizeProblem, viewsAreIdentical } from '../../replay/aug-spec.js';
 import { backendNames } from '../core/backend-names.js';
 import { auxObjectiveNames, auxObjectives, auxOptionFields, unreadAuxOptions } from '../../agents/aux/registry.js';
 import type { UnreadAuxOption } from '../../agents/aux/registry.js';
@@ -28,6 +28,36 @@ export const auxNames = auxObjectiveNames();
 export const convEngineNames = ['auto', 'libtorch', 'tfjs'] as const;
 /** fp32, bf16 (the libtorch engine's convs and dense heads in bf16 with fp32 accumulation), or auto (bf16 where the CPU runs it natively). */
 export const precisionNames = ['auto', 'fp32', 'bf16'] as const;
+
+/**
+ * What --aug none (every view the same centre crop) refuses: an objective that
+ * reads a positive view (the registry's `needs`), whose positive would equal
+ * its anchor; and K or M > 1, whose views would be identical copies that cost
+ * K or M times the encoder work for exactly the single view's loss.
+ */
+function identicalViewsProblems(c: { aux: string; augK: number; augM: number }): Array<{ path: string[]; message: string }> {
+  const problems: Array<{ path: string[]; message: string }> = [];
+  const needs = auxObjectives().find((d) => d.name === c.aux)?.needs;
+  if (needs && (needs.onlinePos || needs.targetPos)) {
+    problems.push({
+      path: ['aux'],
+      message:
+        `--aux ${c.aux} learns by comparing two differently augmented views of each observation, but --aug none makes every view the same centre crop, ` +
+        'so its positive would equal its anchor: use --aux none (pixel SAC without augmentation), or an --aug with crop or shift',
+    });
+  }
+  for (const [field, flag, value] of [['augK', '--aug-k', c.augK], ['augM', '--aug-m', c.augM]] as const) {
+    if (value > 1) {
+      problems.push({
+        path: [field],
+        message:
+          `${flag} ${value} averages over ${value} augmented views, but --aug none makes every view the same centre crop: ` +
+          `the ${value} views would be identical copies at ${value} times the encoder work; use ${flag} 1, or an --aug with crop or shift`,
+      });
+    }
+  }
+  return problems;
+}
 
 /** The CLI's words for an option given with an objective that does not read it (the rule is the registry's). */
 function unreadMessage(u: UnreadAuxOption, aux: string): string {
@@ -63,7 +93,7 @@ export const configSchema = z
     batchSize: z.number().int().min(2).max(4096).default(512).describe('transitions per update'),
     // --- augmentation (replay/aug-spec.ts) ------------------------------
     aug: z.string().min(1).default('crop')
-      .describe("training-time augmentation of the obs, positive and next_obs views: crop = CURL's random crop; shift = DrQ's pad-4 edge-replicated random shift at the rendered size (needs --crop-size = --image-size; DrQ: 84); jitter = colour jitter (brightness, contrast, saturation, hue), cutout = a zeroed rectangle (both RAD), each the same on every frame of a stack"),
+      .describe("training-time augmentation of the obs, positive and next_obs views: crop = CURL's random crop; shift = DrQ's pad-4 edge-replicated random shift at the rendered size (needs --crop-size = --image-size; DrQ: 84); jitter = colour jitter (brightness, contrast, saturation, hue), cutout = a zeroed rectangle (both RAD), each the same on every frame of a stack; none = no augmentation, every view the centre crop (pixel SAC's baseline; with --aux none)"),
     augK: z.number().int().min(1).max(16).default(1)
       .describe("DrQ's K: the critic target is averaged over K augmented views of next_obs (1 = CURL's single target)"),
     augM: z.number().int().min(1).max(16).default(1)
@@ -125,8 +155,12 @@ export const configSchema = z
       });
     }
     try {
-      const sizeProblem = shiftSizeProblem(parseAugSpec(c.aug), c.imageSize, c.cropSize);
+      const augSpec = parseAugSpec(c.aug);
+      const sizeProblem = shiftSizeProblem(augSpec, c.imageSize, c.cropSize);
       if (sizeProblem !== null) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['aug'], message: sizeProblem });
+      if (viewsAreIdentical(augSpec)) {
+        for (const issue of identicalViewsProblems(c)) ctx.addIssue({ code: z.ZodIssueCode.custom, ...issue });
+      }
     } catch (error) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['aug'], message: (error as Error).message });
     }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ColorJitter, Cutout, RandomCrop, RandomShift, type Augmentation, type JitterParams, type CropOffset } from '../../replay/augment.js';
+import { CenterCrop, ColorJitter, Cutout, RandomCrop, RandomShift, type Augmentation, type JitterParams, type CropOffset } from '../../replay/augment.js';
 import { buildAugmentation, cutoutSides, parseAugSpec, SHIFT_PAD } from '../../replay/aug-spec.js';
 import { ReplayBuffer } from '../../replay/buffer.js';
 import { ReplayError } from '../../replay/errors.js';
@@ -50,6 +50,56 @@ describe('--aug parsing', () => {
     expect(() => buildAugmentation('shift', 100, 84)).toThrow(/--crop-size \(84\) must equal --image-size \(100\)/);
     expect(buildAugmentation('shift+jitter+cutout', 12, 12).name).toBe('random-shift+jitter+cutout');
     expect(cutoutSides(84)).toEqual([10, 30]);
+  });
+});
+
+describe('--aug none', () => {
+  it("parses alone and refuses to be joined with any part, saying why and what to use", () => {
+    expect(parseAugSpec('none')).toEqual({ geometric: 'center', jitter: false, cutout: false });
+    for (const text of ['none+crop', 'none+jitter', 'cutout+none', 'none+none']) {
+      expect(() => parseAugSpec(text)).toThrow(ReplayError);
+      expect(() => parseAugSpec(text)).toThrow(/'none' \(the centre crop, no augmentation\) stands alone.*use --aug none, or crop\+jitter/);
+    }
+    expect(buildAugmentation('none', 20, 16)).toBeInstanceOf(CenterCrop);
+  });
+
+  it('samples every view as the centre crop of the stored stack, drawing nothing but the transition indices', () => {
+    const n = 12;
+    const crop = 8;
+    const k = 3;
+    const seed = 21;
+    const batchSize = 16;
+    // coordFrame: channel 2 holds the frame id, which is its global index here (one frame per add, no wrap)
+    const buffer = filledBuffer(n, k, (id) => coordFrame(n, id));
+    const rng = new Rng(seed);
+    const batch = buffer.sample(batchSize, rng, { cropSize: crop, augmentation: buildAugmentation('none', n, crop), positive: true });
+    const channels = 3 * k;
+    const imageBytes = crop * crop * channels;
+    const offset = (n - crop) / 2;
+    const centre = (full: Uint8Array): Uint8Array => {
+      const out = new Uint8Array(imageBytes);
+      for (let y = 0; y < crop; y++) for (let x = 0; x < crop; x++) {
+        for (let c = 0; c < channels; c++) out[(y * crop + x) * channels + c] = full[((y + offset) * n + (x + offset)) * channels + c]!;
+      }
+      return out;
+    };
+    // the index draws alone, replayed: 3 episodes of 7 frames, the last frame of each has no next_obs
+    const replay = new Rng(seed);
+    for (let b = 0; b < batchSize; b++) {
+      let g: number;
+      do g = replay.int(21);
+      while (g % 7 === 6);
+      const view = (a: Uint8Array) => a.subarray(b * imageBytes, (b + 1) * imageBytes);
+      expect(view(batch.obs)[channels - 1]).toBe(g);
+      expectBytes(view(batch.obs), centre(buffer.stackAt(g)));
+      expectBytes(view(batch.obsPositive!), centre(buffer.stackAt(g)));
+      expectBytes(view(batch.nextObs), centre(buffer.stackAt(g + 1)));
+    }
+    expect(rng.getState()).toEqual(replay.getState());
+    // crop at the same seed consumes two more ints per view, so its stream ends elsewhere
+    const cropRng = new Rng(seed);
+    buffer.sample(batchSize, cropRng, { cropSize: crop, augmentation: buildAugmentation('crop', n, crop), positive: true });
+    expect(cropRng.getState()).not.toEqual(rng.getState());
   });
 });
 

@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { resolveConfig } from '../../src/config/resolve.js';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { auxObjectives } from '../../agents/aux/registry.js';
 import { defaultConfig } from '../../src/config/schema.js';
 
 async function cli(args: string[]): Promise<{ code: number; err: string; out: string }> {
@@ -53,5 +57,51 @@ describe('--aug, --aug-k, --aug-m', () => {
     expect(text).toMatch(/--aug <value> training-time augmentation .*DrQ's pad-4 edge-replicated random shift.*\[a '\+'-joined list of crop, shift, jitter, cutout/);
     expect(text).toMatch(/--aug-k <value> DrQ's K: the critic target is averaged over K augmented views of next_obs/);
     expect(text).toMatch(/--aug-m <value> DrQ's M: the critic's Q loss is averaged over M augmented views of obs/);
+  });
+});
+
+describe('--aug none (pixel SAC without augmentation)', () => {
+  it('is accepted with --aux none and K = M = 1', () => {
+    expect(resolveConfig({ flags: { aug: 'none', aux: 'none' } }).config).toMatchObject({ aug: 'none', aux: 'none', augK: 1, augM: 1 });
+  });
+
+  it('refuses every registered objective that reads a positive view, and only those', () => {
+    const twoView = auxObjectives().filter((d) => d.needs.onlinePos || d.needs.targetPos).map((d) => d.name);
+    // every objective but pixel SAC's compares two views
+    expect(twoView).toEqual(auxObjectives().map((d) => d.name).filter((name) => name !== 'none'));
+    expect(twoView.length).toBeGreaterThan(0);
+    for (const aux of twoView) {
+      expect(() => resolveConfig({ flags: { aug: 'none', aux } }), aux).toThrow(
+        new RegExp(`--aux ${aux} learns by comparing two differently augmented views.*its positive would equal its anchor: use --aux none .*or an --aug with crop or shift`),
+      );
+    }
+  });
+
+  it('train --aug none --aux curl exits 2 with the reason before creating anything', async () => {
+    const runsDir = mkdtempSync(join(tmpdir(), 'aug-none-'));
+    const r = await cli(['train', '--aug', 'none', '--aux', 'curl', '--env', 'toy-reach', '--steps', '8', '--runs-dir', runsDir]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/--aux curl learns by comparing two differently augmented views.*--aug none makes every view the same centre crop.*its positive would equal its anchor/);
+    expect(readdirSync(runsDir)).toEqual([]);
+    expect(existsSync(join(runsDir, 'toy-reach'))).toBe(false);
+  });
+
+  it('refuses K or M above 1 (identical views) and none joined with other parts, exit 2', async () => {
+    const k = await cli(['config', '--aug', 'none', '--aux', 'none', '--aug-k', '2']);
+    expect(k.code).toBe(2);
+    expect(k.err).toMatch(/--aug-k 2 averages over 2 augmented views, but --aug none makes every view the same centre crop.*use --aug-k 1, or an --aug with crop or shift/);
+    const m = await cli(['config', '--aug', 'none', '--aux', 'none', '--aug-m', '3']);
+    expect(m.code).toBe(2);
+    expect(m.err).toMatch(/--aug-m 3 averages over 3 augmented views/);
+    const joined = await cli(['config', '--aug', 'none+jitter', '--aux', 'none']);
+    expect(joined.code).toBe(2);
+    expect(joined.err).toMatch(/"none\+jitter" joins 'none' with other parts; 'none' \(the centre crop, no augmentation\) stands alone/);
+  });
+
+  it('train --help names it', async () => {
+    const help = await cli(['train', '--help']);
+    const text = `${help.out}\n${help.err}`.replace(/\s+/g, ' ');
+    expect(text).toMatch(/none = no augmentation, every view the centre crop \(pixel SAC's baseline; with --aux none\)/);
+    expect(text).toMatch(/or none alone \(the centre crop, no augmentation\)/);
   });
 });
