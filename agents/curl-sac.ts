@@ -104,6 +104,19 @@ function globalNorm(grads: Iterable<tf.Tensor>): tf.Scalar {
   return tf.tidy(() => tf.sqrt(tf.addN([...grads].map((g) => tf.sum(tf.square(g))))) as tf.Scalar);
 }
 
+/**
+ * One optimiser step (or several, in order) with a loss's gradients, which it
+ * consumes; returns their global norm. `seen` is a test seam that sees them
+ * before the step.
+ */
+function applyGradients(grads: Grads, seen: ((grads: ReadonlyMap<string, tf.Tensor>) => void) | null, ...optimizers: Adam[]): tf.Scalar {
+  const norm = globalNorm(grads.values());
+  seen?.(grads);
+  for (const opt of optimizers) opt.step(grads);
+  tf.dispose([...grads.values()]);
+  return norm;
+}
+
 /** Sums `more` into `into`, name by name (`into`'s order kept); both maps' tensors are consumed. */
 function addInto(into: Grads, more: Grads): void {
   for (const [n, g] of more) {
@@ -474,10 +487,7 @@ export class CurlSacAgent {
     });
     metrics.criticLoss = value;
     const all = await this.throughTrunk(grads, 'anchor', convParams(P, this.numLayers), P, 'critic');
-    metrics.criticGradNorm = globalNorm(all.values());
-    this.onCriticGradients?.(all);
-    this.criticOpt.step(all);
-    tf.dispose([...all.values()]);
+    metrics.criticGradNorm = applyGradients(all, this.onCriticGradients, this.criticOpt);
     return metrics;
   }
 
@@ -508,10 +518,7 @@ export class CurlSacAgent {
     });
     metrics.actorLoss = value;
     const actorGrads = await this.throughTrunk(grads, 'detached', convParams(P, this.numLayers), P, 'actor');
-    metrics.actorGradNorm = globalNorm(actorGrads.values());
-    this.onActorGradients?.(actorGrads);
-    this.actorOpt.step(actorGrads);
-    tf.dispose([...actorGrads.values()]);
+    metrics.actorGradNorm = applyGradients(actorGrads, this.onActorGradients, this.actorOpt);
 
     const lp = logPi as unknown as tf.Tensor2D;
     const alphaGrads = tidyMap(() => {
@@ -592,13 +599,9 @@ export class CurlSacAgent {
         throw error;
       }
     }
-    metrics[`${aux.metricPrefix}GradNorm`] = globalNorm(all.values());
-    this.onAuxGradients?.(all);
     // the reference steps its encoder_optimizer first, then cpc_optimizer; with equal
     // moment histories both deltas are the same, so the order changes nothing
-    for (const opt of this.encoderRepeatOpts) opt.step(all);
-    this.auxOpt!.step(all);
-    tf.dispose([...all.values()]);
+    metrics[`${aux.metricPrefix}GradNorm`] = applyGradients(all, this.onAuxGradients, ...this.encoderRepeatOpts, this.auxOpt!);
     await aux.afterStep?.(views);
     return metrics;
   }

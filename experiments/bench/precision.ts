@@ -22,18 +22,16 @@ import { resolveConfig } from '../../src/config/resolve.js';
 import type { PartialConfig } from '../../src/config/resolve.js';
 import { BackendUnavailableError, ConfigError } from '../../src/core/errors.js';
 import { comparePrecisions } from './lib/precision-compare.js';
+import { presetRunOptions } from './lib/preset-flags.js';
 
 export async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      env: { type: 'string', default: 'cartpole-swingup' },
-      preset: { type: 'string', default: 'cartpole-swingup-paper' },
-      aux: { type: 'string', default: 'curl' },
+      ...presetRunOptions,
       updates: { type: 'string', default: '200' },
       'batch-size': { type: 'string' },
       'init-steps': { type: 'string', default: '1000' },
-      seed: { type: 'string', default: '1' },
     },
   });
   const updates = Number(values.updates);

@@ -25,17 +25,15 @@ import { ConfigError } from '../../src/core/errors.js';
 import { buildTrainer } from '../../src/loop/trainer.js';
 import { stepPhases } from '../../src/loop/step-times.js';
 import { MetricsLog } from '../../src/run/metrics.js';
+import { presetRunOptions } from './lib/preset-flags.js';
 
 export async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      env: { type: 'string', default: 'cartpole-swingup' },
-      preset: { type: 'string', default: 'cartpole-swingup-paper' },
-      aux: { type: 'string', default: 'curl' },
+      ...presetRunOptions,
       updates: { type: 'string', default: '100' },
       warmup: { type: 'string', default: '5' },
-      seed: { type: 'string', default: '1' },
       'conv-engine': { type: 'string', default: 'auto' },
       'conv-workers': { type: 'string' },
       backend: { type: 'string', default: 'auto' },
