@@ -75,6 +75,11 @@ export function listEnvs(): EnvInfo[] {
   ];
 }
 
+/** The ids a run may name: every registered task, and 'remote' (any process that serves the protocol). */
+export function runnableEnvIds(): string[] {
+  return [...listEnvs().map((e) => e.id), 'remote'];
+}
+
 export function getTask(id: string): MujocoTask | undefined {
   return MUJOCO_TASKS.find((t) => t.id === id);
 }

@@ -9,10 +9,10 @@ import { availableParallelism, freemem } from 'node:os';
 import { join } from 'node:path';
 import { hasCheckpoint, readStatus, type RunState } from '../report/run-files.js';
 import { coreShareWorkers } from '../../agents/tower/defaults.js';
-import { ConfigError, CurlRlError } from '../../src/core/errors.js';
+import { ConfigError } from '../../src/core/errors.js';
 import { acquireLock, runLockHolder } from '../../src/run/lock.js';
 import { processSpawner, type TrainProcessResult, type TrainSpawner } from './spawner.js';
-import { freshTrainArgs, resumeTrainArgs, type RunSpec, type Sweep } from './spec.js';
+import { freshTrainArgs, resumeTrainArgs, runDirProblem, type RunSpec, type Sweep } from './spec.js';
 
 export type RunAction = 'skip' | 'resume' | 'fresh';
 
@@ -102,8 +102,8 @@ export function planRun(run: RunSpec): RunAction {
 /** Another live process is running the same sweep. Exit code 2, as for a run in use: nothing was started. */
 export class SweepLockedError extends ConfigError {}
 
-/** A run directory that a live process is training: the sweep neither starts a second writer in it nor moves it. */
-export class RunInUseError extends CurlRlError {}
+/** A run directory that a live process is training: the sweep neither starts a second writer in it nor moves it. Exit code 2, as for train's busy run. */
+export class RunInUseError extends ConfigError {}
 
 /**
  * One sweep process per sweep folder: two would start the same runs twice.
@@ -166,9 +166,12 @@ export function judgeOutcome(run: RunSpec, result: TrainProcessResult): Pick<Run
  * A run that never checkpointed has nothing to resume; keep its files for
  * inspection out of the report's way. A run whose lock a live process holds
  * (a train left running by a sweep that was killed) is being written: it is
- * not moved.
+ * not moved, and neither is a folder outside the sweep's (expansion and the
+ * Slurm task refuse such runs already; this is the last line before a rename).
  */
 export function moveAsideStale(sweepDir: string, run: RunSpec): void {
+  const outside = runDirProblem(sweepDir, run);
+  if (outside !== null) throw new ConfigError(`The sweep does not move run ${JSON.stringify(run.id)}: ${outside}.`);
   if (!existsSync(run.dir) || readdirSync(run.dir).length === 0) return;
   const holder = runLockHolder(run.dir);
   if (holder !== null) {

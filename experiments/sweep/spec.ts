@@ -4,8 +4,9 @@
  * finds (and skips or resumes) the runs of an earlier session.
  */
 import { readFileSync } from 'node:fs';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
+import { runnableEnvIds } from '../../envs/registry.js';
 import { ConfigError } from '../../src/core/errors.js';
 import { kebab, resolveConfig } from '../../src/config/resolve.js';
 import { auxNames, configSchema, type AuxName, type Config } from '../../src/config/schema.js';
@@ -24,7 +25,26 @@ const overridesSchema = z.record(z.unknown()).superRefine((value, ctx) => {
   }
 });
 
-const safeName = z.string().regex(/^[A-Za-z0-9._-]+$/, 'use letters, digits, ".", "_" and "-" only (it names a folder)');
+/** A control character (newline, tab, escape, ...): it breaks the line-based formats a name or value is written into. */
+export const controlCharacter = /[\u0000-\u001f\u007f]/;
+
+/**
+ * A name that becomes one folder below another: "." and ".." would name the
+ * folder itself or its parent, a slash (or backslash) a folder further away, and a
+ * control character a name no script or #SBATCH line carries intact.
+ */
+export function pathSegmentProblem(name: string): string | null {
+  if (name === '' || name === '.' || name === '..') return 'it must not be empty, "." or ".."';
+  if (/[/\\]/.test(name)) return 'it must not contain "/" or "\\"';
+  if (name.includes('..')) return 'it must not contain ".."';
+  if (controlCharacter.test(name)) return 'it must not contain control characters';
+  return null;
+}
+
+const safeName = z
+  .string()
+  .regex(/^[A-Za-z0-9._-]+$/, 'use letters, digits, ".", "_" and "-" only (it names a folder)')
+  .refine((name) => name !== '.' && name !== '..', 'not "." or ".." (it names a folder inside the runs folder)');
 
 const taskSchema = z.union([
   z.string().min(1),
@@ -104,8 +124,37 @@ export interface ExpandOptions {
   presetsDir?: string;
 }
 
+/**
+ * Why `run` cannot be a run of the sweep whose folder is `sweepDir`, or null.
+ * A sweep moves and writes run folders, so each must be `<sweepDir>/<id>`,
+ * one plain name below the sweep's folder: never a folder elsewhere on the
+ * disk (a task named "../x" would otherwise make `<sweepDir>/../x-none-s1` a
+ * run folder, which a fresh start moves aside).
+ */
+export function runDirProblem(sweepDir: string, run: Pick<RunSpec, 'id' | 'dir'>): string | null {
+  const segment = pathSegmentProblem(run.id);
+  if (segment !== null) return `run id ${JSON.stringify(run.id)} cannot name a folder: ${segment}`;
+  const expected = join(resolve(sweepDir), run.id);
+  if (resolve(run.dir) !== expected) return `its run directory ${run.dir} is not ${expected}, the folder the sweep keeps run ${run.id} in`;
+  return null;
+}
+
+/** Why a sweep's task cannot be run, or null: it must be a registered env or remote (so it is also a plain folder name). */
+export function taskEnvProblem(env: string): string | null {
+  const runnable = runnableEnvIds();
+  if (runnable.includes(env)) return null;
+  const segment = pathSegmentProblem(env);
+  return `not a registered environment${segment ? ` (and ${segment}, as it names the run's folder)` : ''}; allowed: ${runnable.join(', ')}`;
+}
+
 export function expandSweep(file: SweepFile, options: ExpandOptions = {}): Sweep {
   const baseDir = options.baseDir ?? process.cwd();
+  // Every task is checked before any run is planned, so no path is ever built from a name that is not a task's.
+  for (const task of file.tasks) {
+    const env = typeof task === 'string' ? task : task.env;
+    const problem = (options.validate ?? true) ? taskEnvProblem(env) : pathSegmentProblem(env);
+    if (problem !== null) throw new ConfigError(`Sweep '${file.name}', task ${JSON.stringify(env)}: ${problem}`);
+  }
   // The file's runsDir is relative to the file, so a committed sweep finds its
   // runs again from any working directory; --runs-dir is relative to the cwd.
   const runsDir =
@@ -129,6 +178,8 @@ export function expandSweep(file: SweepFile, options: ExpandOptions = {}): Sweep
         }
         seen.add(id);
         const run: RunSpec = { id, dir: join(sweepDir, id), env, aux, seed, overrides };
+        const outside = runDirProblem(sweepDir, run);
+        if (outside !== null) throw new ConfigError(`Sweep '${file.name}', run ${JSON.stringify(id)}: ${outside}`);
         if (preset !== undefined) run.preset = resolvePreset(preset, baseDir);
         runs.push(run);
       }

@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
 import { EMPTY, defer, expand, from, lastValueFrom, takeUntil, type Observable } from 'rxjs';
-import { listEnvs } from '../../envs/registry.js';
+import { listEnvs, runnableEnvIds } from '../../envs/registry.js';
 import { initBackend } from '../backend.js';
 import { resolveConvEngine, resolvePrecision } from '../conv-engine.js';
 import { checkRunFitsMachine } from '../config/limits.js';
@@ -101,10 +101,11 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
     if (!options.config) throw new ConfigError('train() needs a config or a run directory to resume.');
     config = options.config;
   }
-  const known = listEnvs();
-  if (config.env !== 'remote' && !known.some((e) => e.id === config.env)) {
-    throw new ConfigError(`--env (env) = ${JSON.stringify(config.env)} is not a registered environment; allowed: ${[...known.map((e) => e.id), 'remote'].join(', ')}`);
+  const runnable = runnableEnvIds();
+  if (!runnable.includes(config.env)) {
+    throw new ConfigError(`--env (env) = ${JSON.stringify(config.env)} is not a registered environment; allowed: ${runnable.join(', ')}`);
   }
+  const known = listEnvs();
   const backend = await initBackend(config.backend, { log: say });
   checkRunFitsMachine(config, { backend: backend.name, actionDim: known.find((e) => e.id === config.env)?.actionDim });
   // before the run directory exists: asking for an engine that is not built is exit 3 with nothing left behind

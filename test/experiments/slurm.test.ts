@@ -241,20 +241,21 @@ describeSlurm('sweep --executor slurm on a real single-node Slurm cluster', () =
 
   it('reports a task that fails (bad config) as failed with the error from its Slurm output file', async () => {
     const file = join(tmp, 'bad.json');
-    writeFileSync(file, JSON.stringify({ name: 'bad', tasks: ['no-such-env'], seeds: [1], aux: ['none'], overrides: tinyOverrides }));
+    // Valid as a config, so the submission accepts it; too large for the node, which only the task's train can tell.
+    writeFileSync(file, JSON.stringify({ name: 'bad', tasks: ['toy-reach'], seeds: [1], aux: ['none'], overrides: { ...tinyOverrides, replayCapacity: 10_000_000_000 } }));
     const runsDir = join(tmp, 'bad-runs');
     const submitted = await cli(['sweep', file, '--executor', 'slurm', '--runs-dir', runsDir], cluster.env);
     expect(submitted.code, submitted.stderr).toBe(0);
     const { lines } = await follow(runsDir, 'bad', (ls) => ls.every((l) => l.state !== 'pending' && l.state !== 'running'), undefined, 60_000);
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatchObject({ id: 'no-such-env-none-s1', state: 'failed', slurmState: 'FAILED', node: 'localhost' });
-    expect(lines[0]!.errorTail).toContain('curl-rl: --env (env) = "no-such-env" is not a registered environment');
+    expect(lines[0]).toMatchObject({ id: 'toy-reach-none-s1', state: 'failed', slurmState: 'FAILED', node: 'localhost' });
+    expect(lines[0]!.errorTail).toContain('does not fit this machine');
 
     const text = await cli(['sweep', 'status', file, '--runs-dir', runsDir], cluster.env);
     expect(text.code).toBe(0);
-    expect(text.stdout).toMatch(/no-such-env-none-s1 +failed +\d+_0 +localhost/);
-    expect(text.stdout).toContain(`no-such-env-none-s1 (failed), end of ${lines[0]!.output}:`);
-    expect(text.stdout).toContain('is not a registered environment');
+    expect(text.stdout).toMatch(/toy-reach-none-s1 +failed +\d+_0 +localhost/);
+    expect(text.stdout).toContain(`toy-reach-none-s1 (failed), end of ${lines[0]!.output}:`);
+    expect(text.stdout).toContain('does not fit this machine');
   }, 120_000);
 
   it('gives a run conv workers from its CPUs, refuses a second submission while the first job runs, and `sweep cancel` stops the array with a checkpoint', async () => {

@@ -10,7 +10,8 @@ import { randomUUID } from 'node:crypto';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach } from 'vitest';
+import { afterAll, afterEach, vi } from 'vitest';
+import { main } from '../../src/cli/main.js';
 import type { Config } from '../../src/config/schema.js';
 import { train } from '../../src/loop/train.js';
 import { readMetrics } from '../../src/run/metrics.js';
@@ -130,6 +131,32 @@ export function startCli(args: string[], options: { hangAfterMs?: number; env?: 
   };
   running.add(cli);
   return cli;
+}
+
+/**
+ * Runs a command line of the CLI in this process (no start-up per case) and
+ * returns its exit code and everything it printed, stdout and stderr together.
+ */
+export async function cliInProcess(args: string[]): Promise<{ code: number; out: string }> {
+  const lines: string[] = [];
+  const collect = (chunk: string | Uint8Array): boolean => {
+    lines.push(String(chunk));
+    return true;
+  };
+  const print = (...parts: unknown[]): void => void lines.push(parts.map(String).join(' '));
+  const spies = [
+    vi.spyOn(console, 'error').mockImplementation(print),
+    vi.spyOn(console, 'log').mockImplementation(print),
+    vi.spyOn(process.stderr, 'write').mockImplementation(collect),
+    vi.spyOn(process.stdout, 'write').mockImplementation(collect),
+  ];
+  try {
+    const code = await main(args);
+    return { code, out: lines.join('\n') };
+  } finally {
+    process.exitCode = undefined;
+    for (const spy of spies) spy.mockRestore();
+  }
 }
 
 /** Runs the CLI to its end (under the watchdog). */

@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { CurlRlError } from '../../../src/core/errors.js';
+import { ConfigError } from '../../../src/core/errors.js';
 import { lockSweep, planRun } from '../runner.js';
 import { cliEntry } from '../spawner.js';
 import type { Sweep } from '../spec.js';
@@ -8,8 +8,8 @@ import { activeStates, cancelJob, queueTasks, submitScript } from './commands.js
 import { indexFile, readSlurmIndex, runEntries, writeSlurmIndex, type SlurmIndex } from './index-file.js';
 import { arraySpec, sbatchScript, type SlurmOptions } from './script.js';
 
-/** An earlier job of the same sweep still has tasks queued or running. */
-export class SweepBusyError extends CurlRlError {}
+/** An earlier job of the same sweep still has tasks queued or running. Exit code 2, as for a busy run or sweep lock: nothing was started. */
+export class SweepBusyError extends ConfigError {}
 
 export interface SubmitOptions {
   /** Print-only: build the script, submit nothing, write nothing. */

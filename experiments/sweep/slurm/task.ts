@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { readStatus } from '../../report/run-files.js';
 import { CurlRlError } from '../../../src/core/errors.js';
 import { moveAsideStale, planRun } from '../runner.js';
-import { freshTrainArgs, resumeTrainArgs } from '../spec.js';
+import { freshTrainArgs, resumeTrainArgs, runDirProblem, taskEnvProblem } from '../spec.js';
 import { jobState, requeueJob } from './commands.js';
 import { entryToRun, readSlurmIndex } from './index-file.js';
 import { cpusPerTaskFromEnv, threadArgsForCpus } from './threads.js';
@@ -48,6 +48,12 @@ export async function runArrayTask(indexPath: string, options: ArrayTaskOptions)
   const entry = index.runs.find((r) => r.taskId === taskId);
   if (!entry) throw new SlurmTaskError(`${indexPath} lists no run for array task ${taskId} (it has tasks 0-${index.runs.length - 1}).`);
   const run = entryToRun(entry);
+  // The index is a file on a shared disk: a run it names is trusted only if the sweep itself could have planned it,
+  // since starting a run afresh moves its folder aside.
+  const problem = taskEnvProblem(run.env) ?? runDirProblem(index.dir, run);
+  if (problem !== null) {
+    throw new SlurmTaskError(`${indexPath} lists for array task ${taskId} the run ${JSON.stringify(run.id)} (env ${JSON.stringify(run.env)}), which this task refuses: ${problem}. Nothing was moved or started.`);
+  }
 
   const jobId = env.SLURM_JOB_ID;
   const arrayJob = env.SLURM_ARRAY_JOB_ID ?? '?';
