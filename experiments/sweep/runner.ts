@@ -11,6 +11,7 @@ import { hasCheckpoint, readStatus, type RunState } from '../report/run-files.js
 import { coreShareWorkers } from '../../agents/tower/defaults.js';
 import { ConfigError } from '../../src/core/errors.js';
 import { acquireLock, runLockHolder } from '../../src/run/lock.js';
+import { signalOfExitCode, stopSignals } from '../../src/loop/shutdown.js';
 import { processSpawner, type TrainProcessResult, type TrainSpawner } from './spawner.js';
 import { freshTrainArgs, resumeTrainArgs, runDirProblem, type RunSpec, type Sweep } from './spec.js';
 
@@ -150,8 +151,9 @@ export function judgeOutcome(run: RunSpec, result: TrainProcessResult): Pick<Run
   if (status?.wallClockSeconds !== undefined) base.wallClockSeconds = status.wallClockSeconds;
   if (status !== undefined) base.envStep = status.envStep;
   if (result.spawnError !== undefined) return { ...base, state: 'failed', reason: `could not start train: ${result.spawnError}` };
-  const stopped = result.exitCode === 130 || result.exitCode === 143 || result.signal === 'SIGINT' || result.signal === 'SIGTERM';
-  if (stopped) return { ...base, state: 'interrupted', reason: `stopped by ${result.signal ?? (result.exitCode === 130 ? 'SIGINT' : 'SIGTERM')}` };
+  // A train stopped by a stop signal checkpoints and exits 128 + its number; one the signal ended outright resumes from its last checkpoint.
+  const stoppedBy = signalOfExitCode(result.exitCode) ?? stopSignals.find((s) => s === result.signal);
+  if (stoppedBy !== undefined) return { ...base, state: 'interrupted', reason: `stopped by ${stoppedBy}` };
   if (result.exitCode === 0) {
     if (status?.state === 'finished') return { ...base, state: 'finished' };
     const said = status === undefined ? 'wrote no readable status.json' : `left status.json in state '${status.state}'`;

@@ -5,10 +5,12 @@ import { register } from 'tsx/esm/api';
 
 // `curl-rl config | head`: once the reader has gone, further output has nowhere
 // to go. Drop it quietly instead of dying on an unhandled EPIPE; a command
-// still runs to its end (train keeps training and checkpoints as usual).
+// still runs to its end (train keeps training and checkpoints as usual). A
+// terminal that closed (EIO once it has hung up) is the same: train is
+// writing its checkpoint after the SIGHUP, and must not die of its own output.
 for (const stream of [process.stdout, process.stderr]) {
   stream.on('error', (error) => {
-    if (error.code === 'EPIPE' || error.code === 'ERR_STREAM_DESTROYED') return;
+    if (error.code === 'EPIPE' || error.code === 'EIO' || error.code === 'ERR_STREAM_DESTROYED') return;
     throw error;
   });
 }

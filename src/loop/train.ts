@@ -13,7 +13,7 @@ import { RunDirError, describeFsError, makeRunDirs, newRunDirPath, readRunConfig
 import { writeStatus, type RunState } from '../run/status.js';
 import { attachProgress } from './progress.js';
 import { deriveStreams } from './streams.js';
-import { Shutdown, type StopReason } from './shutdown.js';
+import { Shutdown, signalExitCode, type StopReason } from './shutdown.js';
 import { NonFiniteLossError, RunFilesError, buildTrainer, type Trainer } from './trainer.js';
 
 export interface TrainOptions {
@@ -25,7 +25,7 @@ export interface TrainOptions {
   resume?: string;
   /** Config fields given on the command line with --resume (only those that keep the run's meaning are allowed). */
   resumeOverrides?: Partial<Config>;
-  /** Listen to SIGINT/SIGTERM (the CLI does; tests drive stops themselves). */
+  /** Listen to SIGINT, SIGTERM and SIGHUP (the CLI does; tests drive stops themselves). */
   signals?: boolean;
   progress?: 'auto' | 'tty' | 'plain' | 'none';
   log?: (line: string) => void;
@@ -70,7 +70,7 @@ export function applyResumeOverrides(stored: Config, overrides: Partial<Config>)
 
 function exitCodeFor(reason: StopReason): number {
   if (reason.kind === 'finished') return 0;
-  if (reason.kind === 'signal') return reason.signal === 'SIGINT' ? 130 : 143;
+  if (reason.kind === 'signal') return signalExitCode(reason.signal);
   return reason.error instanceof CurlRlError ? reason.error.exitCode : 1;
 }
 

@@ -65,12 +65,14 @@ function killTree(cli: RunningCli): void {
   }
 }
 
-export function startCli(args: string[], options: { hangAfterMs?: number; env?: NodeJS.ProcessEnv } = {}): RunningCli {
+/** `detached`: the CLI leads a process group of its own, which a test can signal as a whole (what a terminal's hang-up reaches). */
+export function startCli(args: string[], options: { hangAfterMs?: number; env?: NodeJS.ProcessEnv; detached?: boolean } = {}): RunningCli {
   const mark = `CURL_RL_FAULT_TEST_${randomUUID().replace(/-/g, '')}`;
   const child = spawn(process.execPath, [bin, ...args], {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...options.env, [mark]: '1' },
+    detached: options.detached ?? false,
   });
   let stdout = '';
   let stderr = '';

@@ -11,6 +11,7 @@ import { formatStatus, sweepStatus } from '../../../experiments/sweep/slurm/stat
 import { activeJobs, cancelSweep, submitSweep, SweepBusyError } from '../../../experiments/sweep/slurm/submit.js';
 import { runArrayTask } from '../../../experiments/sweep/slurm/task.js';
 import { formatDuration } from '../../../experiments/report/markdown.js';
+import { signalExitCode, stopSignals, type StopSignal } from '../../loop/shutdown.js';
 
 /** The sweep ended with runs that did not finish; the index says which and why. */
 export class SweepIncompleteError extends CurlRlError {
@@ -174,8 +175,8 @@ export function register(program: Command, runCli: (argv: string[]) => Promise<n
       const parallel = opts.parallel ?? defaultParallelism();
       console.log(`sweep ${sweep.name}: ${total} runs, ${parallel} at a time, in ${sweep.dir} (logs in logs/, index in index.json)`);
       const controller = new AbortController();
-      let stopSignal: string | undefined;
-      const stop = (signal: NodeJS.Signals): void => {
+      let stopSignal: StopSignal | undefined;
+      const stop = (signal: StopSignal): void => {
         if (controller.signal.aborted) {
           console.log(`${signal} again: still waiting for the running trains to write their checkpoints.`);
           return;
@@ -184,8 +185,7 @@ export function register(program: Command, runCli: (argv: string[]) => Promise<n
         console.log(`\n${signal}: no new runs; asking running trains to checkpoint and stop. Re-run the same command to continue.`);
         controller.abort();
       };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
+      for (const signal of stopSignals) process.on(signal, stop);
       let done = 0;
       const onEvent = (event: SweepEvent): void => {
         if (event.type === 'start') {
@@ -204,11 +204,10 @@ export function register(program: Command, runCli: (argv: string[]) => Promise<n
         const counts = Object.entries(index.counts).map(([state, n]) => `${n} ${state}`).join(', ');
         console.log(`sweep ${sweep.name}: ${counts}. Index: ${indexPath(sweep)}`);
         const unfinished = index.runs.filter((r) => r.state !== 'finished').length;
-        if (stopSignal !== undefined) throw new SweepIncompleteError(`sweep stopped by ${stopSignal}; ${unfinished} run(s) not finished`, stopSignal === 'SIGINT' ? 130 : 143);
+        if (stopSignal !== undefined) throw new SweepIncompleteError(`sweep stopped by ${stopSignal}; ${unfinished} run(s) not finished`, signalExitCode(stopSignal));
         if (unfinished > 0) throw new SweepIncompleteError(`${unfinished} of ${total} run(s) did not finish; see ${indexPath(sweep)} for the reasons`, 1);
       } finally {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
+        for (const signal of stopSignals) process.off(signal, stop);
       }
     });
 
