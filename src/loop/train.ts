@@ -9,7 +9,7 @@ import type { Config } from '../config/schema.js';
 import { ConfigError, CurlRlError } from '../core/errors.js';
 import { acquireRunLock, type HeldLock } from '../run/lock.js';
 import { MetricsLog, type EvalRecord } from '../run/metrics.js';
-import { RunDirError, describeFsError, makeRunDirs, newRunDirPath, readRunConfig, writeRunConfig } from '../run/run-dir.js';
+import { RunDirError, describeFsError, makeRunDirs, newRunDirPath, readRunConfig, updateRunPlan, writeRunConfig } from '../run/run-dir.js';
 import { writeStatus, type RunState } from '../run/status.js';
 import { attachProgress } from './progress.js';
 import { deriveStreams } from './streams.js';
@@ -44,15 +44,21 @@ export interface TrainOutcome {
 }
 
 /**
- * Fields that may change on resume: they affect bookkeeping or speed, not what
- * the run computes (backend, convWorkers and convEngine change float rounding only;
- * precision changes the rounding of the encoder trunk, which bf16 keeps close to fp32:
- * test/agents/libtorch-bf16.test.ts and `npm run bench -- precision` bound the difference).
+ * What --resume may change. The plan: how far the run goes and how often it
+ * evaluates, logs and checkpoints, which is bookkeeping, not what a step
+ * computes; it is written to config.json, so a later plain --resume keeps it.
  */
-export const resumableFields = [
-  'steps', 'evalEvery', 'evalEpisodes', 'logEvery', 'checkpointEvery', 'keepCheckpoints', 'backend', 'remoteTimeoutMs', 'remoteStartupTimeoutMs', 'runsDir',
-  'convWorkers', 'convEngine', 'precision',
-] as const;
+export const resumePlanFields = ['steps', 'evalEvery', 'evalEpisodes', 'logEvery', 'checkpointEvery', 'keepCheckpoints'] as const;
+
+/**
+ * And how this process runs, for this process only (config.json keeps the
+ * run's own): backend, convWorkers and convEngine change float rounding only;
+ * precision changes the rounding of the encoder trunk, which bf16 keeps close to fp32
+ * (test/agents/libtorch-bf16.test.ts and `npm run bench -- precision` bound the difference).
+ */
+export const resumeSessionFields = ['backend', 'convWorkers', 'convEngine', 'precision', 'remoteTimeoutMs', 'remoteStartupTimeoutMs'] as const;
+
+export const resumableFields = [...resumePlanFields, ...resumeSessionFields] as const;
 
 export function applyResumeOverrides(stored: Config, overrides: Partial<Config>): Config {
   const refused = Object.entries(overrides).filter(
@@ -62,10 +68,26 @@ export function applyResumeOverrides(stored: Config, overrides: Partial<Config>)
     const list = refused.map(([key, value]) => `--${kebab(key)} ${JSON.stringify(value)} (run has ${JSON.stringify(stored[key as keyof Config])})`);
     throw new ConfigError(
       `Cannot change ${list.join(', ')} when resuming: it would change what the run means. ` +
-        `Only ${resumableFields.join(', ')} may change on --resume; start a new run for anything else.`,
+        `Only ${resumableFields.map((f) => `--${kebab(f)}`).join(', ')} may change on --resume; start a new run for anything else.`,
     );
   }
   return { ...stored, ...overrides };
+}
+
+/** The plan fields `overrides` changes (those config.json is to record), or null when it changes none. */
+function planChanges(stored: Config, overrides: Partial<Config>): Partial<Config> | null {
+  const changed = resumePlanFields.filter((f) => f in overrides && JSON.stringify(overrides[f]) !== JSON.stringify(stored[f]));
+  return changed.length > 0 ? Object.fromEntries(changed.map((f) => [f, overrides[f]])) : null;
+}
+
+/** A resumed run stays in its own directory: options that choose where a run lives are refused rather than ignored. */
+function refuseRelocation(runDir: string, options: TrainOptions): void {
+  if (options.runDir !== undefined) {
+    throw new ConfigError(`--run-dir cannot be combined with --resume: a resumed run stays in ${runDir}; to start a new run in ${options.runDir}, leave out --resume.`);
+  }
+  if (options.resumeOverrides && 'runsDir' in options.resumeOverrides) {
+    throw new ConfigError(`--runs-dir cannot be combined with --resume: a resumed run stays in ${runDir} (--runs-dir only chooses where new runs go).`);
+  }
 }
 
 function exitCodeFor(reason: StopReason): number {
@@ -94,9 +116,12 @@ function asError(error: unknown): Error {
 export async function train(options: TrainOptions): Promise<TrainOutcome> {
   const say = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   let config: Config;
+  let plan: Partial<Config> | null = null;
   if (options.resume) {
+    refuseRelocation(options.resume, options);
     const stored = readRunConfig(options.resume);
     config = applyResumeOverrides(stored.config, options.resumeOverrides ?? {});
+    plan = planChanges(stored.config, options.resumeOverrides ?? {});
   } else {
     if (!options.config) throw new ConfigError('train() needs a config or a run directory to resume.');
     config = options.config;
@@ -136,7 +161,7 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
     const log = new MetricsLog(runDir);
     trainer = await buildTrainer(config, runDir, log, say);
     started = true;
-    return await runLoop(trainer, log, runDir, config, options, say);
+    return await runLoop(trainer, log, runDir, config, options, say, plan);
   } catch (error) {
     if (error instanceof Error && 'code' in error && 'syscall' in error && !(error instanceof CurlRlError)) {
       throw new RunFilesError(`The run's files could not be written or read: ${error.message} (${describeFsError(error)}).`, { cause: error });
@@ -153,7 +178,10 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
   }
 }
 
-async function runLoop(trainer: Trainer, log: MetricsLog, runDir: string, config: Config, options: TrainOptions, say: (line: string) => void): Promise<TrainOutcome> {
+/** `plan`: the plan fields a resume changes, written to config.json once the checkpoint has loaded (a refused resume changes nothing). */
+async function runLoop(
+  trainer: Trainer, log: MetricsLog, runDir: string, config: Config, options: TrainOptions, say: (line: string) => void, plan: Partial<Config> | null,
+): Promise<TrainOutcome> {
   const { engine: convEngine, threads } = trainer.agent.convEngine;
   if (threads > 1) {
     const workers = threads - 1;
@@ -175,7 +203,7 @@ async function runLoop(trainer: Trainer, log: MetricsLog, runDir: string, config
   try {
     let checkpoint: string | null = null;
     if (options.resume) {
-      checkpoint = await trainer.restoreNewestIntact(say);
+      checkpoint = await trainer.restoreNewestIntact(say, { stepsGiven: options.resumeOverrides?.steps !== undefined });
       if (checkpoint) {
         log.append({ type: 'resume', agentStep: trainer.agentStep, envStep: trainer.envStep, wallTime: trainer.wallTime(), checkpoint });
         say(`resumed from ${checkpoint} at env step ${trainer.envStep} (agent step ${trainer.agentStep})`);
@@ -183,6 +211,10 @@ async function runLoop(trainer: Trainer, log: MetricsLog, runDir: string, config
       } else {
         say(`no checkpoint in ${runDir}: starting the run from the beginning`);
         log.truncateTo(0);
+      }
+      if (plan) {
+        updateRunPlan(runDir, plan);
+        say(`config.json now plans ${Object.entries(plan).map(([k, v]) => `--${kebab(k)} ${JSON.stringify(v)}`).join(', ')} for this run`);
       }
     }
 

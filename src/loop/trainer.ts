@@ -27,6 +27,11 @@ import {
   checkpointCandidates, checkpointDirFor, checkpointFiles, readLoopState, readMsgpackFile, setAsideDamaged, writeCheckpoint, writeMsgpackFile,
 } from './checkpoint.js';
 
+export interface RestoreOptions {
+  /** Whether config.steps came from --steps on this command line (false: from config.json), for the message when it is below the checkpoint. */
+  stepsGiven?: boolean;
+}
+
 /** An update produced a NaN or infinite loss; the run stops without checkpointing the damaged weights. */
 export class NonFiniteLossError extends CurlRlError {}
 
@@ -448,13 +453,17 @@ export class Trainer {
    * caller may try an older checkpoint. The metrics log is cut back to what
    * that checkpoint had seen, plus the checkpoint's own record.
    */
-  async restore(checkpointDir: string): Promise<void> {
+  async restore(checkpointDir: string, options: RestoreOptions = {}): Promise<void> {
     const state = readLoopState<LoopState>(checkpointDir);
     if (state.version !== 1) throw new ConfigError(`${checkpointDir} was written by an incompatible version (loop state v${state.version}).`);
-    if (this.config.steps < state.counters.envStep) {
+    const trained = state.counters.envStep;
+    if (this.config.steps < trained) {
       throw new ConfigError(
-        `--steps ${this.config.steps} is below the ${state.counters.envStep} environment steps this run has already trained (${basename(checkpointDir)}); ` +
-          `pass --steps above ${state.counters.envStep} to train it further.`,
+        options.stepsGiven === false
+          ? `config.json plans ${this.config.steps} environment steps, fewer than the ${trained} this run has already trained (${basename(checkpointDir)}), ` +
+              `probably because an earlier --resume --steps was not recorded there; pass --steps ${trained} to keep them, or more to train further.`
+          : `--steps ${this.config.steps} is below the ${trained} environment steps this run has already trained (${basename(checkpointDir)}); ` +
+              `pass --steps above ${trained} to train it further.`,
       );
     }
     const agentState = readMsgpackFile<AgentState>(join(checkpointDir, checkpointFiles.agent));
@@ -506,11 +515,11 @@ export class Trainer {
    * intact one has loaded, so a run whose checkpoints are all damaged is left
    * untouched. Null when the run has no checkpoint at all.
    */
-  async restoreNewestIntact(say: (line: string) => void): Promise<string | null> {
+  async restoreNewestIntact(say: (line: string) => void, options: RestoreOptions = {}): Promise<string | null> {
     const damaged: Array<{ dir: string; error: DamagedFileError }> = [];
     for (const dir of checkpointCandidates(this.runDir)) {
       try {
-        await this.restore(dir);
+        await this.restore(dir, options);
       } catch (error) {
         if (!(error instanceof DamagedFileError)) throw error;
         damaged.push({ dir, error });

@@ -100,6 +100,17 @@ export function writeRunConfig(dir: string, config: Config, backend: string): vo
   writeJsonAtomic(join(dir, 'config.json'), file);
 }
 
+/**
+ * Records in config.json the plan fields a resume changed (`train --resume
+ * DIR --steps N`), leaving the rest of the file as it was written, so the
+ * next resume without flags continues the same plan.
+ */
+export function updateRunPlan(dir: string, changes: Partial<Config>): void {
+  const path = join(dir, 'config.json');
+  const file = JSON.parse(readFileSync(path, 'utf8')) as { config: Record<string, unknown> };
+  writeJsonAtomic(path, { ...file, config: { ...file.config, ...changes } });
+}
+
 export function readRunConfig(dir: string): RunConfigFile {
   const path = join(dir, 'config.json');
   if (!existsSync(path)) {

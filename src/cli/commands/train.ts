@@ -22,7 +22,8 @@ async function runTrain(opts: Opts, defaults: { preset?: string } = {}): Promise
     const stored = readRunConfig(opts.resume).config;
     const checked = validateConfig({ ...stored, ...flags });
     const overrides = Object.fromEntries(Object.keys(flags).map((k) => [k, checked[k as keyof Config]])) as Partial<Config>;
-    outcome = await train({ resume: opts.resume, resumeOverrides: overrides, signals: true, progress });
+    // --run-dir goes along so that train() refuses it with the reason rather than it being dropped here.
+    outcome = await train({ resume: opts.resume, resumeOverrides: overrides, signals: true, progress, ...(opts.runDir !== undefined ? { runDir: opts.runDir } : {}) });
   } else {
     const { config } = resolveConfig({ flags, preset: opts.preset ?? defaults.preset });
     outcome = await train({ config, runDir: opts.runDir, signals: true, progress });
