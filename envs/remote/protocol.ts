@@ -168,8 +168,13 @@ export function spaceToJson(space: Space): Record<string, unknown> {
 
 export function describe(value: unknown): string {
   if (value instanceof Uint8Array) return `<${value.byteLength} bytes>`;
+  // JSON has no NaN or Infinity (it writes null), and those are what a simulation that blew up sends.
+  if (typeof value === 'number') return String(value);
   try {
-    const s = JSON.stringify(value);
+    const s = JSON.stringify(value, (_key, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? `\u0000${v}` : v))?.replace(
+      /"\\u0000(NaN|-?Infinity)"/g,
+      '$1',
+    );
     return s === undefined ? String(value) : s.length > 120 ? `${s.slice(0, 120)}…` : s;
   } catch {
     return String(value);

@@ -4,7 +4,8 @@
  *
  *   node --import tsx envs/remote/test-server.ts [--size 100] [--episode-length 1000] [--seed 0]
  *     [--frames noise|rendered] [--no-compress] [--no-local]
- *     [--garbage-after N] [--crash-after N] [--hang-after N] [--raise-after N] [--stray-after N] [--version X] [--tag T]
+ *     [--garbage-after N] [--crash-after N] [--hang-after N] [--raise-after N] [--stray-after N] [--nan-reward-after N]
+ *     [--version X] [--tag T]
  *
  * --frames: `noise` (default) frames are hashes, incompressible and covering
  * every byte value; `rendered` ones look like a camera image (flat colour).
@@ -19,7 +20,8 @@
  * process's life): write garbage, exit(3), stop answering, or answer with an
  * `error` message; on whichever transport is in use. --stray-after N writes
  * its step N+1 reply to the terminal although the frames moved to the local
- * transport. Each writes a line to stderr first, as a real env would.
+ * transport; --nan-reward-after N answers step N+1 with a reward of NaN, as a
+ * simulation that blew up would. Each writes a line to stderr first, as a real env would.
  */
 import { spawnSync } from 'node:child_process';
 import { readSync, writeSync } from 'node:fs';
@@ -40,6 +42,7 @@ const { values } = parseArgs({
     'hang-after': { type: 'string' },
     'raise-after': { type: 'string' },
     'stray-after': { type: 'string' },
+    'nan-reward-after': { type: 'string' },
     version: { type: 'string' },
     frames: { type: 'string', default: 'noise' },
     'no-compress': { type: 'boolean', default: false },
@@ -57,6 +60,7 @@ const faults = {
   hang: int(values['hang-after']),
   raise: int(values['raise-after']),
   stray: int(values['stray-after']),
+  nanReward: int(values['nan-reward-after']),
 };
 const version = values.version === undefined ? PROTOCOL_VERSION : Number(values.version);
 if (values.frames !== 'noise' && values.frames !== 'rendered') {
@@ -164,13 +168,15 @@ function handle(msg: Message): void {
       const action = new Float32Array(new Uint8Array(a.data).buffer);
       const stray = totalSteps === faults.stray;
       if (stray) process.stderr.write(`test-server: replying on the terminal at step ${totalSteps}\n`);
+      const nanReward = totalSteps === faults.nanReward;
+      if (nanReward) process.stderr.write(`test-server: reward NaN at step ${totalSteps}\n`);
       totalSteps++;
       t++;
       send({
         type: 'step',
         seq,
         observation: obs(),
-        reward: patternReward(action, t),
+        reward: nanReward ? Number.NaN : patternReward(action, t),
         terminated: false,
         truncated: t >= episodeLength,
         info: { step: t, action: Array.from(action) },

@@ -23,6 +23,7 @@
  *        target and M obs views for the Q loss; one JSON line per (aux, batch, K, M))  --compare-pytorch  --json (accepted; output is always JSON lines).
  */
 import { spawnSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { agentFeatureDim, defaultConvWorkers } from '../../agents/index.js';
@@ -40,6 +41,8 @@ import type { AuxName } from '../../src/config/schema.js';
 import { auxFlops } from './lib/aux-flops.js';
 import { Rng } from '../../src/core/rng.js';
 import { ConfigError } from '../../src/core/errors.js';
+import { parseCountFlag, parseFieldCountFlag } from '../../src/cli/config-flags.js';
+import { capConvWorkers } from '../../src/loop/trainer.js';
 
 const SIZE = 84;
 const CHANNELS = 9;
@@ -131,25 +134,23 @@ export async function main(argv: string[]): Promise<void> {
     },
     strict: true,
   });
-  const batchSizes = String(values['batch-size']).split(',').map(Number);
+  // Counts are checked against the config field each feeds (a batch the benchmark times is one a run can have), before anything is built.
+  const fieldCounts = (flag: string, field: Parameters<typeof parseFieldCountFlag>[2]): number[] =>
+    String(values[flag as keyof typeof values]).split(',').map((part) => parseFieldCountFlag(`bench update: --${flag}`, part, field));
+  const batchSizes = fieldCounts('batch-size', 'batchSize');
   const auxArg = String(values.aux);
   const auxes: string[] = auxArg === 'both' ? ['curl', 'none'] : auxArg === 'all' ? [...auxNames] : auxArg.split(',');
   for (const a of auxes) {
     if (!(auxNames as readonly string[]).includes(a)) throw new ConfigError(`bench update: --aux must be both, all or a comma list of ${auxNames.join(', ')}; got '${a}'`);
     if (values['compare-pytorch'] && a !== 'curl' && a !== 'none') throw new ConfigError(`bench update: --compare-pytorch has a PyTorch update for curl and none only, not '${a}'`);
   }
-  const auxQueue = Number(values['aux-queue']);
-  if (!Number.isInteger(auxQueue) || auxQueue < 0) throw new ConfigError(`bench update: --aux-queue must be an integer >= 0, got '${values['aux-queue']}'`);
-  const iters = Number(values.iters);
-  const warmup = Number(values.warmup);
-  if (batchSizes.some((b) => !Number.isInteger(b) || b < 2) || !(iters >= 1) || !(warmup >= 0)) {
-    throw new ConfigError('bench update: --batch-size (comma list of ints >= 2), --iters (>= 1) and --warmup (>= 0) must be numbers');
-  }
-  const augKs = String(values['aug-k']).split(',').map(Number);
-  const augMs = String(values['aug-m']).split(',').map(Number);
-  if ([...augKs, ...augMs].some((v) => !Number.isInteger(v) || v < 1 || v > 16)) {
-    throw new ConfigError(`bench update: --aug-k and --aug-m must be comma lists of integers in 1..16, got '${values['aug-k']}' and '${values['aug-m']}'`);
-  }
+  const auxQueue = parseFieldCountFlag('bench update: --aux-queue', String(values['aux-queue']), 'auxQueue');
+  const iters = parseCountFlag('bench update: --iters', String(values.iters), 1);
+  const warmup = parseCountFlag('bench update: --warmup', String(values.warmup), 0);
+  const augKs = fieldCounts('aug-k', 'augK');
+  const augMs = fieldCounts('aug-m', 'augM');
+  const microBatch = values['micro-batch'] !== undefined ? parseFieldCountFlag('bench update: --micro-batch', values['micro-batch'], 'microBatch') : undefined;
+  const givenWorkers = values['conv-workers'] !== undefined ? parseFieldCountFlag('bench update: --conv-workers', values['conv-workers'], 'convWorkers') : undefined;
   const viewPairs = augKs.flatMap((k) => augMs.map((m) => ({ k, m })));
   if (values['compare-pytorch'] && viewPairs.some((v) => v.k > 1 || v.m > 1)) throw new ConfigError('bench update: --compare-pytorch times K = M = 1 only');
   const backend = await selectBackend(String(values.backend));
@@ -163,17 +164,17 @@ export async function main(argv: string[]): Promise<void> {
   if (badPrecision !== undefined) throw new ConfigError(`bench update: --precision must be a comma list of ${precisionNames.join(', ')}, got '${badPrecision}'`);
   // an impossible precision (bf16 on the tfjs engine) is refused before anything is timed
   const resolvedPrecisions = precisions.map((p) => resolvePrecision(p as PrecisionRequest, engine.engine).precision);
+  // As train does: more threads than cores only slow an update down (capConvWorkers says so and lowers the count).
+  const convWorkers = givenWorkers !== undefined
+    ? capConvWorkers(givenWorkers, availableParallelism(), (line) => process.stderr.write(`${line}\n`))
+    : engine.engine === 'libtorch' ? libtorchThreads(undefined) - 1 : defaultConvWorkers(backend);
   const base = defaultConfig();
   for (const aux of auxes as AuxName[]) {
     for (const b of batchSizes) for (const views of viewPairs) {
-      const convWorkers = values['conv-workers'] !== undefined
-        ? Number(values['conv-workers'])
-        : engine.engine === 'libtorch' ? libtorchThreads(undefined) - 1 : defaultConvWorkers(backend);
-      if (!Number.isInteger(convWorkers) || convWorkers < 0) throw new ConfigError(`bench update: --conv-workers must be an integer >= 0, got '${values['conv-workers']}'`);
       const queue = aux.startsWith('curl') ? auxQueue : 0;
       const ours: Array<{ precision: string; medianMs: number; threads: number }> = [];
       for (const precision of resolvedPrecisions) {
-        const cfg: AgentBuildConfig = { ...base, aux, auxQueue: queue, convWorkers, convEngine: engine.engine, precision, ...(values['micro-batch'] ? { microBatch: Number(values['micro-batch']) } : {}) };
+        const cfg: AgentBuildConfig = { ...base, aux, auxQueue: queue, convWorkers, convEngine: engine.engine, precision, ...(microBatch !== undefined ? { microBatch } : {}) };
         const spec: AgentSpec = { obsShape: [SIZE, SIZE, CHANNELS], actionDim: ACTION_DIM };
         const agent = createAgent(cfg, spec, 1);
         const rng = new Rng(7);

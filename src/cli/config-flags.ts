@@ -6,7 +6,7 @@
 import { Option, type Command } from 'commander';
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
-import { configSchema, type Config } from '../config/schema.js';
+import { MAX_COUNT, configSchema, type Config } from '../config/schema.js';
 import { describeAllowed, fieldType, kebab, type PartialConfig } from '../config/resolve.js';
 
 type FieldKind = 'int' | 'number' | 'boolean' | 'string' | 'enum';
@@ -39,6 +39,26 @@ export function parseDecimalInteger(flag: string, raw: string, allowed: string):
   }
   const value = Number(text);
   if (!Number.isSafeInteger(value)) throw new ConfigError(`${flag} = ${JSON.stringify(raw)} is too large to count exactly; allowed: ${allowed}`);
+  return value;
+}
+
+/**
+ * A count flag of a command beside train (a benchmark's --iters, a sweep's
+ * --parallel): decimal digits only, within [min, max]; the message names the
+ * flag and the range.
+ */
+export function parseCountFlag(flag: string, raw: string, min: number, max: number = MAX_COUNT): number {
+  const allowed = max === MAX_COUNT ? `an integer >= ${min}` : `an integer >= ${min} and <= ${max}`;
+  const value = parseDecimalInteger(flag, raw, allowed);
+  if (value < min || value > max) throw new ConfigError(`${flag} = ${value} is out of range; allowed: ${allowed}`);
+  return value;
+}
+
+/** A flag beside train that feeds config field `field` (a benchmark's --batch-size): the schema's range, so the two cannot drift apart. */
+export function parseFieldCountFlag(flag: string, raw: string, field: keyof Config): number {
+  const allowed = describeAllowed(field);
+  const value = parseDecimalInteger(flag, raw, allowed);
+  if (!fieldType(field).safeParse(value).success) throw new ConfigError(`${flag} = ${value} is out of range; allowed: ${allowed}`);
   return value;
 }
 

@@ -97,16 +97,20 @@ export function latestCheckpoint(runDir: string): string | null {
 /**
  * Complete checkpoints, the one `latest` names first, then the others newest
  * first: the order a resume tries them in when one turns out to be damaged.
+ * With `incomplete`, also the checkpoint folders that lack loop.msgpack (an
+ * emptied folder: a rename makes every checkpoint whole, so only damage leaves
+ * one), for a resume to name as damaged and fall back from rather than skip.
  */
-export function checkpointCandidates(runDir: string): string[] {
+export function checkpointCandidates(runDir: string, options: { incomplete?: boolean } = {}): string[] {
   const root = checkpointsDir(runDir);
-  const complete = listCheckpoints(root).filter((n) => existsSync(join(root, n, checkpointFiles.loop))).reverse();
+  const names = listCheckpoints(root);
+  const candidates = (options.incomplete ? names : names.filter((n) => existsSync(join(root, n, checkpointFiles.loop)))).reverse();
   const pointer = join(root, 'latest');
   if (existsSync(pointer)) {
     const name = readFileSync(pointer, 'utf8').trim();
-    if (complete.includes(name)) return [name, ...complete.filter((n) => n !== name)].map((n) => join(root, n));
+    if (candidates.includes(name)) return [name, ...candidates.filter((n) => n !== name)].map((n) => join(root, n));
   }
-  return complete.map((n) => join(root, n));
+  return candidates.map((n) => join(root, n));
 }
 
 /** A damaged checkpoint is kept for inspection under a name no resume or pruning looks at. */

@@ -21,6 +21,7 @@ import { ConfigError, CurlRlError } from '../core/errors.js';
 import { Rng, type RngState } from '../core/rng.js';
 import type { CheckpointRecord, EpisodeRecord, EvalRecord, MetricsLog, RestartRecord, TrainRecord } from '../run/metrics.js';
 import { DamagedFileError } from '../run/checked-file.js';
+import { describeFsError, systemErrorIn } from '../run/run-dir.js';
 import { evaluatePolicy } from './evaluate.js';
 import { StepTimes } from './step-times.js';
 import {
@@ -366,7 +367,26 @@ export class Trainer {
     if (crossed(previousEnvStep, c.envStep, this.config.logEvery)) this.logTrain();
     const finished = this.finished;
     if (crossed(previousEnvStep, c.envStep, this.config.evalEvery) || finished) await times.time('eval', () => this.evaluate());
-    if (crossed(previousEnvStep, c.envStep, this.config.checkpointEvery) && !finished) await times.time('checkpoint', () => this.checkpoint('periodic'));
+    if (crossed(previousEnvStep, c.envStep, this.config.checkpointEvery) && !finished) await times.time('checkpoint', () => this.periodicCheckpoint());
+  }
+
+  /**
+   * A periodic checkpoint the system refuses to write (a full disk, a file
+   * system gone read-only) stops the run as a failure to write its own files,
+   * named as this checkpoint: a final checkpoint would meet the same disk, and
+   * the checkpoint before this one is intact (it was written whole, then renamed).
+   */
+  private async periodicCheckpoint(): Promise<void> {
+    try {
+      await this.checkpoint('periodic');
+    } catch (error) {
+      const refused = systemErrorIn(error);
+      if (refused === undefined || error instanceof RunFilesError) throw error;
+      throw new RunFilesError(
+        `the periodic checkpoint at agent step ${this.counters.agentStep} could not be written: ${describeFsError(refused)}; the checkpoint before it is intact`,
+        { cause: error },
+      );
+    }
   }
 
   private previousBatch: Batch | undefined;
@@ -517,7 +537,7 @@ export class Trainer {
    */
   async restoreNewestIntact(say: (line: string) => void, options: RestoreOptions = {}): Promise<string | null> {
     const damaged: Array<{ dir: string; error: DamagedFileError }> = [];
-    for (const dir of checkpointCandidates(this.runDir)) {
+    for (const dir of checkpointCandidates(this.runDir, { incomplete: true })) {
       try {
         await this.restore(dir, options);
       } catch (error) {

@@ -55,6 +55,14 @@ export function describeFsError(error: unknown): string {
   return (e.code && words[e.code] ? `${words[e.code]} (${e.code})` : undefined) ?? e.message ?? String(error);
 }
 
+/** The error the system gave (a file or folder it refused: ENOSPC, EROFS, ...), when `error` is one or was caused by one; else undefined. */
+export function systemErrorIn(error: unknown): NodeJS.ErrnoException | undefined {
+  for (let at = error, depth = 0; at instanceof Error && depth < 8; at = at.cause, depth++) {
+    if (typeof (at as NodeJS.ErrnoException).code === 'string' && 'syscall' in at) return at as NodeJS.ErrnoException;
+  }
+  return undefined;
+}
+
 /**
  * Creates `dir` and its missing parents one level at a time: a recursive
  * mkdir reports ENOENT when the real cause is a read-only file system, and the

@@ -6,6 +6,7 @@
  * looks its run up by SLURM_ARRAY_TASK_ID.
  */
 import { ConfigError } from '../../../src/core/errors.js';
+import { controlCharacter } from '../spec.js';
 
 export interface SlurmOptions {
   partition?: string;
@@ -26,7 +27,7 @@ export interface SlurmOptions {
 export const defaultSignalSeconds = 300;
 
 /** Slurm sends --signal at most this many seconds ahead (its sig_time field is 16 bits). */
-const maxSignalSeconds = 65_535;
+export const maxSignalSeconds = 65_535;
 
 /**
  * Seconds in a Slurm time string: "M", "M:S", "H:M:S", "D-H", "D-H:M", "D-H:M:S"
@@ -35,7 +36,8 @@ const maxSignalSeconds = 65_535;
 export function parseSlurmTime(text: string): number {
   const bad = (): ConfigError =>
     new ConfigError(`--time ${JSON.stringify(text)} is not a Slurm time limit: use HH:MM:SS, MM, MM:SS, D-HH, D-HH:MM or D-HH:MM:SS (for example 04:00:00).`);
-  const match = /^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?$/.exec(text.trim());
+  // Not trimmed: the value is written into the #SBATCH line as given, so what is checked must be exactly that.
+  const match = /^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?$/.exec(text);
   if (!match) throw bad();
   const [, days, a, b, c] = match;
   const n = (s: string | undefined): number => (s === undefined ? 0 : Number(s));
@@ -50,8 +52,27 @@ export function parseSlurmTime(text: string): number {
 
 const plainToken = /^[^\s'"%]+$/;
 
+/**
+ * A value that goes into an #SBATCH line must stay on it: sbatch reads
+ * directives up to the first line that is not one, so a newline in --time
+ * ends the directives there and every option after it (--signal, --requeue,
+ * each --sbatch-arg) is dropped without a word. Other control characters
+ * have no place in a Slurm option either.
+ */
+function refuseControlCharacters(flag: string, value: string): void {
+  if (controlCharacter.test(value)) {
+    throw new ConfigError(
+      `${flag} ${JSON.stringify(value)} contains a newline or another control character, which would end its #SBATCH line early ` +
+        '(sbatch then ignores every option after it): give the value on one line, without control characters.',
+    );
+  }
+}
+
 /** Checks the options a user typed, with messages that name the flag. */
 export function validateSlurmOptions(options: SlurmOptions): SlurmOptions {
+  if (options.partition !== undefined) refuseControlCharacters('--partition', options.partition);
+  if (options.time !== undefined) refuseControlCharacters('--time', options.time);
+  for (const arg of options.sbatchArgs) refuseControlCharacters('--sbatch-arg', arg);
   const positive = (name: string, value: number | undefined): void => {
     if (value !== undefined && (!Number.isInteger(value) || value < 1)) {
       throw new ConfigError(`--${name} ${value} is invalid: expected a positive integer`);
@@ -134,8 +155,10 @@ export interface ScriptInput {
 
 /** Directives must be one token: Slurm reads `#SBATCH` lines without a shell, and `%` starts its filename patterns. */
 function directivePath(name: string, path: string): string {
-  if (/[\s'"]/.test(path)) {
-    throw new ConfigError(`${name} ${JSON.stringify(path)} contains whitespace or quotes, which #SBATCH lines cannot carry: use a path without them (e.g. --runs-dir).`);
+  if (/[\s'"]/.test(path) || controlCharacter.test(path)) {
+    throw new ConfigError(
+      `${name} ${JSON.stringify(path)} contains whitespace, quotes or control characters, which #SBATCH lines cannot carry: use a path without them (e.g. --runs-dir).`,
+    );
   }
   return path;
 }

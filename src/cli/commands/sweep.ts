@@ -6,7 +6,8 @@ import { defaultParallelism, indexPath, planRun, runSweep, type SweepEvent } fro
 import { expandSweep, freshTrainArgs, loadSweepFile, resumeTrainArgs, type Sweep } from '../../../experiments/sweep/spec.js';
 import { SlurmError } from '../../../experiments/sweep/slurm/commands.js';
 import { indexFile, readSlurmIndex } from '../../../experiments/sweep/slurm/index-file.js';
-import { defaultSignalSeconds, validateSlurmOptions, type SlurmOptions } from '../../../experiments/sweep/slurm/script.js';
+import { defaultSignalSeconds, maxSignalSeconds, validateSlurmOptions, type SlurmOptions } from '../../../experiments/sweep/slurm/script.js';
+import { parseCountFlag } from '../config-flags.js';
 import { formatStatus, sweepStatus } from '../../../experiments/sweep/slurm/status.js';
 import { activeJobs, cancelSweep, submitSweep, SweepBusyError } from '../../../experiments/sweep/slurm/submit.js';
 import { runArrayTask } from '../../../experiments/sweep/slurm/task.js';
@@ -22,12 +23,9 @@ export class SweepIncompleteError extends CurlRlError {
   }
 }
 
-function positiveInt(flag: string): (raw: string) => number {
-  return (raw) => {
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < 1) throw new ConfigError(`--${flag} ${JSON.stringify(raw)} is invalid: expected a positive integer`);
-    return n;
-  };
+/** Counts in decimal digits only, as train's: Number() would also take 1e3, 0x10 and 2.5 as something else than what was typed. */
+function positiveInt(flag: string, max?: number): (raw: string) => number {
+  return (raw) => parseCountFlag(`--${flag}`, raw, 1, max);
 }
 const parseParallel = positiveInt('parallel');
 
@@ -146,7 +144,7 @@ export function register(program: Command, runCli: (argv: string[]) => Promise<n
     .addOption(new Option('--max-concurrent <k>', 'slurm: array tasks running at once (the %K throttle; default: as many as Slurm allows)').argParser(positiveInt('max-concurrent')))
     .addOption(
       new Option('--signal-seconds <s>', `slurm: seconds before the time limit at which the run is told to checkpoint and stop (default ${defaultSignalSeconds})`).argParser(
-        positiveInt('signal-seconds'),
+        positiveInt('signal-seconds', maxSignalSeconds),
       ),
     )
     .option('--no-requeue', 'slurm: do not requeue tasks (after preemption, node failure or the time-limit warning)')
