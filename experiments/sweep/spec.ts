@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { runnableEnvIds } from '../../envs/registry.js';
 import { ConfigError } from '../../src/core/errors.js';
 import { kebab, resolveConfig } from '../../src/config/resolve.js';
+import { pathSegmentProblem } from '../../src/run/run-dir.js';
 import { auxNames, configSchema, type AuxName, type Config } from '../../src/config/schema.js';
 
 /** Fields a sweep sets per run itself; overriding them would break the run-dir naming. */
@@ -24,22 +25,6 @@ const overridesSchema = z.record(z.unknown()).superRefine((value, ctx) => {
     }
   }
 });
-
-/** A control character (newline, tab, escape, ...): it breaks the line-based formats a name or value is written into. */
-export const controlCharacter = /[\u0000-\u001f\u007f]/;
-
-/**
- * A name that becomes one folder below another: "." and ".." would name the
- * folder itself or its parent, a slash (or backslash) a folder further away, and a
- * control character a name no script or #SBATCH line carries intact.
- */
-export function pathSegmentProblem(name: string): string | null {
-  if (name === '' || name === '.' || name === '..') return 'it must not be empty, "." or ".."';
-  if (/[/\\]/.test(name)) return 'it must not contain "/" or "\\"';
-  if (name.includes('..')) return 'it must not contain ".."';
-  if (controlCharacter.test(name)) return 'it must not contain control characters';
-  return null;
-}
 
 const safeName = z
   .string()

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
 import { describeAugParts } from '../../replay/aug-spec.js';
+import { pathSegmentProblem } from '../run/run-dir.js';
 import { configSchema, type Config } from './schema.js';
 
 export const presetsDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'experiments', 'presets');
@@ -129,10 +130,13 @@ export function resolveConfig(options: ResolveOptions = {}): ResolvedConfig {
   const flags = options.flags ?? {};
   const explicit = options.preset ? readPresetFile(presetPath(options.preset, dir)) : {};
   const envId = (flags.env ?? explicit.env ?? configSchema.innerType().shape.env._def.defaultValue()) as string;
-  const taskPresetFile = join(dir, `${envId}.json`);
-  const taskPreset = existsSync(taskPresetFile) ? readPresetFile(taskPresetFile) : {};
+  // An env id names a file in the presets folder only as a plain name: "../x" must not read a JSON file elsewhere as a preset
+  // (such an id is no registered env either, which train then says).
+  const taskPresetFile = typeof envId === 'string' && pathSegmentProblem(envId) === null ? join(dir, `${envId}.json`) : undefined;
+  const hasTaskPreset = taskPresetFile !== undefined && existsSync(taskPresetFile);
+  const taskPreset = hasTaskPreset ? readPresetFile(taskPresetFile) : {};
   const sources = ['defaults'];
-  if (existsSync(taskPresetFile)) sources.push(taskPresetFile);
+  if (hasTaskPreset) sources.push(taskPresetFile);
   if (options.preset) sources.push(presetPath(options.preset, dir));
   if (Object.keys(flags).length > 0) sources.push('flags');
   const merged: PartialConfig = { ...taskPreset, ...explicit, ...flags };

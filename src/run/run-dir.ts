@@ -35,6 +35,22 @@ export function runDirName(config: Config, now: Date = new Date()): string {
   return `${config.env}-${config.aux}-s${config.seed}-${stamp}`;
 }
 
+/** A control character (newline, tab, escape, ...): it breaks the line-based formats a name or value is written into. */
+export const controlCharacter = /[\u0000-\u001f\u007f]/;
+
+/**
+ * A name that becomes one folder below another: "." and ".." would name the
+ * folder itself or its parent, a slash (or backslash) a folder further away, and a
+ * control character a name no script or #SBATCH line carries intact.
+ */
+export function pathSegmentProblem(name: string): string | null {
+  if (name === '' || name === '.' || name === '..') return 'it must not be empty, "." or ".."';
+  if (/[/\\]/.test(name)) return 'it must not contain "/" or "\\"';
+  if (name.includes('..')) return 'it must not contain ".."';
+  if (controlCharacter.test(name)) return 'it must not contain control characters';
+  return null;
+}
+
 /** A run directory that cannot be created or written: nothing was started. Exit code 2, like other setup errors. */
 export class RunDirError extends ConfigError {}
 

@@ -3,17 +3,19 @@
  * sweep file (or a run from a hand-edited Slurm index) that would put a run
  * directory elsewhere is refused with exit 2 before anything is moved or
  * started, whichever way the sweep is run (local, --dry-run, Slurm
- * submission, a Slurm array task). Every run is validated before any starts,
+ * submission, a Slurm array task), and an --env that is a path reads no file
+ * outside the presets folder as a task preset. Every run is validated before any starts,
  * a run folder whose lock a live process holds is never moved, and a sweep
  * that is busy elsewhere exits 2 like a busy run.
  */
 import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { runArrayTask } from '../../experiments/sweep/slurm/task.js';
 import { expandSweep, parseSweepFile } from '../../experiments/sweep/spec.js';
+import { presetsDir } from '../../src/config/resolve.js';
 import { processStartTicks } from '../../src/run/lock.js';
 import { cliInProcess, killChildrenAfterEach, runCli, scratchRoot } from './helpers.js';
 
@@ -104,6 +106,22 @@ describe('a task name that would leave the sweep folder', () => {
     expect(result.code).toBe(2);
     expect(result.out).toMatch(/not a registered environment/);
     expectUntouched(t);
+  });
+});
+
+describe('an --env that is a path', () => {
+  it('is not looked up as a task preset outside experiments/presets/, and train refuses it as no registered env', async () => {
+    const dir = scratch();
+    writeFileSync(join(dir, 'elsewhere.json'), JSON.stringify({ lr: 0.5 }));
+    const env = relative(presetsDir, join(dir, 'elsewhere'));
+    expect(env).toMatch(/^\.\.\//);
+    const shown = await cliInProcess(['config', '--env', env, '--json']);
+    expect(shown.code).toBe(0);
+    expect(JSON.parse(shown.out.trim().split('\n').at(-1)!)).toMatchObject({ env, lr: 0.001 });
+    const trained = await cliInProcess(['train', '--env', env, '--runs-dir', join(dir, 'runs')]);
+    expect(trained.out).toMatch(/--env \(env\) = ".*elsewhere" is not a registered environment/);
+    expect(trained.code).toBe(2);
+    expect(existsSync(join(dir, 'runs'))).toBe(false);
   });
 });
 

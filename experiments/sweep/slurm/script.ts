@@ -6,7 +6,7 @@
  * looks its run up by SLURM_ARRAY_TASK_ID.
  */
 import { ConfigError } from '../../../src/core/errors.js';
-import { controlCharacter } from '../spec.js';
+import { controlCharacter } from '../../../src/run/run-dir.js';
 
 export interface SlurmOptions {
   partition?: string;
