@@ -7,13 +7,15 @@
  * group between two periodic checkpoints, and a real terminal (a pty) whose
  * far end closes, after which every write to it fails.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn as ptySpawn } from 'node-pty';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { judgeOutcome } from '../../experiments/sweep/runner.js';
 import { expandSweep, parseSweepFile } from '../../experiments/sweep/spec.js';
+import { BackendUnavailableError, ConfigError, CurlRlError } from '../../src/core/errors.js';
 import { latestCheckpoint } from '../../src/loop/checkpoint.js';
+import { signalExitCode, stopSignals } from '../../src/loop/shutdown.js';
 import { readMetrics } from '../../src/run/metrics.js';
 import { readStatus } from '../../src/run/status.js';
 import { comparable, repoRoot, tinyConfig } from '../loop/helpers.js';
@@ -107,5 +109,16 @@ describe('a sweep whose terminal hangs up', () => {
     const run = expandSweep(parseSweepFile({ name: 'h', tasks: ['toy-reach'], seeds: [1], aux: ['none'] }), { runsDir: scratch() }).runs[0]!;
     expect(judgeOutcome(run, { exitCode: 129, signal: null, outputTail: '' })).toMatchObject({ state: 'interrupted', reason: 'stopped by SIGHUP' });
     expect(judgeOutcome(run, { exitCode: null, signal: 'SIGHUP', outputTail: '' })).toMatchObject({ state: 'interrupted', reason: 'stopped by SIGHUP' });
+  });
+});
+
+describe("the README's exit codes", () => {
+  it('list every code a command ends with: each error kind and each stop signal (128 + its number)', () => {
+    const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
+    const table = readme.slice(readme.indexOf('Exit codes:'), readme.indexOf('## Remote environments'));
+    const listed = [...table.matchAll(/^\| (\d+) \|/gm)].map((m) => Number(m[1]));
+    const codes = [0, new CurlRlError('').exitCode, new ConfigError('').exitCode, new BackendUnavailableError('').exitCode, ...stopSignals.map(signalExitCode)];
+    expect(listed.sort((a, b) => a - b)).toEqual([...new Set(codes)].sort((a, b) => a - b));
+    for (const signal of stopSignals) expect(table).toMatch(new RegExp(`\\| ${signalExitCode(signal)} \\| stopped by ${signal}`));
   });
 });
