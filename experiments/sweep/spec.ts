@@ -124,6 +124,12 @@ export function runDirProblem(sweepDir: string, run: Pick<RunSpec, 'id' | 'dir'>
   return null;
 }
 
+/** Why `overrides` cannot be a run's overrides (an unknown field, or one the sweep sets per run, such as its folder), or null. */
+export function overridesProblem(overrides: unknown): string | null {
+  const result = overridesSchema.safeParse(overrides);
+  return result.success ? null : result.error.issues.map((i) => i.message).join('; ');
+}
+
 /** Why a sweep's task cannot be run, or null: it must be a registered env or remote (so it is also a plain folder name). */
 export function taskEnvProblem(env: string): string | null {
   const runnable = runnableEnvIds();

@@ -89,11 +89,18 @@ describe('a task name that would leave the sweep folder', () => {
       { ...entry, id: '../../../victim-none-s1', dir: t.victim, env: '../../../victim' },
       // a registered env whose dir was edited to point elsewhere
       { ...entry, taskId: 1, id: 'toy-reach-none-s1', dir: t.victim, env: 'toy-reach' },
+      // overrides that would become train flags choosing another folder
+      { ...entry, taskId: 2, id: 'toy-reach-none-s1', dir: join(sweepDir, 'toy-reach-none-s1'), env: 'toy-reach', overrides: { ...tiny, runsDir: t.victim } },
     ];
     const index = join(sweepDir, 'index.json');
     writeFileSync(index, JSON.stringify({ executor: 'slurm', name: 'trav', dir: sweepDir, updatedAt: '', runs: entries, jobs: [] }));
     const trained: string[][] = [];
-    for (const [task, message] of [['0', /not a registered environment/], ['1', /run directory .*victim-none-s1 is not .*trav\/toy-reach-none-s1/]] as const) {
+    const refusals = [
+      ['0', /not a registered environment/],
+      ['1', /run directory .*victim-none-s1 is not .*trav\/toy-reach-none-s1/],
+      ['2', /'runsDir' is set per run by the sweep/],
+    ] as const;
+    for (const [task, message] of refusals) {
       await expect(
         runArrayTask(index, { env: { SLURM_ARRAY_TASK_ID: task }, log: () => undefined, train: async (args) => (trained.push(args), 0) }),
       ).rejects.toThrow(message);

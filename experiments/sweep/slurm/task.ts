@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { readStatus } from '../../report/run-files.js';
 import { CurlRlError } from '../../../src/core/errors.js';
 import { moveAsideStale, planRun } from '../runner.js';
-import { freshTrainArgs, resumeTrainArgs, runDirProblem, taskEnvProblem } from '../spec.js';
+import { freshTrainArgs, overridesProblem, resumeTrainArgs, runDirProblem, taskEnvProblem } from '../spec.js';
 import { jobState, requeueJob } from './commands.js';
 import { entryToRun, readSlurmIndex } from './index-file.js';
 import { cpusPerTaskFromEnv, threadArgsForCpus } from './threads.js';
@@ -50,7 +50,7 @@ export async function runArrayTask(indexPath: string, options: ArrayTaskOptions)
   const run = entryToRun(entry);
   // The index is a file on a shared disk: a run it names is trusted only if the sweep itself could have planned it,
   // since starting a run afresh moves its folder aside.
-  const problem = taskEnvProblem(run.env) ?? runDirProblem(index.dir, run);
+  const problem = taskEnvProblem(run.env) ?? runDirProblem(index.dir, run) ?? overridesProblem(run.overrides);
   if (problem !== null) {
     throw new SlurmTaskError(`${indexPath} lists for array task ${taskId} the run ${JSON.stringify(run.id)} (env ${JSON.stringify(run.env)}), which this task refuses: ${problem}. Nothing was moved or started.`);
   }
