@@ -271,7 +271,8 @@ describeSlurm('sweep --executor slurm on a real single-node Slurm cluster', () =
     expect(output).toMatch(new RegExp(`starting from scratch: curl-rl train .* --conv-workers ${cpus - 1}\\n`));
 
     const twice = await cli(['sweep', file, '--executor', 'slurm', '--runs-dir', runsDir], cluster.env);
-    expect(twice.code).toBe(1);
+    // A busy sweep is a usage error, as a busy run is: exit 2, nothing submitted.
+    expect(twice.code).toBe(2);
     expect(twice.stderr).toMatch(/Sweep 'long' still has job \d+ \(1 task\(s\)\) pending or running in Slurm/);
     expect(index(runsDir, 'long').jobs).toHaveLength(1);
 
