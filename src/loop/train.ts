@@ -139,6 +139,7 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
   const precision = resolvePrecision(config.precision, engine.engine);
   say(`precision: ${precision.precision} (${precision.requested === 'auto' ? `auto; ${precision.reason}` : precision.reason})`);
   if (precision.warning) say(`warning: ${precision.warning}`);
+  say(`heads: ${engine.engine} (the Q and actor MLPs, Adam and the target EMA; fp32 at every precision)`);
 
   const runDir = options.resume ?? newRunDirPath(config, options.runDir);
   if (!options.resume) makeRunDirs(runDir);
