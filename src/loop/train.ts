@@ -14,7 +14,8 @@ import { writeStatus, type RunState } from '../run/status.js';
 import { attachProgress } from './progress.js';
 import { deriveStreams } from './streams.js';
 import { Shutdown, type StopReason } from './shutdown.js';
-import { NonFiniteLossError, RunFilesError, buildTrainer, type Trainer } from './trainer.js';
+import { NonFiniteLossError } from './diverged.js';
+import { RunFilesError, buildTrainer, type Trainer } from './trainer.js';
 
 export interface TrainOptions {
   /** A new run with this config... */

@@ -21,14 +21,12 @@ import { ConfigError, CurlRlError } from '../core/errors.js';
 import { Rng, type RngState } from '../core/rng.js';
 import type { CheckpointRecord, EpisodeRecord, EvalRecord, MetricsLog, RestartRecord, TrainRecord } from '../run/metrics.js';
 import { DamagedFileError } from '../run/checked-file.js';
+import { nonFiniteMetricError } from './diverged.js';
 import { evaluatePolicy } from './evaluate.js';
 import { StepTimes } from './step-times.js';
 import {
   checkpointCandidates, checkpointDirFor, checkpointFiles, readLoopState, readMsgpackFile, setAsideDamaged, writeCheckpoint, writeMsgpackFile,
 } from './checkpoint.js';
-
-/** An update produced a NaN or infinite loss; the run stops without checkpointing the damaged weights. */
-export class NonFiniteLossError extends CurlRlError {}
 
 /** The environment failed and could not (or may not) be restarted. */
 export class EnvFailedError extends CurlRlError {}
@@ -334,14 +332,8 @@ export class Trainer {
       }));
       this.previousBatch = batch;
       const metrics = await times.time('update', () => this.agent.update(batch, c.updates));
-      for (const [name, value] of Object.entries(metrics)) {
-        if (!Number.isFinite(value)) {
-          throw new NonFiniteLossError(
-            `${name} became ${value} at update ${c.updates} (agent step ${c.agentStep}); the run stopped and kept its last checkpoint, which predates this update. ` +
-              'Lower --lr or check the environment\'s rewards.',
-          );
-        }
-      }
+      const diverged = nonFiniteMetricError(metrics, this.config, { update: c.updates, agentStep: c.agentStep });
+      if (diverged) throw diverged;
       c.updates += 1;
       for (const [name, value] of Object.entries(metrics)) {
         const slot = (this.metricSums[name] ??= { sum: 0, count: 0 });
