@@ -162,7 +162,7 @@ export class CurlObjective implements AuxObjective {
     };
   }
 
-  setState(state: Record<string, TensorRecord> | undefined): void {
+  checkState(state: Record<string, TensorRecord> | undefined): void {
     const K = this.o.queue;
     const q = state?.['curl.queue'];
     const meta = state?.['curl.queueSizePtr'];
@@ -174,13 +174,20 @@ export class CurlObjective implements AuxObjective {
     if (q.shape.join() !== [K, this.o.latentDim].join() || q.data.length !== this.queue.length) {
       throw new AgentError(`setState: key queue has shape [${q.shape}], this agent expects [${K}, ${this.o.latentDim}] (--aux-queue ${K})`);
     }
+    if (meta.data.length !== 2) throw new AgentError(`setState: key queue size/pointer has ${meta.data.length} values, expected 2`);
     const [size, ptr] = [meta.data[0]!, meta.data[1]!];
     if (!Number.isInteger(size) || !Number.isInteger(ptr) || size < 0 || size > K || ptr < 0 || ptr >= K) {
       throw new AgentError(`setState: key queue size/pointer ${size}/${ptr} out of range for --aux-queue ${K}`);
     }
+  }
+
+  setState(state: Record<string, TensorRecord> | undefined): void {
+    this.checkState(state);
+    if (this.o.queue === 0) return;
+    const [q, meta] = [state!['curl.queue']!, state!['curl.queueSizePtr']!];
     this.queue.set(q.data);
-    this.size = size;
-    this.ptr = ptr;
+    this.size = meta.data[0]!;
+    this.ptr = meta.data[1]!;
   }
 }
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { nonFiniteMetricError } from '../../src/loop/diverged.js';
 import { train } from '../../src/loop/train.js';
-import { readMetrics } from '../../src/run/metrics.js';
+import { readMetrics, type TrainRecord } from '../../src/run/metrics.js';
 import { tinyConfig } from '../loop/helpers.js';
 import { scratchRoot } from './helpers.js';
 
@@ -22,7 +22,7 @@ describe('--aux curl-hard with a large --aux-beta', () => {
     const outcome = await train({ config, runDir: join(scratch(), 'run'), progress: 'none', log: () => {} });
     expect(outcome.reason).toBeUndefined();
     expect(outcome.state).toBe('finished');
-    const train_ = readMetrics(join(outcome.runDir, 'metrics.jsonl')).filter((r) => r.type === 'train' && r.updates > 0);
+    const train_ = readMetrics(join(outcome.runDir, 'metrics.jsonl')).filter((r): r is TrainRecord => r.type === 'train' && r.updates > 0);
     expect(train_.length).toBeGreaterThan(0);
     for (const r of train_) for (const name of ['curlLoss', 'curlAccuracy', 'curlGradNorm']) expect(Number.isFinite(r[name])).toBe(true);
   });
