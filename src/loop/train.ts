@@ -245,7 +245,7 @@ async function runLoop(trainer: Trainer, log: MetricsLog, runDir: string, config
     say(`run ${state}: ${runDir}`);
     if (lastEval && reason.kind === 'finished') {
       const which = lastEval.envStep === trainer.envStep ? 'final eval' : 'last eval';
-      say(`${which} at env step ${lastEval.envStep}: return ${lastEval.mean.toFixed(1)} ± ${lastEval.std.toFixed(1)} ${lastEval.returns ? ` over ${lastEval.returns.length} episodes` : ''}`);
+      say(`${which} at env step ${lastEval.envStep}: return ${lastEval.mean.toFixed(1)} ± ${lastEval.std.toFixed(1)}${lastEval.returns ? ` over ${lastEval.returns.length} episodes` : ''}`);
     }
     if (error) say(`curl-rl: run failed: ${error.message}`);
     if (reason.kind === 'signal') say(`run interrupted; continue it with: npx curl-rl train --resume ${runDir}`);
