@@ -115,15 +115,30 @@ export class Adam {
     return { t: this.t, m, v };
   }
 
+  /** Throws for anything setState would refuse (`state` as read from a checkpoint, of any shape), changing nothing. */
+  checkState(state: unknown, label: string): asserts state is AdamState {
+    if (typeof state !== 'object' || state === null) throw new Error(`${label}: not an optimiser state`);
+    const { t, m, v } = state as Record<string, unknown>;
+    if (!Number.isSafeInteger(t) || (t as number) < 0) throw new Error(`${label}: step count must be a non-negative integer, got ${String(t)}`);
+    for (const [slot, slots] of [['m', m], ['v', v]] as const) {
+      if (typeof slots !== 'object' || slots === null) throw new Error(`${label}: no ${slot} slots`);
+      for (const name of this.names) {
+        const data = (slots as Record<string, unknown>)[name];
+        const moment = this.m.get(name)!;
+        const size = moment instanceof Float32Array ? moment.length : moment.size;
+        if (data === undefined) throw new Error(`${label}: missing ${slot} slot for "${name}"`);
+        if (!(data instanceof Float32Array)) throw new Error(`${label}: ${slot} slot of "${name}" is not float32 data`);
+        if (data.length !== size) throw new Error(`${label}: ${slot} slot of "${name}" has ${data.length} values, expected ${size}`);
+      }
+    }
+  }
+
   setState(state: AdamState, label: string): void {
-    if (!Number.isInteger(state.t) || state.t < 0) throw new Error(`${label}: step count must be a non-negative integer, got ${state.t}`);
+    this.checkState(state, label);
     for (const name of this.names) {
       for (const [slot, vars] of [['m', this.m], ['v', this.v]] as const) {
-        const data = state[slot][name];
         const target = vars.get(name)!;
-        if (!data) throw new Error(`${label}: missing ${slot} slot for "${name}"`);
-        const size = target instanceof Float32Array ? target.length : target.size;
-        if (data.length !== size) throw new Error(`${label}: ${slot} slot of "${name}" has ${data.length} values, expected ${size}`);
+        const data = state[slot][name]!;
         if (target instanceof Float32Array) target.set(data);
         else tf.tidy(() => target.assign(tf.tensor(data, target.shape, 'float32')));
       }

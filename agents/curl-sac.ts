@@ -3,7 +3,7 @@ import type { Batch } from '../replay/types.js';
 import type { BackendName } from '../src/core/backend-names.js';
 import { Rng } from '../src/core/rng.js';
 import { Adam } from './adam.js';
-import { captureAgentState, restoreAgentState } from './agent-state.js';
+import { captureAgentState, checkAgentState, restoreAgentState } from './agent-state.js';
 import type { AgentParts } from './agent-state.js';
 import { createAuxObjective } from './aux/index.js';
 import type { AuxInputs, AuxObjective } from './aux/index.js';
@@ -664,6 +664,12 @@ export class CurlSacAgent {
   async getState(): Promise<AgentState> {
     this.assertLive();
     return captureAgentState(this.parts(), this.rng, this.updates);
+  }
+
+  /** Throws AgentError saying why, when `state` (read from a checkpoint, of any shape) is not a state of this agent; changes nothing. */
+  checkState(state: unknown): asserts state is AgentState {
+    this.assertLive();
+    checkAgentState(this.parts(), state);
   }
 
   setState(state: AgentState): void {

@@ -33,7 +33,7 @@ import type { AgentBuildConfig } from '../../src/agent.js';
 import type { AgentConfig, AgentSpec } from '../../agents/index.js';
 import type { Batch } from '../../replay/types.js';
 import { backendNames, type BackendName } from '../../src/core/backend-names.js';
-import { convEngineNames, defaultConfig, precisionNames } from '../../src/config/schema.js';
+import { MAX_COUNT, convEngineNames, defaultConfig, precisionNames } from '../../src/config/schema.js';
 import { libtorchThreads, resolveConvEngine, resolvePrecision } from '../../src/conv-engine.js';
 import type { ConvEngineRequest, PrecisionRequest } from '../../src/conv-engine.js';
 import { initBackend } from '../../src/backend.js';
@@ -42,7 +42,7 @@ import type { AuxName } from '../../src/config/schema.js';
 import { auxFlops } from './lib/aux-flops.js';
 import { Rng } from '../../src/core/rng.js';
 import { ConfigError } from '../../src/core/errors.js';
-import { parseCountFlag, parseFieldCountFlag } from '../../src/cli/config-flags.js';
+import { parseCount, schemaRange } from '../../src/cli/config-flags.js';
 import { capConvWorkers } from '../../src/loop/trainer.js';
 
 const SIZE = 84;
@@ -137,8 +137,8 @@ export async function main(argv: string[]): Promise<void> {
     strict: true,
   });
   // Counts are checked against the config field each feeds (a batch the benchmark times is one a run can have), before anything is built.
-  const fieldCounts = (flag: string, field: Parameters<typeof parseFieldCountFlag>[2]): number[] =>
-    String(values[flag as keyof typeof values]).split(',').map((part) => parseFieldCountFlag(`bench update: --${flag}`, part, field));
+  const fieldCounts = (flag: string, field: Parameters<typeof schemaRange>[0]): number[] =>
+    String(values[flag as keyof typeof values]).split(',').map((part) => parseCount(`bench update: --${flag}`, part, schemaRange(field)));
   const batchSizes = fieldCounts('batch-size', 'batchSize');
   const auxArg = String(values.aux);
   const auxes: string[] = auxArg === 'both' ? ['curl', 'none'] : auxArg === 'all' ? [...auxNames] : auxArg.split(',');
@@ -146,13 +146,13 @@ export async function main(argv: string[]): Promise<void> {
     if (!(auxNames as readonly string[]).includes(a)) throw new ConfigError(`bench update: --aux must be both, all or a comma list of ${auxNames.join(', ')}; got '${a}'`);
     if (values['compare-pytorch'] && a !== 'curl' && a !== 'none') throw new ConfigError(`bench update: --compare-pytorch has a PyTorch update for curl and none only, not '${a}'`);
   }
-  const auxQueue = parseFieldCountFlag('bench update: --aux-queue', String(values['aux-queue']), 'auxQueue');
-  const iters = parseCountFlag('bench update: --iters', String(values.iters), 1);
-  const warmup = parseCountFlag('bench update: --warmup', String(values.warmup), 0);
+  const auxQueue = parseCount('bench update: --aux-queue', String(values['aux-queue']), schemaRange('auxQueue'));
+  const iters = parseCount('bench update: --iters', String(values.iters), { min: 1, max: MAX_COUNT });
+  const warmup = parseCount('bench update: --warmup', String(values.warmup), { min: 0, max: MAX_COUNT });
   const augKs = fieldCounts('aug-k', 'augK');
   const augMs = fieldCounts('aug-m', 'augM');
-  const microBatch = values['micro-batch'] !== undefined ? parseFieldCountFlag('bench update: --micro-batch', values['micro-batch'], 'microBatch') : undefined;
-  const givenWorkers = values['conv-workers'] !== undefined ? parseFieldCountFlag('bench update: --conv-workers', values['conv-workers'], 'convWorkers') : undefined;
+  const microBatch = values['micro-batch'] !== undefined ? parseCount('bench update: --micro-batch', values['micro-batch'], schemaRange('microBatch')) : undefined;
+  const givenWorkers = values['conv-workers'] !== undefined ? parseCount('bench update: --conv-workers', values['conv-workers'], schemaRange('convWorkers')) : undefined;
   const viewPairs = augKs.flatMap((k) => augMs.map((m) => ({ k, m })));
   if (values['compare-pytorch'] && viewPairs.some((v) => v.k > 1 || v.m > 1)) throw new ConfigError('bench update: --compare-pytorch times K = M = 1 only');
   const backend = await selectBackend(String(values.backend));

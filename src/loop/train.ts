@@ -14,7 +14,8 @@ import { writeStatus, type RunState } from '../run/status.js';
 import { attachProgress } from './progress.js';
 import { deriveStreams } from './streams.js';
 import { Shutdown, signalExitCode, type StopReason } from './shutdown.js';
-import { NonFiniteLossError, RunFilesError, buildTrainer, type Trainer } from './trainer.js';
+import { NonFiniteLossError } from './diverged.js';
+import { RunFilesError, buildTrainer, type Trainer } from './trainer.js';
 
 export interface TrainOptions {
   /** A new run with this config... */
@@ -278,7 +279,7 @@ async function runLoop(
     say(`run ${state}: ${runDir}`);
     if (lastEval && reason.kind === 'finished') {
       const which = lastEval.envStep === trainer.envStep ? 'final eval' : 'last eval';
-      say(`${which} at env step ${lastEval.envStep}: return ${lastEval.mean.toFixed(1)} ± ${lastEval.std.toFixed(1)} over ${lastEval.returns.length} episodes`);
+      say(`${which} at env step ${lastEval.envStep}: return ${lastEval.mean.toFixed(1)} ± ${lastEval.std.toFixed(1)}${lastEval.returns ? ` over ${lastEval.returns.length} episodes` : ''}`);
     }
     if (error) say(`curl-rl: run failed: ${error.message}`);
     if (reason.kind === 'signal') say(`run interrupted; continue it with: npx curl-rl train --resume ${runDir}`);

@@ -49,7 +49,7 @@ describe('curl-rl sweep --dry-run', () => {
   it('rejects a bad --parallel', async () => {
     const file = join(tmp, 'sw.json');
     writeFileSync(file, JSON.stringify({ name: 'x', tasks: ['cartpole-balance'], seeds: [1] }));
-    await expect(program().parseAsync(['sweep', file, '--parallel', '0'], { from: 'user' })).rejects.toThrow(/--parallel = 0 is out of range; allowed: an integer >= 1/);
+    await expect(program().parseAsync(['sweep', file, '--parallel', '0'], { from: 'user' })).rejects.toThrow(/--parallel = 0 is out of range; allowed: an integer from 1 to/);
   });
 });
 

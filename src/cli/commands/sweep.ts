@@ -7,7 +7,8 @@ import { expandSweep, freshTrainArgs, loadSweepFile, resumeTrainArgs, type Sweep
 import { SlurmError } from '../../../experiments/sweep/slurm/commands.js';
 import { indexFile, readSlurmIndex } from '../../../experiments/sweep/slurm/index-file.js';
 import { defaultSignalSeconds, maxSignalSeconds, validateSlurmOptions, type SlurmOptions } from '../../../experiments/sweep/slurm/script.js';
-import { parseCountFlag } from '../config-flags.js';
+import { MAX_COUNT } from '../../config/schema.js';
+import { parseCount } from '../config-flags.js';
 import { formatStatus, sweepStatus } from '../../../experiments/sweep/slurm/status.js';
 import { activeJobs, cancelSweep, submitSweep, SweepBusyError } from '../../../experiments/sweep/slurm/submit.js';
 import { runArrayTask } from '../../../experiments/sweep/slurm/task.js';
@@ -24,8 +25,8 @@ export class SweepIncompleteError extends CurlRlError {
 }
 
 /** Counts in decimal digits only, as train's: Number() would also take 1e3, 0x10 and 2.5 as something else than what was typed. */
-function positiveInt(flag: string, max?: number): (raw: string) => number {
-  return (raw) => parseCountFlag(`--${flag}`, raw, 1, max);
+function positiveInt(flag: string, max: number = MAX_COUNT): (raw: string) => number {
+  return (raw) => parseCount(`--${flag}`, raw, { min: 1, max });
 }
 const parseParallel = positiveInt('parallel');
 
