@@ -11,7 +11,9 @@ import { acquireRunLock, type HeldLock } from '../run/lock.js';
 import { MetricsLog, type EvalRecord } from '../run/metrics.js';
 import { RunDirError, describeFsError, makeRunDirs, newRunDirPath, readRunConfig, writeRunConfig } from '../run/run-dir.js';
 import { writeStatus, type RunState } from '../run/status.js';
+import { cutEventFiles, tensorBoardDir } from '../run/tensorboard/event-files.js';
 import { attachProgress } from './progress.js';
+import { attachTensorBoard } from './tensorboard.js';
 import { deriveStreams } from './streams.js';
 import { Shutdown, type StopReason } from './shutdown.js';
 import { NonFiniteLossError, RunFilesError, buildTrainer, type Trainer } from './trainer.js';
@@ -51,7 +53,7 @@ export interface TrainOutcome {
  */
 export const resumableFields = [
   'steps', 'evalEvery', 'evalEpisodes', 'logEvery', 'checkpointEvery', 'keepCheckpoints', 'backend', 'remoteTimeoutMs', 'remoteStartupTimeoutMs', 'runsDir',
-  'convWorkers', 'convEngine', 'precision',
+  'convWorkers', 'convEngine', 'precision', 'tensorboard',
 ] as const;
 
 export function applyResumeOverrides(stored: Config, overrides: Partial<Config>): Config {
@@ -182,8 +184,10 @@ async function runLoop(trainer: Trainer, log: MetricsLog, runDir: string, config
       } else {
         say(`no checkpoint in ${runDir}: starting the run from the beginning`);
         log.truncateTo(0);
+        cutEventFiles(tensorBoardDir(runDir), {});
       }
     }
+    if (config.tensorboard) logSubscription.add(attachTensorBoard(streams, trainer, config, { resumed: checkpoint !== null, say }));
 
     const mode = options.progress === 'auto' || options.progress === undefined ? (process.stdout.isTTY ? 'tty' : 'plain') : options.progress;
     const progressSubscription = attachProgress(streams, { totalEnvSteps: config.steps, startEnvStep: trainer.envStep, mode, initAgentSteps: trainer.randomUntil, actionRepeat: config.actionRepeat });
