@@ -8,7 +8,7 @@
 import { spawnSync } from 'node:child_process';
 
 /** The pip line that makes a Python ready for these tests. */
-export const pipInstallHint = 'python3 -m venv .venv && .venv/bin/pip install tensorboard gymnasium pygame msgpack numpy, then CURL_RL_TEST_PYTHON=.venv/bin/python';
+export const pipInstallHint = 'python3 -m venv .venv && .venv/bin/pip install tensorboard gymnasium pygame msgpack numpy, then CURL_RL_TEST_PYTHON=.venv/bin/python npm test';
 
 /** The first of CURL_RL_TEST_PYTHON and python3 that imports every module, or undefined. */
 export function findTestPython(modules: readonly string[]): string | undefined {
