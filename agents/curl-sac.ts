@@ -3,13 +3,15 @@ import type { Batch } from '../replay/types.js';
 import type { BackendName } from '../src/core/backend-names.js';
 import { Rng } from '../src/core/rng.js';
 import { Adam } from './adam.js';
-import { captureAgentState, restoreAgentState } from './agent-state.js';
+import { captureAgentState, checkAgentState, restoreAgentState } from './agent-state.js';
 import type { AgentParts } from './agent-state.js';
 import { createAuxObjective } from './aux/index.js';
 import type { AuxInputs, AuxObjective } from './aux/index.js';
 import type { AuxNeeds } from './aux/objective.js';
 import { auxObjective } from './aux/registry.js';
 import { softUpdate } from './ema.js';
+import { createHeadKernels } from './head-kernels.js';
+import type { HeadEngineName, HeadKernels } from './head-kernels.js';
 import * as L from './losses.js';
 import { actorForward, convForward, headForward, latent, qForward } from './networks.js';
 import type { ConvParams } from './networks.js';
@@ -21,7 +23,8 @@ import { StageTimer } from './stage-timer.js';
 import { EncoderPasses } from './tower/passes.js';
 import { createTrunk } from './tower/trunk.js';
 import type { ConvEngineName, DenseParams, TrunkGrads } from './tower/trunk.js';
-import type { Precision } from './native/addon.js';
+import { hostValues } from './host-memory.js';
+import type { NativeHeadKernels, Precision } from './native/addon.js';
 import type { AgentConfig, AgentSpec, AgentState, UpdateMetrics } from './types.js';
 import { AgentError } from './types.js';
 
@@ -41,6 +44,8 @@ export interface AgentCompute {
   readonly workers: number;
   /** what the trunk's convs and dense heads compute in (libtorch only; fp32 when left out) */
   readonly precision?: Precision;
+  /** where the Q and actor MLPs, Adam and the target EMA run (fp32 either way); the conv engine's when left out */
+  readonly heads?: HeadEngineName;
 }
 
 /** A loss's gradients: of its parameters by name, and of the encoder output(s) it read. */
@@ -100,7 +105,13 @@ function headLossGrads(
   return { value: value!, grads: { params: grads, du: du[0]!, duPos: du[1] ?? null } };
 }
 
-function globalNorm(grads: Iterable<tf.Tensor>): tf.Scalar {
+/** The gradients' global L2 norm; on the head kernels when given (one pass, float64 sums, instead of two tfjs ops and a temporary per tensor). */
+function globalNorm(grads: Iterable<tf.Tensor>, native: NativeHeadKernels | null): tf.Scalar {
+  if (native) {
+    let sum = 0;
+    for (const g of grads) sum += native.sumSquares(hostValues(g));
+    return tf.scalar(Math.sqrt(sum));
+  }
   return tf.tidy(() => tf.sqrt(tf.addN([...grads].map((g) => tf.sum(tf.square(g))))) as tf.Scalar);
 }
 
@@ -109,8 +120,10 @@ function globalNorm(grads: Iterable<tf.Tensor>): tf.Scalar {
  * consumes; returns their global norm. `seen` is a test seam that sees them
  * before the step.
  */
-function applyGradients(grads: Grads, seen: ((grads: ReadonlyMap<string, tf.Tensor>) => void) | null, ...optimizers: Adam[]): tf.Scalar {
-  const norm = globalNorm(grads.values());
+function applyGradients(
+  grads: Grads, seen: ((grads: ReadonlyMap<string, tf.Tensor>) => void) | null, native: NativeHeadKernels | null, ...optimizers: Adam[]
+): tf.Scalar {
+  const norm = globalNorm(grads.values(), native);
   seen?.(grads);
   for (const opt of optimizers) opt.step(grads);
   tf.dispose([...grads.values()]);
@@ -194,6 +207,7 @@ export class CurlSacAgent {
   lastStageMs: Record<string, number> = {};
   private readonly numLayers: number;
   private readonly passes: EncoderPasses;
+  private readonly kernels: HeadKernels;
   /**
    * Test seam: sees each update's aux-loss gradients, by parameter name, just
    * before the aux Adam applies them, so tests can check them against an
@@ -230,18 +244,21 @@ export class CurlSacAgent {
     // the aux objective's parameters are drawn next from the same stream
     this.aux = createAuxObjective(config, this.params, initRng);
     this.auxNeeds = auxObjective(config.aux).needs;
+    this.kernels = createHeadKernels({ engine: compute.heads ?? compute.engine, threads: compute.threads });
+    const native = this.kernels.native;
     const adam = { lr: config.lr, beta1: config.beta1 };
-    this.criticOpt = new Adam(this.params, [...convNames(this.numLayers), ...headNames('critic'), ...mlpNames('q1'), ...mlpNames('q2')], adam);
+    this.criticOpt = new Adam(this.params, [...convNames(this.numLayers), ...headNames('critic'), ...mlpNames('q1'), ...mlpNames('q2')], adam, native);
     // the actor's convs are the critic's and always detached for its loss, so its optimiser does not hold them
-    this.actorOpt = new Adam(this.params, [...headNames('actor'), ...mlpNames('actor')], adam);
+    this.actorOpt = new Adam(this.params, [...headNames('actor'), ...mlpNames('actor')], adam, native);
+    // one scalar: a native call would only add its overhead
     this.alphaOpt = new Adam(this.params, ['logAlpha'], { lr: config.alphaLr, beta1: config.alphaBeta1 });
     this.auxOpt = this.aux
-      ? new Adam(this.params, [...convNames(this.numLayers), ...headNames('critic'), ...this.aux.ownNames], adam)
+      ? new Adam(this.params, [...convNames(this.numLayers), ...headNames('critic'), ...this.aux.ownNames], adam, native)
       : null;
     const encoderSteps = this.aux ? (config.curlEncoderSteps ?? 1) : 1;
     this.encoderRepeatOpts = Array.from(
       { length: encoderSteps - 1 },
-      () => new Adam(this.params, [...convNames(this.numLayers), ...headNames('critic')], adam),
+      () => new Adam(this.params, [...convNames(this.numLayers), ...headNames('critic')], adam, native),
     );
     this.passes = new EncoderPasses(createTrunk({
       engine: compute.engine,
@@ -266,6 +283,11 @@ export class CurlSacAgent {
   /** Which engine runs the conv passes, on how many threads, in what precision. */
   get convEngine(): { engine: ConvEngineName; threads: number; precision: Precision } {
     return { engine: this.passes.trunk.engine, threads: this.passes.trunk.threads, precision: this.passes.trunk.precision };
+  }
+
+  /** Which engine runs the MLP heads, Adam and the target EMA (always fp32). */
+  get headEngine(): HeadEngineName {
+    return this.kernels.engine;
   }
 
   /** Names of all variables (for inspection and tests). */
@@ -451,11 +473,12 @@ export class CurlSacAgent {
       const reward = tf.tensor2d(batch.reward, [b, 1]);
       const notDone = tf.tensor2d(batch.notDone, [b, 1]);
       const alpha = tf.exp(P.get('logAlpha')!) as tf.Scalar;
-      const { mu, logStdRaw } = actorForward(latent(uNext, P, 'actor'), mlpParams(P, 'actor'), A);
+      const mlp = this.kernels.mlp('none');
+      const { mu, logStdRaw } = actorForward(latent(uNext, P, 'actor'), mlpParams(P, 'actor'), A, mlp);
       const pol = L.tanhGaussian(mu, logStdRaw, tf.tensor2d(noise, [K * b, A]), cfg.actorLogStdMin, cfg.actorLogStdMax);
       const zNextT = latent(uNextT, P, 'target.critic');
-      const q1 = qForward(zNextT, pol.action, mlpParams(P, 'target.q1'));
-      const q2 = qForward(zNextT, pol.action, mlpParams(P, 'target.q2'));
+      const q1 = qForward(zNextT, pol.action, mlpParams(P, 'target.q1'), mlp);
+      const q2 = qForward(zNextT, pol.action, mlpParams(P, 'target.q2'), mlp);
       const target = K === 1
         ? L.criticTarget(reward, notDone, q1, q2, pol.logPi, alpha, cfg.discount)
         : L.averageViews(L.criticTarget(tf.tile(reward, [K, 1]), tf.tile(notDone, [K, 1]), q1, q2, pol.logPi, alpha, cfg.discount), K);
@@ -480,14 +503,15 @@ export class CurlSacAgent {
       const action = tf.tensor2d(batch.action, [batch.batchSize, this.spec.actionDim]);
       const z = latent(u!, m, 'critic');
       const act = M === 1 ? action : tf.tile(action, [M, 1]) as tf.Tensor2D;
-      const q1 = qForward(z, act, mlpParams(m, 'q1'));
-      const q2 = qForward(z, act, mlpParams(m, 'q2'));
+      const mlp = this.kernels.mlp('all');
+      const q1 = qForward(z, act, mlpParams(m, 'q1'), mlp);
+      const q2 = qForward(z, act, mlpParams(m, 'q2'), mlp);
       metrics.qMean = tf.keep(tf.mean(tf.add(q1, q2)).div(2) as tf.Scalar);
       return L.criticLoss(q1, q2, M === 1 ? y : tf.tile(y, [M, 1]) as tf.Tensor2D);
     });
     metrics.criticLoss = value;
     const all = await this.throughTrunk(grads, 'anchor', convParams(P, this.numLayers), P, 'critic');
-    metrics.criticGradNorm = applyGradients(all, this.onCriticGradients, this.criticOpt);
+    metrics.criticGradNorm = applyGradients(all, this.onCriticGradients, this.kernels.native, this.criticOpt);
     return metrics;
   }
 
@@ -508,17 +532,19 @@ export class CurlSacAgent {
       const alpha = tf.exp(P.get('logAlpha')!) as tf.Scalar;
       const zCritic = latent(uCritic, P, 'critic');
       const eps = tf.tensor2d(noise, [uActor.shape[0], A]);
-      const { mu, logStdRaw } = actorForward(latent(u!, m, 'actor'), mlpParams(m, 'actor'), A);
+      const { mu, logStdRaw } = actorForward(latent(u!, m, 'actor'), mlpParams(m, 'actor'), A, this.kernels.mlp('all'));
       const pol = L.tanhGaussian(mu, logStdRaw, eps, cfg.actorLogStdMin, cfg.actorLogStdMax);
-      const q1 = qForward(zCritic, pol.action, mlpParams(P, 'q1'));
-      const q2 = qForward(zCritic, pol.action, mlpParams(P, 'q2'));
+      // the critic is fixed here: its MLPs are differentiated in their input (the action) only
+      const critic = this.kernels.mlp('input');
+      const q1 = qForward(zCritic, pol.action, mlpParams(P, 'q1'), critic);
+      const q2 = qForward(zCritic, pol.action, mlpParams(P, 'q2'), critic);
       logPi = tf.keep(pol.logPi.clone());
       metrics.entropy = tf.keep(tf.mean(L.gaussianEntropy(pol.logStd)) as tf.Scalar);
       return L.actorLoss(pol.logPi, q1, q2, alpha);
     });
     metrics.actorLoss = value;
     const actorGrads = await this.throughTrunk(grads, 'detached', convParams(P, this.numLayers), P, 'actor');
-    metrics.actorGradNorm = applyGradients(actorGrads, this.onActorGradients, this.actorOpt);
+    metrics.actorGradNorm = applyGradients(actorGrads, this.onActorGradients, this.kernels.native, this.actorOpt);
 
     const lp = logPi as unknown as tf.Tensor2D;
     const alphaGrads = tidyMap(() => {
@@ -535,8 +561,8 @@ export class CurlSacAgent {
 
   /** Target networks follow the online ones: Q heads at criticTau, the encoder (and an objective's target heads) at encoderTau. */
   private softUpdateTargets(): void {
-    softUpdate(this.params, [...mlpNames('q1'), ...mlpNames('q2')], this.config.criticTau);
-    softUpdate(this.params, [...convNames(this.numLayers), ...headNames('critic')], this.config.encoderTau);
+    softUpdate(this.params, [...mlpNames('q1'), ...mlpNames('q2')], this.config.criticTau, this.kernels.native);
+    softUpdate(this.params, [...convNames(this.numLayers), ...headNames('critic')], this.config.encoderTau, this.kernels.native);
     this.aux?.ema?.(this.params, this.config.encoderTau);
   }
 
@@ -601,7 +627,7 @@ export class CurlSacAgent {
     }
     // the reference steps its encoder_optimizer first, then cpc_optimizer; with equal
     // moment histories both deltas are the same, so the order changes nothing
-    metrics[`${aux.metricPrefix}GradNorm`] = applyGradients(all, this.onAuxGradients, ...this.encoderRepeatOpts, this.auxOpt!);
+    metrics[`${aux.metricPrefix}GradNorm`] = applyGradients(all, this.onAuxGradients, this.kernels.native, ...this.encoderRepeatOpts, this.auxOpt!);
     await aux.afterStep?.(views);
     return metrics;
   }
@@ -638,6 +664,12 @@ export class CurlSacAgent {
   async getState(): Promise<AgentState> {
     this.assertLive();
     return captureAgentState(this.parts(), this.rng, this.updates);
+  }
+
+  /** Throws AgentError saying why, when `state` (read from a checkpoint, of any shape) is not a state of this agent; changes nothing. */
+  checkState(state: unknown): asserts state is AgentState {
+    this.assertLive();
+    checkAgentState(this.parts(), state);
   }
 
   setState(state: AgentState): void {

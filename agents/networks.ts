@@ -110,15 +110,15 @@ export function mlpForward(x: tf.Tensor2D, p: MlpParams): tf.Tensor2D {
   });
 }
 
-/** Q(z, a): the MLP on [latent, action]. [N, 1] */
-export function qForward(z: tf.Tensor2D, action: tf.Tensor2D, p: MlpParams): tf.Tensor2D {
-  return tf.tidy(() => mlpForward(tf.concat([z, action], 1), p));
+/** Q(z, a): the MLP on [latent, action]. [N, 1]. `mlp` runs the MLP (agents/head-kernels.ts; tfjs' when left out). */
+export function qForward(z: tf.Tensor2D, action: tf.Tensor2D, p: MlpParams, mlp = mlpForward): tf.Tensor2D {
+  return tf.tidy(() => mlp(tf.concat([z, action], 1), p));
 }
 
 /** Actor trunk output split into (mu, raw log std), each [N, A]. */
-export function actorForward(z: tf.Tensor2D, p: MlpParams, actionDim: number): { mu: tf.Tensor2D; logStdRaw: tf.Tensor2D } {
+export function actorForward(z: tf.Tensor2D, p: MlpParams, actionDim: number, mlp = mlpForward): { mu: tf.Tensor2D; logStdRaw: tf.Tensor2D } {
   return tf.tidy(() => {
-    const out = mlpForward(z, p);
+    const out = mlp(z, p);
     const [mu, logStdRaw] = tf.split(out, [actionDim, actionDim], 1) as [tf.Tensor2D, tf.Tensor2D];
     return { mu, logStdRaw };
   });

@@ -1,4 +1,5 @@
-import { writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { PNG } from 'pngjs';
 import { EnvError } from './errors.js';
 
@@ -28,8 +29,15 @@ export function decodePng(bytes: Buffer): { width: number; height: number; rgb: 
   return { width: png.width, height: png.height, rgb };
 }
 
+type GifEncoder = {
+  writeHeader(): void;
+  writeFrame(index: Uint8Array, w: number, h: number, o: { palette?: number[][]; delay: number; first?: boolean; repeat?: number }): void;
+  finish(): void;
+  bytesView(): Uint8Array;
+  reset(): void;
+};
 type GifApi = {
-  GIFEncoder(): { writeFrame(index: Uint8Array, w: number, h: number, o: { palette: number[][]; delay: number }): void; finish(): void; bytes(): Uint8Array };
+  GIFEncoder(options?: { auto?: boolean }): GifEncoder;
   quantize(rgba: Uint8Array, maxColors: number): number[][];
   applyPalette(rgba: Uint8Array, palette: number[][]): Uint8Array;
 };
@@ -57,24 +65,125 @@ function rgba(rgb: Uint8Array): Uint8Array {
   return out;
 }
 
-/** Animated GIF of HWC RGB frames with one palette fitted to a sample of them (no colour flicker). */
-export async function encodeGif(frames: readonly Uint8Array[], width: number, height: number, fps = 25): Promise<Uint8Array> {
-  if (frames.length === 0) throw new EnvError('encodeGif: no frames');
-  frames.forEach((f, i) => {
-    if (f.length !== width * height * 3) throw new EnvError(`encodeGif: frame ${i} has ${f.length} bytes, expected ${width}x${height}x3`);
-  });
-  const { GIFEncoder, quantize, applyPalette } = await gifApi();
-  const stride = Math.max(1, Math.floor(frames.length / 16));
-  const sample = frames.filter((_, i) => i % stride === 0);
-  const pooled = new Uint8Array(sample.length * width * height * 4);
-  sample.forEach((f, i) => pooled.set(rgba(f), i * width * height * 4));
-  const palette = quantize(pooled, 256);
-  const gif = GIFEncoder();
-  for (const f of frames) gif.writeFrame(applyPalette(rgba(f), palette), width, height, { palette, delay: Math.round(1000 / fps) });
-  gif.finish();
-  return gif.bytes();
+/** Frames a GifFileWriter keeps to fit its palette to: what it holds in memory at most. */
+export const GIF_PALETTE_FRAMES = 16;
+
+/**
+ * The most bytes one W x H frame can add to a GIF: LZW codes are at most 12
+ * bits a pixel (1.5 bytes, with no compression at all), clear codes add one
+ * code per 4,096, data sub-blocks one length byte per 255, and the frame's
+ * control extension, descriptor and terminators 20 bytes.
+ */
+export function gifFrameBytesAtMost(width: number, height: number): number {
+  return Math.ceil(width * height * 1.5 * (1 + 1 / 4096) * (1 + 1 / 255)) + 32;
 }
 
-export async function writeGif(path: string, frames: readonly Uint8Array[], width: number, height: number, fps = 25): Promise<void> {
-  writeFileSync(path, await encodeGif(frames, width, height, fps));
+/** Header, screen descriptor, a 256-colour table, the loop extension and the trailer. */
+export const GIF_FIXED_BYTES = 6 + 7 + 768 + 19 + 1;
+
+/**
+ * An animated GIF of HWC RGB frames written to a file as they come, so a long
+ * animation never sits in memory: one palette (no colour flicker) fitted to
+ * the first GIF_PALETTE_FRAMES frames, which are held until it is, then each
+ * frame encoded and written at once. The file is written beside its name and
+ * renamed into place by close(), so a failure never leaves half a GIF where
+ * the finished one belongs; open() fails at once where the file cannot be
+ * written.
+ */
+export class GifFileWriter {
+  private readonly encoder: GifEncoder;
+  private palette: number[][] | null = null;
+  private held: Uint8Array[] = [];
+  private written = 0;
+  private fd: number | null;
+  private readonly delay: number;
+
+  private constructor(
+    private readonly api: GifApi,
+    readonly path: string,
+    private readonly tmp: string,
+    fd: number,
+    readonly width: number,
+    readonly height: number,
+    fps: number,
+  ) {
+    this.fd = fd;
+    this.delay = Math.round(1000 / fps);
+    this.encoder = api.GIFEncoder({ auto: false });
+  }
+
+  static async open(path: string, width: number, height: number, fps = 25): Promise<GifFileWriter> {
+    const api = await gifApi();
+    if (existsSync(path) && statSync(path).isDirectory()) throw new EnvError(`${path} is a directory`);
+    const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+    return new GifFileWriter(api, path, tmp, openSync(tmp, 'w'), width, height, fps);
+  }
+
+  /** Frames given so far. */
+  get frames(): number {
+    return this.written + this.held.length;
+  }
+
+  add(frame: Uint8Array): void {
+    if (this.fd === null) throw new EnvError(`GifFileWriter: ${this.path} is closed`);
+    if (frame.length !== this.width * this.height * 3) {
+      throw new EnvError(`GifFileWriter: frame ${this.frames} has ${frame.length} bytes, expected ${this.width}x${this.height}x3`);
+    }
+    if (this.palette) this.encode(frame);
+    else {
+      this.held.push(frame.slice());
+      if (this.held.length === GIF_PALETTE_FRAMES) this.flushHeld();
+    }
+  }
+
+  /** Finishes the file and renames it into place; returns the number of frames. */
+  close(): number {
+    if (this.fd === null) throw new EnvError(`GifFileWriter: ${this.path} is closed`);
+    if (this.frames === 0) throw new EnvError(`GifFileWriter: no frames for ${this.path}`);
+    this.flushHeld();
+    this.encoder.finish();
+    this.drain();
+    closeSync(this.fd);
+    this.fd = null;
+    renameSync(this.tmp, this.path);
+    return this.written;
+  }
+
+  /** Gives up: closes and removes the unfinished file (nothing is left at `path`). */
+  abort(): void {
+    if (this.fd === null) return;
+    closeSync(this.fd);
+    this.fd = null;
+    rmSync(this.tmp, { force: true });
+  }
+
+  private flushHeld(): void {
+    if (this.palette || this.held.length === 0) return;
+    const size = this.width * this.height * 4;
+    const pooled = new Uint8Array(this.held.length * size);
+    this.held.forEach((f, i) => pooled.set(rgba(f), i * size));
+    this.palette = this.api.quantize(pooled, 256);
+    this.encoder.writeHeader();
+    const held = this.held;
+    this.held = [];
+    for (const f of held) this.encode(f);
+  }
+
+  private encode(frame: Uint8Array): void {
+    const first = this.written === 0;
+    // the first frame carries the global palette (and the loop extension); the others use it
+    this.encoder.writeFrame(this.api.applyPalette(rgba(frame), this.palette!), this.width, this.height, {
+      delay: this.delay,
+      ...(first ? { palette: this.palette!, first: true, repeat: 0 } : {}),
+    });
+    this.written += 1;
+    this.drain();
+  }
+
+  /** Moves what the encoder has produced to the file and empties its buffer. */
+  private drain(): void {
+    const bytes = this.encoder.bytesView();
+    for (let done = 0; done < bytes.byteLength; ) done += writeSync(this.fd!, bytes, done, bytes.byteLength - done);
+    this.encoder.reset();
+  }
 }

@@ -3,6 +3,7 @@
 // (src/conv-engine.ts), with the threads the config gives it.
 import { CurlSacAgent } from '../agents/index.js';
 import type { AgentConfig, AgentSpec } from '../agents/index.js';
+import type { HeadEngineName } from '../agents/head-kernels.js';
 import { activeBackendName } from './backend.js';
 import type { ConvEngineRequest, PrecisionRequest } from './conv-engine.js';
 import { agentCompute } from './conv-engine.js';
@@ -14,9 +15,12 @@ export interface AgentBuildConfig extends AgentConfig {
   readonly convWorkers?: number;
   /** fp32 (the default), bf16 or auto: what the libtorch engine's trunk computes in */
   readonly precision?: PrecisionRequest;
+  /** where the MLP heads, Adam and the EMA run: the conv engine's when left out (benches compare the two) */
+  readonly headEngine?: HeadEngineName;
 }
 
 /** An agent whose initial weights and exploration noise are fixed by `seed`. */
 export function createAgent(config: AgentBuildConfig, spec: AgentSpec, seed: number): CurlSacAgent {
-  return new CurlSacAgent(config, spec, seed, agentCompute(config.convEngine ?? 'auto', config.convWorkers, activeBackendName(), config.precision ?? 'fp32'));
+  const compute = agentCompute(config.convEngine ?? 'auto', config.convWorkers, activeBackendName(), config.precision ?? 'fp32');
+  return new CurlSacAgent(config, spec, seed, config.headEngine ? { ...compute, heads: config.headEngine } : compute);
 }

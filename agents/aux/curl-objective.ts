@@ -36,33 +36,56 @@ export interface InfoNceOptions {
  * Nn e^{-1/t}, the smallest value exp(cos / t) can take; CURL's bilinear
  * logits are unbounded, so we floor at the smallest negative actually seen,
  * Nn min_j neg_ij, which keeps Ng positive and, unlike a constant, is
- * invariant to the row-max shift of the logits. With tau+ = 0 the floor never
- * binds (a weighted mean is >= the minimum), and tau+ = beta = 0 is CURL's
- * cross-entropy.
+ * invariant to the row-max shift of the logits. Where it binds, its gradient
+ * goes to that one smallest negative (and the positive, through log(pos + Ng));
+ * the papers' constant floor sends the negatives none. With tau+ = 0 the floor
+ * never binds (a weighted mean is >= the minimum), and tau+ = beta = 0 is
+ * CURL's cross-entropy.
+ *
+ * Computed stably, because bilinear logits have no bound: every exponent is
+ * shifted so that its largest term is exp(0) = 1 (the logits by their row max
+ * c_i, which every term above is invariant to; the weights' exponent by the
+ * row's largest negative, which cancels in their ratio), and the diagonal is
+ * pushed to -1e30 before the exp so that it contributes exactly 0 to the
+ * negatives' sums and min/max, value and gradient alike (a 0 mask after the exp
+ * would multiply an overflowed exp(beta s_ii) and give NaN). Without the shift,
+ * exp(beta s) underflows to 0 / 0 in float32 once beta x the positive's margin
+ * passes about 104 (about 53 for the gradient, which divides by the square of
+ * the sum).
  */
 export function debiasedInfoNce(logits: tf.Tensor2D, o: InfoNceOptions): tf.Scalar {
   return tf.tidy(() => {
     const [n, m] = logits.shape;
     const nn = m - 1;
     const diag = tf.oneHot(tf.range(0, n, 1, 'int32') as tf.Tensor1D, m) as tf.Tensor2D;
-    const negMask = tf.sub(1, diag);
-    const sPos = tf.sum(tf.mul(logits, diag), 1);
+    const s = tf.sub(logits, tf.max(logits, 1, true));
+    const sPos = tf.sum(tf.mul(s, diag), 1);
     const pos = tf.exp(sPos);
-    const neg = tf.mul(tf.exp(logits), negMask);
+    // every negative <= 0, the diagonal far below them all
+    const sNeg = tf.sub(s, tf.mul(diag, MASKED));
+    const neg = tf.exp(sNeg);
     let weighted: tf.Tensor;
     if (o.beta > 0) {
-      const imp = tf.mul(tf.exp(tf.mul(logits, o.beta)), negMask);
+      // the row's largest negative weight is exp(0) = 1, so their sum is >= 1 and never underflows to 0
+      const top = tf.max(sNeg, 1, true);
+      const imp = tf.exp(tf.mul(tf.sub(sNeg, top), o.beta));
       weighted = tf.div(tf.mul(tf.sum(tf.mul(imp, neg), 1), nn), tf.sum(imp, 1));
     } else {
       weighted = tf.sum(neg, 1);
     }
     const raw = tf.div(tf.sub(weighted, tf.mul(pos, o.tauPlus * nn)), 1 - o.tauPlus);
-    // the smallest negative logit of each row (the positive's column pushed out of the min)
-    const minNeg = tf.min(tf.add(logits, tf.mul(diag, 1e30)), 1);
+    // the smallest negative of each row (the positive's column pushed out of the min)
+    const minNeg = tf.min(tf.add(s, tf.mul(diag, MASKED)), 1);
     const ng = tf.maximum(raw, tf.mul(tf.exp(minNeg), nn));
     return tf.mean(tf.sub(tf.log(tf.add(pos, ng)), sPos)) as tf.Scalar;
   });
 }
+
+/**
+ * How far the diagonal is moved out of the negatives' sums, min and max: far beyond any logit, yet
+ * finite in float32 even times beta (<= 100), so that no inf - inf or 0 x inf can appear.
+ */
+const MASKED = 1e30;
 
 export interface CurlOptions extends InfoNceOptions {
   readonly latentDim: number;
@@ -139,7 +162,7 @@ export class CurlObjective implements AuxObjective {
     };
   }
 
-  setState(state: Record<string, TensorRecord> | undefined): void {
+  checkState(state: Record<string, TensorRecord> | undefined): void {
     const K = this.o.queue;
     const q = state?.['curl.queue'];
     const meta = state?.['curl.queueSizePtr'];
@@ -151,13 +174,20 @@ export class CurlObjective implements AuxObjective {
     if (q.shape.join() !== [K, this.o.latentDim].join() || q.data.length !== this.queue.length) {
       throw new AgentError(`setState: key queue has shape [${q.shape}], this agent expects [${K}, ${this.o.latentDim}] (--aux-queue ${K})`);
     }
+    if (meta.data.length !== 2) throw new AgentError(`setState: key queue size/pointer has ${meta.data.length} values, expected 2`);
     const [size, ptr] = [meta.data[0]!, meta.data[1]!];
     if (!Number.isInteger(size) || !Number.isInteger(ptr) || size < 0 || size > K || ptr < 0 || ptr >= K) {
       throw new AgentError(`setState: key queue size/pointer ${size}/${ptr} out of range for --aux-queue ${K}`);
     }
+  }
+
+  setState(state: Record<string, TensorRecord> | undefined): void {
+    this.checkState(state);
+    if (this.o.queue === 0) return;
+    const [q, meta] = [state!['curl.queue']!, state!['curl.queueSizePtr']!];
     this.queue.set(q.data);
-    this.size = size;
-    this.ptr = ptr;
+    this.size = meta.data[0]!;
+    this.ptr = meta.data[1]!;
   }
 }
 

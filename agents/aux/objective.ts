@@ -56,6 +56,8 @@ export interface AuxObjective {
   ema?(params: ParamMap, tau: number): void;
   /** State that is not a variable (the queue); setState(undefined) when a checkpoint has none. */
   getState?(): Promise<Record<string, TensorRecord>>;
+  /** Throws AgentError for a state setState would refuse, changing nothing (an objective with setState has it). */
+  checkState?(state: Record<string, TensorRecord> | undefined): void;
   setState?(state: Record<string, TensorRecord> | undefined): void;
   dispose?(): void;
 }

@@ -49,6 +49,26 @@ export interface NativeConvEngine {
   release(): void;
 }
 
+/** A dense layer in the head kernels' layout (prepareDense). */
+export type PreparedDense = { readonly __brand: 'PreparedDense' };
+/** A kept MLP forward pass, for one mlpBackward. */
+export type MlpTrace = { readonly __brand: 'MlpTrace' };
+
+/** See head_kernels.h: the MLP heads, Adam and the target EMA on libtorch, fp32, synchronous; layouts are tfjs'. */
+export interface NativeHeadKernels {
+  readonly threads: number;
+  /** w [inDim, outDim] */
+  prepareDense(w: Float32Array, b: Float32Array, inDim: number, outDim: number): PreparedDense;
+  mlpForward(x: Float32Array, rows: number, layers: PreparedDense[], keep: boolean): { out: Float32Array; trace?: MlpTrace };
+  mlpBackward(trace: MlpTrace, dOut: Float32Array, paramGrads: boolean): { dx: Float32Array; w?: Float32Array[]; b?: Float32Array[] };
+  /** One Adam step: p and g are read, m and v updated in place, the new values written to out. */
+  adamStep(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, out: Float32Array, lr: number, beta1: number, beta2: number, eps: number, t: number): void;
+  /** out = online * tau + target * (1 - tau). */
+  softUpdate(target: Float32Array, online: Float32Array, tau: number, out: Float32Array): void;
+  /** The sum of x's squares, accumulated in float64. */
+  sumSquares(x: Float32Array): number;
+}
+
 export interface NativeInfo {
   torchVersion: string;
   mkldnn: boolean;
@@ -71,6 +91,7 @@ export interface NativeEngineOptions {
 
 interface Binding {
   ConvEngine: new (options: NativeEngineOptions) => NativeConvEngine;
+  HeadKernels: new (options: { threads: number }) => NativeHeadKernels;
   info(): NativeInfo;
 }
 
@@ -110,6 +131,7 @@ export function loadConvAddon(): AddonStatus {
     if (typeof binding.ConvEngine !== 'function' || typeof binding.info !== 'function') {
       throw new Error('it does not export ConvEngine and info(); rebuild it');
     }
+    if (typeof binding.HeadKernels !== 'function') throw new Error('it was built before the head kernels (HeadKernels); rebuild it');
     cached = { available: true, path, binding, info: binding.info(), build: readBuildRecord(path) };
   } catch (error) {
     const why = error instanceof Error ? error.message.split('\n')[0] : String(error);

@@ -364,6 +364,13 @@ Napi::Float32Array ToArray(Napi::Env env, const at::Tensor& t) {
   return arr;
 }
 
+}  // namespace
+
+// The MLP heads and Adam (synchronous kernels on the same libtorch), after the helpers they share.
+#include "head_kernels.h"
+
+namespace {
+
 // Runs work on a pool thread; resolves with make(env) on the agent's thread.
 class Pass : public Napi::AsyncWorker {
  public:
@@ -665,6 +672,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   c10::SetCPUAllocator(&CachingCpuAllocator::Instance(), /*priority=*/1);
   exports.Set("ConvEngine", ConvEngine::Define(env));
+  exports.Set("HeadKernels", HeadKernels::Define(env));
   exports.Set("info", Napi::Function::New(env, Info));
   return exports;
 }

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { BUILD_HINT, loadConvAddon, precisions } from '../native/addon.js';
 import type { NativeConvEngine, Precision, PreparedHead } from '../native/addon.js';
 import type { ConvGrads, ConvParams } from '../networks.js';
+import { dataId, hostValues } from '../host-memory.js';
 import { matMul } from '../ops.js';
 import type { ImageKey, Images } from './local.js';
 import { createConvTower } from './sharded.js';
@@ -171,10 +172,6 @@ function convArrays(p: ConvParams): [Float32Array[], Float32Array[]] {
   return [p.w.map((t) => t.dataSync() as Float32Array), p.b.map((t) => t.dataSync() as Float32Array)];
 }
 
-/** tfjs' handle of a tensor's values: shared by clones, replaced when a variable is assigned. */
-function dataId(t: tf.Tensor): object {
-  return (t as unknown as { dataId: object }).dataId;
-}
 
 /**
  * The trunk on libtorch (agents/native): the batch's images go to the native
@@ -199,7 +196,8 @@ export class LibtorchTrunk implements EncoderTrunk {
   private head(p: DenseParams): PreparedHead {
     const hit = this.prepared.get(dataId(p.w));
     if (hit && hit.b === dataId(p.b)) return hit.head;
-    const head = this.native.prepareHead({ w: p.w.dataSync() as Float32Array, b: p.b.dataSync() as Float32Array });
+    // read in place (the engine copies it into its layout at once): an 8 MB copy less per new head
+    const head = this.native.prepareHead({ w: hostValues(p.w), b: hostValues(p.b) });
     this.prepared.set(dataId(p.w), { b: dataId(p.b), head });
     return head;
   }

@@ -19,6 +19,7 @@
  *        --aux-queue K (the CURL family's key queue; 0)  --iters 5  --warmup 2
  *        --backend auto|wasm|cpu|...  --conv-engine auto|libtorch|tfjs  --conv-workers N
  *        --precision fp32 (comma list of fp32, bf16, auto: the libtorch engine's trunk; one JSON line each)
+ *        --heads tfjs,libtorch (comma list: where the MLP heads, Adam and the EMA run; the conv engine's by default)
  *        --micro-batch N  --aug-k 1 / --aug-m 1 (comma lists: DrQ's K next_obs views for the
  *        target and M obs views for the Q loss; one JSON line per (aux, batch, K, M))  --compare-pytorch  --json (accepted; output is always JSON lines).
  */
@@ -121,6 +122,7 @@ export async function main(argv: string[]): Promise<void> {
       'conv-workers': { type: 'string' },
       'conv-engine': { type: 'string', default: 'auto' },
       precision: { type: 'string', default: 'fp32' },
+      heads: { type: 'string' },
       // the same update in PyTorch (experiments/bench/pytorch_update.py), run right after each of ours
       'compare-pytorch': { type: 'boolean', default: false },
       // DrQ's K (target views) and M (Q-loss views), comma lists
@@ -163,6 +165,11 @@ export async function main(argv: string[]): Promise<void> {
   if (badPrecision !== undefined) throw new ConfigError(`bench update: --precision must be a comma list of ${precisionNames.join(', ')}, got '${badPrecision}'`);
   // an impossible precision (bf16 on the tfjs engine) is refused before anything is timed
   const resolvedPrecisions = precisions.map((p) => resolvePrecision(p as PrecisionRequest, engine.engine).precision);
+  const heads = values.heads === undefined ? [engine.engine] : String(values.heads).split(',');
+  for (const h of heads) {
+    if (h !== 'tfjs' && h !== 'libtorch') throw new ConfigError(`bench update: --heads must be a comma list of tfjs, libtorch; got '${h}'`);
+    if (h === 'libtorch' && engine.engine !== 'libtorch') throw new ConfigError(`bench update: --heads libtorch needs the libtorch conv engine (${engine.reason})`);
+  }
   const base = defaultConfig();
   for (const aux of auxes as AuxName[]) {
     for (const b of batchSizes) for (const views of viewPairs) {
@@ -171,9 +178,9 @@ export async function main(argv: string[]): Promise<void> {
         : engine.engine === 'libtorch' ? libtorchThreads(undefined) - 1 : defaultConvWorkers(backend);
       if (!Number.isInteger(convWorkers) || convWorkers < 0) throw new ConfigError(`bench update: --conv-workers must be an integer >= 0, got '${values['conv-workers']}'`);
       const queue = aux.startsWith('curl') ? auxQueue : 0;
-      const ours: Array<{ precision: string; medianMs: number; threads: number }> = [];
-      for (const precision of resolvedPrecisions) {
-        const cfg: AgentBuildConfig = { ...base, aux, auxQueue: queue, convWorkers, convEngine: engine.engine, precision, ...(values['micro-batch'] ? { microBatch: Number(values['micro-batch']) } : {}) };
+      const ours: Array<{ precision: string; heads: string; medianMs: number; threads: number }> = [];
+      for (const precision of resolvedPrecisions) for (const headEngine of heads as Array<'tfjs' | 'libtorch'>) {
+        const cfg: AgentBuildConfig = { ...base, aux, auxQueue: queue, convWorkers, convEngine: engine.engine, precision, headEngine, ...(values['micro-batch'] ? { microBatch: Number(values['micro-batch']) } : {}) };
         const spec: AgentSpec = { obsShape: [SIZE, SIZE, CHANNELS], actionDim: ACTION_DIM };
         const agent = createAgent(cfg, spec, 1);
         const rng = new Rng(7);
@@ -194,14 +201,14 @@ export async function main(argv: string[]): Promise<void> {
         const median = times.length % 2 ? times[(times.length - 1) / 2]! : (times[times.length / 2 - 1]! + times[times.length / 2]!) / 2;
         const flops = updateFlops(cfg, spec, b, views);
         const row = {
-          bench: 'update', backend, convEngine: engine.engine, precision, aux, ...(queue > 0 ? { auxQueue: queue } : {}), batchSize: b, augK: views.k, augM: views.m, microBatch: cfg.microBatch, convWorkers, threads, iters,
+          bench: 'update', backend, convEngine: engine.engine, precision, heads: headEngine, aux, ...(queue > 0 ? { auxQueue: queue } : {}), batchSize: b, augK: views.k, augM: views.m, microBatch: cfg.microBatch, convWorkers, threads, iters,
           medianMs: Math.round(median * 10) / 10, minMs: Math.round(times[0]! * 10) / 10,
           gflopPerUpdate: Math.round(flops.total / 1e7) / 100, convGflopPerUpdate: Math.round(flops.conv / 1e7) / 100,
           gflops: Math.round((flops.total / 1e9 / (median / 1000)) * 100) / 100,
           stageMeanMs: Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, Math.round(v.reduce((a, x) => a + x, 0) / v.length)])),
         };
         console.log(JSON.stringify(row));
-        ours.push({ precision, medianMs: row.medianMs, threads });
+        ours.push({ precision, heads: headEngine, medianMs: row.medianMs, threads });
       }
       if (values['compare-pytorch']) {
         for (const variant of pytorchVariants) {
@@ -209,7 +216,7 @@ export async function main(argv: string[]): Promise<void> {
           console.log(JSON.stringify(torch));
           for (const row of ours) {
             console.log(JSON.stringify({
-              bench: 'update-vs-pytorch', aux, batchSize: b, convEngine: engine.engine, precision: row.precision, threads: row.threads, pytorch: variant,
+              bench: 'update-vs-pytorch', aux, batchSize: b, convEngine: engine.engine, precision: row.precision, heads: row.heads, threads: row.threads, pytorch: variant,
               oursMs: row.medianMs, pytorchMs: torch.medianMs, ratio: Math.round((row.medianMs / torch.medianMs) * 100) / 100,
             }));
           }

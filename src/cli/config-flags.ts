@@ -31,15 +31,45 @@ const DECIMAL_INTEGER = /^[+-]?\d+$/;
 /** A decimal number, optionally with an exponent (1e-4), but no hex, octal, binary or Infinity. */
 const DECIMAL_NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
-/** Parses a count given on the command line; the message says what was wrong and what is expected. */
+/**
+ * Parses a count given on the command line; the message says what was wrong
+ * and what is expected. Only the digits themselves (and a sign): no spaces,
+ * which a quoted " 3" would otherwise slip through.
+ */
 export function parseDecimalInteger(flag: string, raw: string, allowed: string): number {
-  const text = raw.trim();
-  if (!DECIMAL_INTEGER.test(text)) {
+  if (!DECIMAL_INTEGER.test(raw)) {
     throw new ConfigError(`${flag} = ${JSON.stringify(raw)} is not a whole number written in decimal digits (like 100000); allowed: ${allowed}`);
   }
-  const value = Number(text);
+  const value = Number(raw);
   if (!Number.isSafeInteger(value)) throw new ConfigError(`${flag} = ${JSON.stringify(raw)} is too large to count exactly; allowed: ${allowed}`);
   return value;
+}
+
+export interface CountRange {
+  min: number;
+  max: number;
+  /** Why the largest value is what it is, where that is not obvious (a machine's memory or disk). */
+  why?: string;
+}
+
+/** A count within [min, max], in decimal digits; any other value exits 2 with a message that names the flag and the range. */
+export function parseCount(flag: string, raw: string, range: CountRange): number {
+  const allowed = `an integer from ${range.min} to ${range.max}${range.why ? ` (${range.why})` : ''}`;
+  const value = parseDecimalInteger(flag, raw, allowed);
+  if (value < range.min || value > range.max) throw new ConfigError(`${flag} = ${raw} is out of range; allowed: ${allowed}`);
+  return value;
+}
+
+/** The range the config schema allows an integer field (the one source of its limits). */
+export function schemaRange(field: keyof Config): CountRange {
+  const type = fieldType(field);
+  const range: CountRange = { min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER };
+  if (!(type instanceof z.ZodNumber)) return range;
+  for (const check of type._def.checks) {
+    if (check.kind === 'min') range.min = check.inclusive ? check.value : check.value + 1;
+    if (check.kind === 'max') range.max = check.inclusive ? check.value : check.value - 1;
+  }
+  return range;
 }
 
 function parseValue(field: keyof Config, raw: string): unknown {
@@ -47,8 +77,8 @@ function parseValue(field: keyof Config, raw: string): unknown {
   const flag = `--${kebab(field)}`;
   if (kind === 'int') return parseDecimalInteger(`${flag} (${field})`, raw, describeAllowed(field));
   if (kind === 'number') {
-    const value = Number(raw.trim());
-    if (!DECIMAL_NUMBER.test(raw.trim()) || !Number.isFinite(value)) {
+    const value = Number(raw);
+    if (!DECIMAL_NUMBER.test(raw) || !Number.isFinite(value)) {
       throw new ConfigError(`${flag} (${field}) = ${JSON.stringify(raw)} is not a decimal number (like 0.001 or 1e-3); allowed: ${describeAllowed(field)}`);
     }
     return value;

@@ -60,6 +60,23 @@ export class Rng {
     return { prng: this.prng.state(), spareNormal: this.spareNormal };
   }
 
+  /**
+   * Why `value` is not a state getState() could have returned, or null when
+   * it is one: a checkpoint's state is checked before any of it is used.
+   */
+  static stateProblem(value: unknown): string | null {
+    if (typeof value !== 'object' || value === null) return 'is not an object';
+    const { prng, spareNormal } = value as Record<string, unknown>;
+    if (spareNormal !== null && !(typeof spareNormal === 'number' && Number.isFinite(spareNormal))) return 'has a spareNormal that is neither a finite number nor null';
+    if (typeof prng !== 'object' || prng === null) return 'has no prng state';
+    const { i, j, S } = prng as Record<string, unknown>;
+    const isByte = (x: unknown): boolean => Number.isInteger(x) && (x as number) >= 0 && (x as number) <= 255;
+    if (!isByte(i) || !isByte(j)) return 'has prng.i or prng.j outside the integers 0..255';
+    // ARC4's S is always a permutation of 0..255
+    if (!Array.isArray(S) || S.length !== 256 || !S.every(isByte) || new Set(S).size !== 256) return 'has a prng.S that is not a permutation of 0..255';
+    return null;
+  }
+
   static fromState(state: { prng: RngState; spareNormal: number | null }): Rng {
     const rng = new Rng(0, state.prng);
     rng.spareNormal = state.spareNormal;

@@ -11,6 +11,7 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import msgpack from 'msgpack-lite';
+import { CurlRlError } from '../core/errors.js';
 import { DamagedFileError, readCheckedFile, writeCheckedFile } from '../run/checked-file.js';
 import { writeFileAtomic } from '../run/fs-atomic.js';
 
@@ -132,10 +133,46 @@ export function writeMsgpackFile(path: string, value: unknown): void {
 
 /** Decodes a checksummed msgpack file; any damage (including a decoder failure) is a DamagedFileError. */
 export function readMsgpackFile<T>(path: string): T {
-  const { payload } = readCheckedFile(path);
+  return readCheckpointFile(path, (value) => value as T);
+}
+
+/**
+ * Reads a checkpoint file and hands its decoded value to `parse`, which
+ * checks its structure and returns it typed. Anything wrong is a
+ * DamagedFileError saying what: the checksum (run/checked-file.ts), a payload
+ * that is not exactly one msgpack value, or what `parse` threw. A file with no
+ * checksum header is taken for one written before checksums existed only when
+ * it passes all of that as well; it says so when it does not. A CurlRlError
+ * from `parse` (a state from an incompatible version) is passed on as it is.
+ */
+export function readCheckpointFile<T>(path: string, parse: (value: unknown) => T): T {
+  const { payload, unchecked } = readCheckedFile(path);
+  const legacy = unchecked ? 'it has no checksum header, and as a file of the older format without one ' : '';
+  let value: unknown;
   try {
-    return msgpack.decode(payload) as T;
+    value = decodeWhole(payload);
   } catch (error) {
-    throw new DamagedFileError(path, `its contents cannot be decoded (${(error as Error).message})`, { cause: error });
+    throw new DamagedFileError(path, `${legacy}its contents cannot be decoded (${(error as Error).message})`, { cause: error });
   }
+  try {
+    return parse(value);
+  } catch (error) {
+    if (error instanceof CurlRlError) throw error;
+    throw new DamagedFileError(path, `${legacy}${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** The one msgpack value `bytes` holds; bytes left over, or a value cut off, are an error (msgpack.decode ignores both). */
+function decodeWhole(bytes: Buffer): unknown {
+  const decoder = msgpack.Decoder();
+  // where the decoder stands after a value (a field of msgpack-lite's FlexDecoder, which its types leave out)
+  const position = (): number => (decoder as unknown as { offset: number }).offset;
+  let first: { value: unknown; end: number } | undefined;
+  decoder.on('data', (value: unknown) => {
+    first ??= { value, end: position() };
+  });
+  decoder.decode(bytes);
+  if (!first) throw new Error(`its ${bytes.length} bytes end inside the first value`);
+  if (first.end !== bytes.length) throw new Error(`${bytes.length - first.end} bytes follow its value`);
+  return first.value;
 }

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
-import { type AgentState } from '../../agents/index.js';
+import type { AgentState } from '../../agents/index.js';
 import { createAgent } from '../agent.js';
-import { writeGif } from '../../envs/image.js';
+import { GifFileWriter } from '../../envs/image.js';
 import { makeEnv } from '../../envs/registry.js';
 import { spaceSize } from '../../envs/types.js';
 import { initBackend } from '../backend.js';
@@ -9,9 +9,9 @@ import { backendNames, type BackendName } from '../core/backend-names.js';
 import { ConfigError } from '../core/errors.js';
 import { readRunConfig } from '../run/run-dir.js';
 import { DamagedFileError } from '../run/checked-file.js';
-import { checkpointCandidates, checkpointFiles, readMsgpackFile } from './checkpoint.js';
+import { checkpointCandidates, checkpointFiles } from './checkpoint.js';
 import { evaluatePolicy } from './evaluate.js';
-import { runEnvOptions } from './trainer.js';
+import { readAgentCheckpoint, runEnvOptions } from './trainer.js';
 
 export interface RunEvaluation {
   runDir: string;
@@ -24,7 +24,12 @@ export interface RunEvaluation {
   video?: string;
 }
 
-/** Loads the last checkpoint of a run and evaluates its deterministic policy on fresh episodes. */
+/**
+ * Loads the last checkpoint of a run and evaluates its deterministic policy on
+ * fresh episodes. The video's file is opened first, so a path that cannot be
+ * written fails before anything is loaded or run; its frames (the first
+ * episode's) are written as they come.
+ */
 export async function evaluateRun(
   runDir: string,
   options: { episodes: number; seed: number; video?: string; backend?: string; log?: (line: string) => void },
@@ -33,39 +38,50 @@ export async function evaluateRun(
   const { config } = readRunConfig(runDir);
   const candidates = checkpointCandidates(runDir);
   if (candidates.length === 0) throw new ConfigError(`${runDir} has no checkpoint yet to evaluate.`);
-  // The newest checkpoint whose agent file is intact; a damaged one is reported, never evaluated.
-  let checkpoint: string | undefined;
-  let agentState: AgentState | undefined;
-  for (const candidate of candidates) {
-    try {
-      agentState = readMsgpackFile<AgentState>(join(candidate, checkpointFiles.agent));
-      checkpoint = candidate;
-      break;
-    } catch (error) {
-      if (!(error instanceof DamagedFileError)) throw error;
-      say(`curl-rl: skipping ${candidate}: ${error.message}`);
-    }
-  }
-  if (!checkpoint || !agentState) throw new DamagedFileError(runDir, 'every checkpoint\'s agent.msgpack is damaged; nothing to evaluate');
   const backend = options.backend ?? config.backend;
   if (!(backendNames as readonly string[]).includes(backend)) throw new ConfigError(`--backend must be one of ${backendNames.join(', ')}, got ${JSON.stringify(backend)}`);
-  await initBackend(backend as BackendName);
-  const env = await makeEnv(config.env, runEnvOptions(config, options.seed));
-  const space = env.actionSpace;
-  const actionDim = space.kind === 'box' ? spaceSize(space) : 0;
-  // acting runs on tfjs whatever the trunk's precision, so an evaluation needs neither bf16 nor the engine that trained
-  const agent = createAgent({ ...config, precision: 'fp32' }, { obsShape: [config.cropSize, config.cropSize, 3 * config.frameStack], actionDim }, config.seed);
+  let video: GifFileWriter | undefined;
+  if (options.video) {
+    try {
+      video = await GifFileWriter.open(options.video, config.imageSize, config.imageSize, 25);
+    } catch (error) {
+      throw new ConfigError(`--video ${JSON.stringify(options.video)} cannot be written: ${(error as Error).message}`);
+    }
+  }
   try {
-    agent.setState(agentState);
-    const frames: Uint8Array[] = [];
-    const seeds = Array.from({ length: options.episodes }, (_, i) => options.seed + i);
-    const result = await evaluatePolicy(env, agent, config, seeds, options.video ? (frame, episode) => {
-      if (episode === 0) frames.push(frame.slice());
-    } : undefined);
-    if (options.video) await writeGif(options.video, frames, config.imageSize, config.imageSize, 25);
-    return { runDir, checkpoint, env: config.env, episodes: options.episodes, ...result, ...(options.video ? { video: options.video } : {}) };
+    await initBackend(backend as BackendName);
+    const env = await makeEnv(config.env, runEnvOptions(config, options.seed));
+    const space = env.actionSpace;
+    const actionDim = space.kind === 'box' ? spaceSize(space) : 0;
+    // acting runs on tfjs whatever the trunk's precision, so an evaluation needs neither bf16 nor the engine that trained
+    const agent = createAgent({ ...config, precision: 'fp32' }, { obsShape: [config.cropSize, config.cropSize, 3 * config.frameStack], actionDim }, config.seed);
+    try {
+      // The newest checkpoint whose agent file is intact and fits this run's agent; a damaged one is reported, never evaluated.
+      let checkpoint: string | undefined;
+      let agentState: AgentState | undefined;
+      for (const candidate of candidates) {
+        try {
+          agentState = readAgentCheckpoint(join(candidate, checkpointFiles.agent), agent);
+          checkpoint = candidate;
+          break;
+        } catch (error) {
+          if (!(error instanceof DamagedFileError)) throw error;
+          say(`curl-rl: skipping ${candidate}: ${error.message}`);
+        }
+      }
+      if (!checkpoint || !agentState) throw new DamagedFileError(runDir, 'every checkpoint\'s agent.msgpack is damaged; nothing to evaluate');
+      agent.setState(agentState);
+      const seeds = Array.from({ length: options.episodes }, (_, i) => options.seed + i);
+      const result = await evaluatePolicy(env, agent, config, seeds, video ? (frame, episode) => {
+        if (episode === 0) video.add(frame);
+      } : undefined);
+      video?.close();
+      return { runDir, checkpoint, env: config.env, episodes: options.episodes, ...result, ...(options.video ? { video: options.video } : {}) };
+    } finally {
+      agent.dispose();
+      await env.close();
+    }
   } finally {
-    agent.dispose();
-    await env.close();
+    video?.abort();
   }
 }

@@ -141,7 +141,7 @@ export function attachProgress(streams: LoopStreams, options: ProgressOptions): 
         );
       }),
     );
-    subscription.add(streams.evals$.subscribe((r) => write(`[eval] env step ${r.envStep}: return ${fmt(r.mean)} ± ${fmt(r.std)} over ${r.returns.length} episodes`)));
+    subscription.add(streams.evals$.subscribe((r) => write(`[eval] env step ${r.envStep}: return ${fmt(r.mean)} ± ${fmt(r.std)}${r.returns ? ` over ${r.returns.length} episodes` : ''}`)));
     subscription.add(streams.checkpoints$.subscribe((r) => write(`[checkpoint] ${r.path} (${r.reason})`)));
     subscription.add(streams.restarts$.subscribe((r) => write(`[restart] environment restarted (${r.restarts}): ${r.error}`)));
     return subscription;

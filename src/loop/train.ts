@@ -16,7 +16,8 @@ import { attachProgress } from './progress.js';
 import { attachTensorBoard } from './tensorboard.js';
 import { deriveStreams } from './streams.js';
 import { Shutdown, type StopReason } from './shutdown.js';
-import { NonFiniteLossError, RunFilesError, buildTrainer, type Trainer } from './trainer.js';
+import { NonFiniteLossError } from './diverged.js';
+import { RunFilesError, buildTrainer, type Trainer } from './trainer.js';
 
 export interface TrainOptions {
   /** A new run with this config... */
@@ -115,6 +116,7 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
   const precision = resolvePrecision(config.precision, engine.engine);
   say(`precision: ${precision.precision} (${precision.requested === 'auto' ? `auto; ${precision.reason}` : precision.reason})`);
   if (precision.warning) say(`warning: ${precision.warning}`);
+  say(`heads: ${engine.engine} (the Q and actor MLPs, Adam and the target EMA; fp32 at every precision)`);
 
   const runDir = options.resume ?? newRunDirPath(config, options.runDir);
   if (!options.resume) makeRunDirs(runDir);
@@ -248,7 +250,7 @@ async function runLoop(trainer: Trainer, log: MetricsLog, runDir: string, config
     say(`run ${state}: ${runDir}`);
     if (lastEval && reason.kind === 'finished') {
       const which = lastEval.envStep === trainer.envStep ? 'final eval' : 'last eval';
-      say(`${which} at env step ${lastEval.envStep}: return ${lastEval.mean.toFixed(1)} ± ${lastEval.std.toFixed(1)} over ${lastEval.returns.length} episodes`);
+      say(`${which} at env step ${lastEval.envStep}: return ${lastEval.mean.toFixed(1)} ± ${lastEval.std.toFixed(1)}${lastEval.returns ? ` over ${lastEval.returns.length} episodes` : ''}`);
     }
     if (error) say(`curl-rl: run failed: ${error.message}`);
     if (reason.kind === 'signal') say(`run interrupted; continue it with: npx curl-rl train --resume ${runDir}`);

@@ -2,8 +2,9 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, join } from 'node:path';
 import { Subject } from 'rxjs';
-import { coreShareWorkers, singleThreadedBackend, type AgentState, type CurlSacAgent } from '../../agents/index.js';
+import { AgentError, coreShareWorkers, singleThreadedBackend, type AgentState, type CurlSacAgent } from '../../agents/index.js';
 import { createAgent } from '../agent.js';
+import { EnvError } from '../../envs/errors.js';
 import { makeEnv, type MakeEnvOptions } from '../../envs/registry.js';
 import { isSnapshotCapable, spaceSize, type Env, type EnvSnapshot, type StepResult } from '../../envs/types.js';
 import { FrameStacker } from '../../envs/wrappers/frame-stack.js';
@@ -18,18 +19,17 @@ import { activeBackendName } from '../backend.js';
 import { resolveConvEngine } from '../conv-engine.js';
 import type { Config } from '../config/schema.js';
 import { ConfigError, CurlRlError } from '../core/errors.js';
-import { Rng, type RngState } from '../core/rng.js';
+import { Rng } from '../core/rng.js';
 import type { CheckpointRecord, EpisodeRecord, EvalRecord, MetricsLog, RestartRecord, TrainRecord } from '../run/metrics.js';
 import { DamagedFileError } from '../run/checked-file.js';
 import { cutEventFiles, eventFileSizes, tensorBoardDir } from '../run/tensorboard/event-files.js';
+import { nonFiniteMetricError } from './diverged.js';
 import { evaluatePolicy } from './evaluate.js';
 import { StepTimes } from './step-times.js';
 import {
-  checkpointCandidates, checkpointDirFor, checkpointFiles, readLoopState, readMsgpackFile, setAsideDamaged, writeCheckpoint, writeMsgpackFile,
+  checkpointCandidates, checkpointDirFor, checkpointFiles, readCheckpointFile, setAsideDamaged, writeCheckpoint, writeMsgpackFile,
 } from './checkpoint.js';
-
-/** An update produced a NaN or infinite loss; the run stops without checkpointing the damaged weights. */
-export class NonFiniteLossError extends CurlRlError {}
+import { parseLoopState, type Counters, type LoopState } from './loop-state.js';
 
 /** The environment failed and could not (or may not) be restarted. */
 export class EnvFailedError extends CurlRlError {}
@@ -49,37 +49,6 @@ export type LoopEvent =
   | { type: 'eval'; record: EvalRecord; frames?: Uint8Array[] }
   | { type: 'checkpoint'; record: CheckpointRecord }
   | { type: 'restart'; record: RestartRecord };
-
-interface Counters {
-  agentStep: number;
-  envStep: number;
-  updates: number;
-  episode: number;
-  episodeReturn: number;
-  episodeLength: number;
-  restarts: number;
-  /** Agent steps below which actions are uniform random (initSteps, or longer after a resume without replay). */
-  randomUntil: number;
-}
-
-interface LoopState {
-  version: 1;
-  counters: Counters;
-  rng: { prng: RngState; spareNormal: number | null };
-  needReset: boolean;
-  /** The frames in the actor's stack, oldest first; null when an episode must start on resume. */
-  stackFrames: Uint8Array[] | null;
-  envSnapshot: EnvSnapshot | null;
-  metricsOffset: number;
-  wallTime: number;
-  window: { envStep: number; updates: number; wallTime: number };
-  metricSums: Record<string, { sum: number; count: number }>;
-  replaySaved: boolean;
-  /** The checkpoint's own metrics record, which the log gets after metricsOffset: a resume writes it back. */
-  checkpointRecord?: CheckpointRecord;
-  /** Sizes of the TensorBoard event files (tb/) at the checkpoint: a resume cuts them back to these. */
-  tensorboardFiles?: Record<string, number>;
-}
 
 const maxEnvRestarts = 3;
 
@@ -115,6 +84,24 @@ export function runEnvOptions(config: Config, seed: number): MakeEnvOptions {
 
 export function episodeSeed(base: number, episode: number): number {
   return (base * 1_000_003 + episode * 7_919) % 2_147_483_647;
+}
+
+/**
+ * A checkpoint's agent.msgpack, checked against `agent` (structure, every
+ * tensor's and optimiser slot's shape) without changing it: a state that does
+ * not fit is a DamagedFileError like a bad checksum, so callers fall back to
+ * an older checkpoint.
+ */
+export function readAgentCheckpoint(file: string, agent: CurlSacAgent): AgentState {
+  return readCheckpointFile(file, (value) => {
+    try {
+      agent.checkState(value);
+    } catch (error) {
+      if (error instanceof AgentError) throw new Error(`it does not fit this run's agent: ${error.message.replace(/^agent: setState: /, '')}`, { cause: error });
+      throw error;
+    }
+    return value;
+  });
 }
 
 export interface TrainerParts {
@@ -338,14 +325,8 @@ export class Trainer {
       }));
       this.previousBatch = batch;
       const metrics = await times.time('update', () => this.agent.update(batch, c.updates));
-      for (const [name, value] of Object.entries(metrics)) {
-        if (!Number.isFinite(value)) {
-          throw new NonFiniteLossError(
-            `${name} became ${value} at update ${c.updates} (agent step ${c.agentStep}); the run stopped and kept its last checkpoint, which predates this update. ` +
-              'Lower --lr or check the environment\'s rewards.',
-          );
-        }
-      }
+      const diverged = nonFiniteMetricError(metrics, this.config, { update: c.updates, agentStep: c.agentStep });
+      if (diverged) throw diverged;
       c.updates += 1;
       for (const [name, value] of Object.entries(metrics)) {
         const slot = (this.metricSums[name] ??= { sum: 0, count: 0 });
@@ -452,21 +433,36 @@ export class Trainer {
   }
 
   /**
-   * Restores a checkpoint. Everything is read and verified before any training
-   * state changes, so a DamagedFileError leaves the trainer as it was and the
-   * caller may try an older checkpoint. The metrics log is cut back to what
-   * that checkpoint had seen, plus the checkpoint's own record.
+   * Restores a checkpoint. Everything is read and checked before any training
+   * state changes: both files' checksums, their structure, every tensor's
+   * shape against this run's agent and frames, the env snapshot (restored into
+   * the env first, which a later restore resets) and the replay buffer. So a
+   * DamagedFileError leaves the trainer as it was, and the caller may try an
+   * older checkpoint. The metrics log is then cut back to what that checkpoint
+   * had seen, plus the checkpoint's own record (rebuilt with a warning when
+   * the log has lost records, see MetricsLog.resumeAt).
    */
-  async restore(checkpointDir: string): Promise<void> {
-    const state = readLoopState<LoopState>(checkpointDir);
-    if (state.version !== 1) throw new ConfigError(`${checkpointDir} was written by an incompatible version (loop state v${state.version}).`);
+  async restore(checkpointDir: string, say: (line: string) => void = () => {}): Promise<void> {
+    const loopFile = join(checkpointDir, checkpointFiles.loop);
+    const state = readCheckpointFile(loopFile, (value) => parseLoopState(value, this.config, loopFile));
     if (this.config.steps < state.counters.envStep) {
       throw new ConfigError(
         `--steps ${this.config.steps} is below the ${state.counters.envStep} environment steps this run has already trained (${basename(checkpointDir)}); ` +
           `pass --steps above ${state.counters.envStep} to train it further.`,
       );
     }
-    const agentState = readMsgpackFile<AgentState>(join(checkpointDir, checkpointFiles.agent));
+    const agentState = readAgentCheckpoint(join(checkpointDir, checkpointFiles.agent), this.agent);
+    const canContinueEpisode = !state.needReset && state.stackFrames !== null && state.envSnapshot !== null && isSnapshotCapable(this.env);
+    if (canContinueEpisode) {
+      try {
+        // The env must exist in its episode before its state can be overwritten.
+        await this.env.reset({ seed: episodeSeed(this.config.seed, state.counters.episode) });
+        (this.env as unknown as { restoreSnapshot(s: EnvSnapshot): void }).restoreSnapshot(state.envSnapshot!);
+      } catch (error) {
+        if (!(error instanceof EnvError || error instanceof TypeError || error instanceof RangeError)) throw error;
+        throw new DamagedFileError(loopFile, `its environment snapshot does not fit this run's env: ${error.message}`, { cause: error });
+      }
+    }
     const replayFile = join(checkpointDir, checkpointFiles.replay);
     if (state.replaySaved) {
       if (!existsSync(replayFile)) throw new DamagedFileError(replayFile, 'the file is missing, though the checkpoint saved the replay buffer');
@@ -486,15 +482,12 @@ export class Trainer {
     this.segmentStart = performance.now();
     this.window = { ...state.window };
     this.metricSums = structuredClone(state.metricSums);
-    this.log.truncateTo(state.metricsOffset);
+    const rebuilt = this.log.resumeAt(state.metricsOffset, state.counters.agentStep);
+    if (rebuilt) say(`curl-rl: warning: ${rebuilt}`);
     if (state.checkpointRecord) this.log.append(state.checkpointRecord);
     // A checkpoint from before the run wrote event files ({}) predates all of them.
     cutEventFiles(tensorBoardDir(this.runDir), state.tensorboardFiles ?? {});
-    const canContinueEpisode = !state.needReset && state.stackFrames !== null && state.envSnapshot !== null && isSnapshotCapable(this.env);
     if (canContinueEpisode) {
-      // The env must exist in its episode before its state can be overwritten.
-      await this.env.reset({ seed: episodeSeed(this.config.seed, this.counters.episode) });
-      (this.env as unknown as { restoreSnapshot(s: EnvSnapshot): void }).restoreSnapshot(state.envSnapshot!);
       const frames = state.stackFrames!.map((f) => new Uint8Array(f));
       this.stacker.restoreFrames(frames);
       this.stacked = this.stacker.stack();
@@ -521,7 +514,7 @@ export class Trainer {
     const damaged: Array<{ dir: string; error: DamagedFileError }> = [];
     for (const dir of checkpointCandidates(this.runDir)) {
       try {
-        await this.restore(dir);
+        await this.restore(dir, say);
       } catch (error) {
         if (!(error instanceof DamagedFileError)) throw error;
         damaged.push({ dir, error });

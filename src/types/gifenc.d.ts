@@ -3,9 +3,19 @@
 declare module 'gifenc' {
   type Palette = number[][];
   interface GifEncoder {
-    writeFrame(index: Uint8Array, width: number, height: number, options?: { palette?: Palette; delay?: number; repeat?: number; transparent?: boolean }): void;
+    writeHeader(): void;
+    writeFrame(
+      index: Uint8Array,
+      width: number,
+      height: number,
+      options?: { palette?: Palette; delay?: number; repeat?: number; transparent?: boolean; first?: boolean },
+    ): void;
     finish(): void;
     bytes(): Uint8Array;
+    /** The bytes encoded since the last reset(), without a copy. */
+    bytesView(): Uint8Array;
+    /** Empties the output buffer (with { auto: false }, the header is written only by writeHeader()). */
+    reset(): void;
   }
   const gifenc: {
     GIFEncoder(options?: { auto?: boolean }): GifEncoder;

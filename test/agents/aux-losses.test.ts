@@ -55,6 +55,34 @@ function loopDebiased(s: M, tauPlus: number, beta: number): number {
   return total / s.length;
 }
 
+/**
+ * The same loss in float64 with every exponent shifted (by the row max, and the weights by the row's
+ * largest negative): algebraically the loop above, but finite for margins of several hundred, where
+ * the loop's exp(beta s) underflows to 0 / 0 even in float64.
+ */
+function stableDebiased(s: M, tauPlus: number, beta: number): number {
+  let total = 0;
+  for (let i = 0; i < s.length; i++) {
+    const row = s[i]!;
+    const nn = row.length - 1;
+    const negs = row.filter((_, j) => j !== i);
+    const c = Math.max(...row);
+    const top = Math.max(...negs);
+    const pos = Math.exp(row[i]! - c);
+    let wsum = 0;
+    let wneg = 0;
+    for (const x of negs) {
+      const e = beta > 0 ? Math.exp(beta * (x - top)) : 1;
+      wsum += e;
+      wneg += e * Math.exp(x - c);
+    }
+    const weighted = (nn * wneg) / wsum;
+    const ng = Math.max((weighted - tauPlus * nn * pos) / (1 - tauPlus), nn * Math.exp(Math.min(...negs) - c));
+    total += Math.log(pos + ng) + c - row[i]!;
+  }
+  return total / s.length;
+}
+
 function loopCrossEntropy(s: M): number {
   let total = 0;
   for (let i = 0; i < s.length; i++) {
@@ -140,6 +168,81 @@ describe('curl-debiased / curl-hard negative term', () => {
     const row0 = -Math.log(Math.exp(5) / (Math.exp(5) + 2 * Math.exp(-1)));
     expect(loopDebiased([easy[0]!], 0.9, 0)).toBeCloseTo(row0, 10);
     expect(scalar(debiasedInfoNce(t2(easy), { tauPlus: 0.9, beta: 0 }))).toBeCloseTo(v, 5);
+  });
+});
+
+describe('curl-debiased / curl-hard at large margins (bilinear logits are unbounded)', () => {
+  // Logits on a 1/1024 grid, so that float32 holds them and a shift by 1024 exactly.
+  const grid = (x: number) => Math.round(x * 1024) / 1024;
+  /** 4 queries x 6 keys: random negatives, each positive `margin` above its row's largest negative (below its smallest when negative). */
+  const withMargin = (margin: number, seed = 21): M => {
+    const rng = new Rng(seed);
+    return randM(rng, 4, 6).map((row, i) => {
+      const negs = row.filter((_, j) => j !== i);
+      const r = row.map(grid);
+      r[i] = grid(margin >= 0 ? Math.max(...negs) + margin : Math.min(...negs) + margin);
+      return r;
+    });
+  };
+  const near = (got: number, want: number, rel: number, abs: number) =>
+    expect(Math.abs(got - want), `got ${got}, float64 ${want}`).toBeLessThanOrEqual(abs + rel * Math.abs(want));
+  const grad = (s: M, o: { tauPlus: number; beta: number }): M =>
+    tf.tidy(() => tf.grad((x: tf.Tensor) => debiasedInfoNce(x as tf.Tensor2D, o))(t2(s)).arraySync() as M);
+  /** Central differences of the float64 loss; the step is small because beta sharpens the weights (third derivative ~ beta^2). */
+  const fdGrad = (s: M, o: { tauPlus: number; beta: number }): M =>
+    s.map((row, i) => row.map((_, j) => {
+      const eps = 1e-6;
+      const plus = s.map((r) => [...r]);
+      const minus = s.map((r) => [...r]);
+      plus[i]![j]! += eps;
+      minus[i]![j]! -= eps;
+      return (stableDebiased(plus, o.tauPlus, o.beta) - stableDebiased(minus, o.tauPlus, o.beta)) / (2 * eps);
+    }));
+
+  it('the float64 reference is the loop where the loop is finite', () => {
+    for (const [tauPlus, beta] of [[0, 1], [0.1, 2.5], [0.3, 0]] as const) {
+      expect(stableDebiased(withMargin(1.5), tauPlus, beta)).toBeCloseTo(loopDebiased(withMargin(1.5), tauPlus, beta), 10);
+    }
+  });
+
+  // beta x margin passes 53 (the old gradient's 0/0) and 104 (the old loss's) in most of these
+  for (const margin of [-300, -20, 0.5, 2, 10, 60, 300]) {
+    for (const [tauPlus, beta] of [[0, 1], [0, 60], [0, 100], [0.1, 60], [0.1, 0], [0.9, 0]] as const) {
+      it(`margin ${margin}, tau+ ${tauPlus}, beta ${beta}: value and gradient equal the float64 reference`, () => {
+        const s = withMargin(margin);
+        const o = { tauPlus, beta };
+        near(scalar(debiasedInfoNce(t2(s), o)), stableDebiased(s, tauPlus, beta), 2e-6, 2e-6);
+        const g = grad(s, o);
+        const want = fdGrad(s, o);
+        g.forEach((row, i) => row.forEach((x, j) => {
+          expect(Number.isFinite(x), `gradient [${i}][${j}] is ${x}`).toBe(true);
+          near(x, want[i]![j]!, 1e-3, 2e-5);
+        }));
+      });
+    }
+  }
+
+  it('is unchanged by a per-row shift of 1024 (unshifted logits do not overflow exp)', () => {
+    const s = withMargin(3);
+    const shifted = s.map((r, i) => r.map((x) => x + (i % 2 === 0 ? 1024 : -1024)));
+    for (const beta of [0, 1, 60]) {
+      near(scalar(debiasedInfoNce(t2(shifted), { tauPlus: 0.1, beta })), stableDebiased(s, 0.1, beta), 2e-6, 2e-6);
+      expect(grad(shifted, { tauPlus: 0.1, beta }).flat().every(Number.isFinite)).toBe(true);
+    }
+  });
+
+  it('where the floor binds, its gradient goes to the positive and the single smallest negative of the row (documented in agents/README.md)', () => {
+    // tau+ 0.9 and a positive 2 above every negative: raw Ng < 0 in every row, so Ng is the floor
+    const s = withMargin(2);
+    const g = grad(s, { tauPlus: 0.9, beta: 0 });
+    g.forEach((row, i) => {
+      const negs = s[i]!.map((x, j) => (j === i ? Infinity : x));
+      const smallest = negs.indexOf(Math.min(...negs));
+      row.forEach((x, j) => {
+        if (j === i || j === smallest) expect(Math.abs(x)).toBeGreaterThan(1e-4);
+        else expect(x).toBe(0);
+      });
+    });
   });
 });
 

@@ -44,7 +44,7 @@ describe('training loop', () => {
     expect(evals.map((e) => e.envStep)).toEqual([0, 400, 800, 1200]);
     for (const e of evals) {
       expect(e.returns).toHaveLength(config.evalEpisodes);
-      expect(e.mean).toBeCloseTo(e.returns.reduce((a, b) => a + b, 0) / e.returns.length, 10);
+      expect(e.mean).toBeCloseTo(e.returns!.reduce((a, b) => a + b, 0) / e.returns!.length, 10);
     }
     // every checkpointEvery (320 env steps) and a final one at the end
     expect(ofType(records, 'checkpoint').map((c) => c.envStep)).toEqual([320, 640, 960, 1200]);

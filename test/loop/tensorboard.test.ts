@@ -29,7 +29,7 @@ function expectedScalars(records: readonly MetricsRecord[]): Array<[string, numb
       for (const [k, v] of Object.entries(r)) if (typeof v === 'number' && k !== 'envStep') out.push([perf[k] ?? `train/${snake(k)}`, r.envStep, Math.fround(v)]);
     } else if (r.type === 'eval') {
       out.push(['eval/return', r.envStep, Math.fround(r.mean)], ['eval/return_std', r.envStep, Math.fround(r.std)]);
-      out.push(['eval/return_min', r.envStep, Math.fround(Math.min(...r.returns))], ['eval/return_max', r.envStep, Math.fround(Math.max(...r.returns))]);
+      out.push(['eval/return_min', r.envStep, Math.fround(Math.min(...r.returns!))], ['eval/return_max', r.envStep, Math.fround(Math.max(...r.returns!))]);
     } else if (r.type === 'episode') {
       out.push(['episode/return', r.envStep, Math.fround(r.return)], ['episode/length', r.envStep, r.length]);
     }

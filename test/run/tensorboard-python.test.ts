@@ -38,8 +38,8 @@ function expectedScalars(records: readonly MetricsRecord[]): Record<string, Arra
     } else if (r.type === 'eval') {
       add('eval/return', r.envStep, r.mean);
       add('eval/return_std', r.envStep, r.std);
-      add('eval/return_min', r.envStep, Math.min(...r.returns));
-      add('eval/return_max', r.envStep, Math.max(...r.returns));
+      add('eval/return_min', r.envStep, Math.min(...r.returns!));
+      add('eval/return_max', r.envStep, Math.max(...r.returns!));
     } else if (r.type === 'episode') {
       add('episode/return', r.envStep, r.return);
       add('episode/length', r.envStep, r.length);

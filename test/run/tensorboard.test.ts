@@ -102,6 +102,8 @@ describe('what a run logs', () => {
       { tag: 'eval/return_min', value: 1 },
       { tag: 'eval/return_max', value: 3 },
     ]);
+    // put back from eval.csv by a resume that rebuilt metrics.jsonl: no per-episode returns
+    expect(recordScalars({ type: 'eval', ...stamp, mean: 2, std: 1 }).map((v) => v.tag)).toEqual(['eval/return', 'eval/return_std']);
     expect(recordScalars({ type: 'episode', ...stamp, episode: 0, return: 9, length: 250 })).toEqual([
       { tag: 'episode/return', value: 9 },
       { tag: 'episode/length', value: 250 },

@@ -64,6 +64,7 @@ export function register(program: Command): void {
       console.log(`backend: ${info.backend} (requested ${info.requested})`);
       for (const b of info.backends) console.log(`  ${b.available ? '✓' : '✗'} ${b.name.padEnd(15)} ${b.reason}`);
       console.log(`conv engine: ${info.convEngine.engine} on ${info.convEngine.threads} thread(s) (${info.convEngine.reason})`);
+      console.log(`heads: ${info.convEngine.engine} (the Q and actor MLPs, Adam and the target EMA run where the convs do, in fp32)`);
       if (libtorch) printLibtorch(libtorch);
       console.log(`tfjs ${info.tfjsVersion}, node ${info.nodeVersion}, ${info.cpus} CPUs`);
     });

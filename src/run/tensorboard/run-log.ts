@@ -40,12 +40,15 @@ export function recordScalars(record: MetricsRecord): ScalarValue[] {
     return values;
   }
   if (record.type === 'eval') {
-    return [
+    const values = [
       { tag: 'eval/return', value: record.mean },
       { tag: 'eval/return_std', value: record.std },
-      { tag: 'eval/return_min', value: Math.min(...record.returns) },
-      { tag: 'eval/return_max', value: Math.max(...record.returns) },
     ];
+    // an evaluation put back from eval.csv (a resume that rebuilt metrics.jsonl) has no per-episode returns
+    if (record.returns && record.returns.length > 0) {
+      values.push({ tag: 'eval/return_min', value: Math.min(...record.returns) }, { tag: 'eval/return_max', value: Math.max(...record.returns) });
+    }
+    return values;
   }
   if (record.type === 'episode') {
     return [
