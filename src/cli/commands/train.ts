@@ -51,7 +51,7 @@ export function register(program: Command): void {
   addConfigOptions(
     program
       .command('start')
-      .description('a short CURL run on a built-in task (the "start" preset) that ends with a chart of its evaluations: about 5 minutes on a 2-core CPU with the native conv engine')
+      .description('a short CURL run on a built-in task (the "start" preset) that ends with a chart of its evaluations: 1-2 minutes on a 2-core CPU with the native conv engine')
       .option('--preset <name>', 'preset to use instead of "start"')
       .option('--run-dir <dir>', 'run directory')
       .option('--progress <mode>', `console progress: ${progressModes.join('|')}`, 'auto'),
