@@ -1,7 +1,8 @@
 /*
  * `curl-rl report`: scans run directories, aggregates eval curves over seeds
- * per task and aux loss, and writes curves.svg, curves.png, report.md and
- * summary.json into the output folder.
+ * per task and aux loss, and writes curves.svg, curves.png, report.md,
+ * summary.json and the curves as TensorBoard event files (tb/) into the
+ * output folder.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
@@ -11,6 +12,7 @@ import { loadRun, scanRunsRoot, type RunSummary, type SweepIndexSummary } from '
 import { formatDuration, resultsTable, runsTable, sweepsTable } from './markdown.js';
 import { curvesSpec, renderSvg, svgToPng } from './plot.js';
 import { LAST_K, summarizeGroups, type GroupSummary } from './summarize.js';
+import { writeReportEventFiles } from './tensorboard.js';
 
 export interface ReportOptions {
   out: string;
@@ -34,7 +36,8 @@ export interface ReportSummary {
 
 export interface ReportResult {
   summary: ReportSummary;
-  files: { svg: string; png: string; markdown: string; json: string };
+  /** tensorboard: the folder of the curves' event files, one TensorBoard run per task and aux. */
+  files: { svg: string; png: string; markdown: string; json: string; tensorboard: string };
 }
 
 export function markdownReport(summary: ReportSummary): string {
@@ -133,6 +136,7 @@ export async function buildReport(runsDir: string, options: ReportOptions): Prom
     png: join(out, 'curves.png'),
     markdown: join(out, 'report.md'),
     json: join(out, 'summary.json'),
+    tensorboard: writeReportEventFiles(out, groups, band),
   };
   writeFileSync(files.svg, svg);
   writeFileSync(files.png, svgToPng(svg));

@@ -135,6 +135,7 @@ export const configSchema = z
     checkpointEvery: positiveInt.default(10_000).describe('environment steps between checkpoints'),
     keepCheckpoints: positiveInt.default(2).describe('how many recent checkpoints to keep'),
     saveReplay: z.boolean().default(true).describe('include the replay buffer in checkpoints (needed for exact resume)'),
+    tensorboard: z.boolean().default(true).describe('write TensorBoard event files to <run>/tb/ (scalars, the config, eval frames); --no-tensorboard: off'),
   })
   .strict()
   .superRefine((c, ctx) => {

@@ -55,6 +55,8 @@ export const loopStateSchema = z.object({
   replaySaved: z.boolean(),
   /** The checkpoint's own metrics record, which the log gets after metricsOffset: a resume writes it back. */
   checkpointRecord: checkpointRecordSchema.optional(),
+  /** Sizes of the TensorBoard event files (tb/) at the checkpoint: a resume cuts them back to these. */
+  tensorboardFiles: z.record(count).optional(),
 });
 
 export type LoopState = z.infer<typeof loopStateSchema>;

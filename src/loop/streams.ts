@@ -19,6 +19,8 @@ export interface LoopStreams {
   episodes$: Observable<EpisodeRecord>;
   train$: Observable<TrainRecord>;
   evals$: Observable<EvalRecord>;
+  /** Evaluations that kept their first episode's frames (runs that write TensorBoard files). */
+  evalFrames$: Observable<{ record: EvalRecord; frames: Uint8Array[] }>;
   checkpoints$: Observable<CheckpointRecord>;
   restarts$: Observable<RestartRecord>;
   /** Every record that belongs in metrics.jsonl, in the order it happened. */
@@ -35,6 +37,10 @@ export function deriveStreams(source$: Observable<LoopEvent>): LoopStreams {
     episodes$: record('episode'),
     train$: record('train'),
     evals$: record('eval'),
+    evalFrames$: ofType(events$, 'eval').pipe(
+      filter((e): e is EventOf<'eval'> & { frames: Uint8Array[] } => e.frames !== undefined),
+      map(({ record, frames }) => ({ record, frames })),
+    ),
     checkpoints$: record('checkpoint'),
     restarts$: record('restart'),
     records$: events$.pipe(

@@ -11,7 +11,9 @@ import { acquireRunLock, type HeldLock } from '../run/lock.js';
 import { MetricsLog, type EvalRecord } from '../run/metrics.js';
 import { RunDirError, describeFsError, makeRunDirs, newRunDirPath, readRunConfig, updateRunPlan, writeRunConfig } from '../run/run-dir.js';
 import { writeStatus, type RunState } from '../run/status.js';
+import { cutEventFiles, tensorBoardDir } from '../run/tensorboard/event-files.js';
 import { attachProgress } from './progress.js';
+import { attachTensorBoard } from './tensorboard.js';
 import { deriveStreams } from './streams.js';
 import { Shutdown, signalExitCode, type StopReason } from './shutdown.js';
 import { NonFiniteLossError } from './diverged.js';
@@ -55,9 +57,10 @@ export const resumePlanFields = ['steps', 'evalEvery', 'evalEpisodes', 'logEvery
  * And how this process runs, for this process only (config.json keeps the
  * run's own): backend, convWorkers and convEngine change float rounding only;
  * precision changes the rounding of the encoder trunk, which bf16 keeps close to fp32
- * (test/agents/libtorch-bf16.test.ts and `npm run bench -- precision` bound the difference).
+ * (test/agents/libtorch-bf16.test.ts and `npm run bench -- precision` bound the difference);
+ * tensorboard only says whether this process writes event files.
  */
-export const resumeSessionFields = ['backend', 'convWorkers', 'convEngine', 'precision', 'remoteTimeoutMs', 'remoteStartupTimeoutMs'] as const;
+export const resumeSessionFields = ['backend', 'convWorkers', 'convEngine', 'precision', 'remoteTimeoutMs', 'remoteStartupTimeoutMs', 'tensorboard'] as const;
 
 export const resumableFields = [...resumePlanFields, ...resumeSessionFields] as const;
 
@@ -213,12 +216,14 @@ async function runLoop(
       } else {
         say(`no checkpoint in ${runDir}: starting the run from the beginning`);
         log.truncateTo(0);
+        cutEventFiles(tensorBoardDir(runDir), {});
       }
       if (plan) {
         updateRunPlan(runDir, plan);
         say(`config.json now plans ${Object.entries(plan).map(([k, v]) => `--${kebab(k)} ${JSON.stringify(v)}`).join(', ')} for this run`);
       }
     }
+    if (config.tensorboard) logSubscription.add(attachTensorBoard(streams, trainer, config, { resumed: checkpoint !== null, say }));
 
     const mode = options.progress === 'auto' || options.progress === undefined ? (process.stdout.isTTY ? 'tty' : 'plain') : options.progress;
     const progressSubscription = attachProgress(streams, { totalEnvSteps: config.steps, startEnvStep: trainer.envStep, mode, initAgentSteps: trainer.randomUntil, actionRepeat: config.actionRepeat });

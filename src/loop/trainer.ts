@@ -23,6 +23,7 @@ import { Rng } from '../core/rng.js';
 import type { CheckpointRecord, EpisodeRecord, EvalRecord, MetricsLog, RestartRecord, TrainRecord } from '../run/metrics.js';
 import { DamagedFileError } from '../run/checked-file.js';
 import { describeFsError, systemErrorIn } from '../run/run-dir.js';
+import { cutEventFiles, eventFileSizes, tensorBoardDir } from '../run/tensorboard/event-files.js';
 import { nonFiniteMetricError } from './diverged.js';
 import { evaluatePolicy } from './evaluate.js';
 import { StepTimes } from './step-times.js';
@@ -50,7 +51,8 @@ export type LoopEvent =
   | { type: 'update'; agentStep: number; envStep: number; updates: number; metrics: Record<string, number> }
   | { type: 'episode'; record: EpisodeRecord }
   | { type: 'train'; record: TrainRecord }
-  | { type: 'eval'; record: EvalRecord }
+  /** frames: every frame of the evaluation's first episode, when the run writes TensorBoard files. */
+  | { type: 'eval'; record: EvalRecord; frames?: Uint8Array[] }
   | { type: 'checkpoint'; record: CheckpointRecord }
   | { type: 'restart'; record: RestartRecord };
 
@@ -398,10 +400,14 @@ export class Trainer {
     const env = (this.evalEnv ??= await makeEnv(config.env, runEnvOptions(config, config.seed + 100_000)));
     const seeds = Array.from({ length: config.evalEpisodes }, (_, i) => episodeSeed(config.seed + 100_000, this.counters.envStep * 31 + i));
     let result: Awaited<ReturnType<typeof evaluatePolicy>> | undefined;
+    // the first episode's frames, for TensorBoard's image of this evaluation
+    const frames: Uint8Array[] | undefined = config.tensorboard ? [] : undefined;
+    const onFrame = frames ? (frame: Uint8Array, episode: number) => void (episode === 0 && frames.push(frame.slice())) : undefined;
     // A remote eval env that fails is restarted and the evaluation redone: its episodes are seeded, so the result is the same.
     for (let attempt = 0; result === undefined; attempt++) {
       try {
-        result = await evaluatePolicy(env, this.agent, config, seeds);
+        frames?.splice(0);
+        result = await evaluatePolicy(env, this.agent, config, seeds, onFrame);
       } catch (error) {
         if (!restartableAfter(env, error) || attempt >= maxEnvRestarts) {
           throw new EnvFailedError(`The evaluation environment '${config.env}' failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
@@ -411,7 +417,7 @@ export class Trainer {
     }
     const { mean, std, returns } = result;
     const record: EvalRecord = { type: 'eval', ...this.stamp(), mean, std, returns };
-    this.emit({ type: 'eval', record });
+    this.emit({ type: 'eval', record, ...(frames ? { frames } : {}) });
     return record;
   }
 
@@ -435,6 +441,7 @@ export class Trainer {
       metricSums: this.metricSums,
       replaySaved: this.config.saveReplay,
       checkpointRecord: record,
+      tensorboardFiles: eventFileSizes(tensorBoardDir(this.runDir)),
     });
     const path = await writeCheckpoint(
       this.runDir,
@@ -507,6 +514,8 @@ export class Trainer {
     const rebuilt = this.log.resumeAt(state.metricsOffset, state.counters.agentStep);
     if (rebuilt) say(`curl-rl: warning: ${rebuilt}`);
     if (state.checkpointRecord) this.log.append(state.checkpointRecord);
+    // A checkpoint from before the run wrote event files ({}) predates all of them.
+    cutEventFiles(tensorBoardDir(this.runDir), state.tensorboardFiles ?? {});
     if (canContinueEpisode) {
       const frames = state.stackFrames!.map((f) => new Uint8Array(f));
       this.stacker.restoreFrames(frames);

@@ -10,6 +10,7 @@ import { findRunDirs, loadRun } from '../../experiments/report/load-runs.js';
 import { formatDuration, formatStat } from '../../experiments/report/markdown.js';
 import { buildReport, type ReportResult } from '../../experiments/report/report.js';
 import { parseMetricsText } from '../../experiments/report/run-files.js';
+import { eventFiles, readEventFile } from '../../src/run/tensorboard/event-files.js';
 
 interface FakeRun {
   env: string;
@@ -164,6 +165,27 @@ describe('report aggregation', () => {
     const empty = join(root, 'empty');
     mkdirSync(empty);
     await expect(buildReport(empty, { out: join(root, 'o2') })).rejects.toThrow(/No run directories under .*config.json and metrics.jsonl/);
+  });
+});
+
+describe('report curves in TensorBoard', () => {
+  it('writes one event file per task and aux with the mean and band at each curve step, replaced when the report is written again', async () => {
+    const dir = join(out, 'tb', 'cartpole-swingup', 'curl');
+    expect(result.files.tensorboard).toBe(join(out, 'tb'));
+    const read = () => eventFiles(dir).flatMap((name) => readEventFile(join(dir, name)));
+    expect(eventFiles(dir)).toHaveLength(1);
+    const scalars = read().flatMap((e) => (e.summary?.value ?? []).filter((v) => v.simpleValue !== undefined).map((v) => [v.tag, e.step, v.simpleValue]));
+    expect(scalars).toEqual(result.summary.groups[0]!.curve.flatMap((p) => [
+      ['eval/return_mean', p.envStep, Math.fround(p.mean)],
+      ['eval/return_lower', p.envStep, Math.fround(p.lo)],
+      ['eval/return_upper', p.envStep, Math.fround(p.hi)],
+      ['eval/seeds', p.envStep, p.n],
+    ]));
+    for (const group of ['cartpole-swingup/none', 'pendulum-swingup/curl', 'pendulum-swingup/none']) expect(eventFiles(join(out, 'tb', group))).toHaveLength(1);
+    await new Promise((r) => setTimeout(r, 1100)); // a new second, so the new file has a new name
+    await buildReport(join(root, 'runs'), { out });
+    expect(eventFiles(dir)).toHaveLength(1);
+    expect(read().filter((e) => e.summary?.value.some((v) => v.tag === 'eval/return_mean'))).toHaveLength(3);
   });
 });
 

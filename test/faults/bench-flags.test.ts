@@ -45,7 +45,8 @@ describe('bench flags', () => {
     [['bench', 'update', '--precision', 'fp16'], /bench update: --precision must be a comma list of auto, fp32, bf16, got 'fp16'/],
     [['bench', 'update', '--conv-engine', 'tfjs', '--precision', 'bf16'], /--precision bf16 needs the libtorch conv engine/],
     [['bench', 'trunk', '--precision', 'fp16'], /bench trunk: --precision must be a comma list of fp32, bf16; got 'fp16'/],
-    [['bench', 'nope'], /Unknown benchmark 'nope'\. Available: env, precision, remote, render, replay, train, trunk, update/],
+    [['bench', 'nope'], /Unknown benchmark 'nope'\. Available: env, precision, remote, render, replay, start, train, trunk, update/],
+    [['bench', 'start', '--seeds', '1,x'], /bench start: --seeds must be whole numbers separated by commas, got '1,x'/],
     [['bench', 'train', '--updates', '0'], /bench train: --updates must be an integer >= 1 and --warmup >= 0, got '0' and '5'/],
     [['bench', 'train', '--aux', 'nope'], /--aux \(aux\) = "nope" is invalid.*\(see `curl-rl bench train --help`\)/s],
   ])('%j exits 2 with a message, not a stack', async (args, message) => {

@@ -1,15 +1,18 @@
+import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { resolveConfig, validateConfig } from '../../config/resolve.js';
 import type { Config } from '../../config/schema.js';
 import { ConfigError } from '../../core/errors.js';
+import { readMetrics } from '../../run/metrics.js';
 import { readRunConfig } from '../../run/run-dir.js';
+import { startSummary } from '../eval-chart.js';
 import { addConfigOptions, configFlags } from '../config-flags.js';
 
 type Opts = Record<string, unknown> & { preset?: string; runDir?: string; resume?: string; progress?: string };
 
 const progressModes = ['auto', 'tty', 'plain', 'none'] as const;
 
-async function runTrain(opts: Opts, defaults: { preset?: string } = {}): Promise<void> {
+async function runTrain(opts: Opts, defaults: { preset?: string; showChart?: boolean } = {}): Promise<void> {
   // Loaded on demand: the loop pulls in tfjs, MuJoCo and the agent, which `--help` does not need.
   const { train } = await import('../../loop/train.js');
   const flags = configFlags(opts);
@@ -29,6 +32,10 @@ async function runTrain(opts: Opts, defaults: { preset?: string } = {}): Promise
     outcome = await train({ config, runDir: opts.runDir, signals: true, progress });
   }
   process.exitCode = outcome.exitCode;
+  if (defaults.showChart && outcome.state === 'finished') {
+    const evals = readMetrics(join(outcome.runDir, 'metrics.jsonl')).filter((r) => r.type === 'eval');
+    console.log(startSummary(evals, dirname(outcome.runDir)));
+  }
 }
 
 export function register(program: Command): void {
@@ -45,9 +52,9 @@ export function register(program: Command): void {
   addConfigOptions(
     program
       .command('start')
-      .description('a short CURL run on a built-in task (the "start" preset): about 4 minutes on an idle 2-core CPU')
+      .description('a short CURL run on a built-in task (the "start" preset) that ends with a chart of its evaluations: 1-2 minutes on a 2-core CPU with the native conv engine')
       .option('--preset <name>', 'preset to use instead of "start"')
       .option('--run-dir <dir>', 'run directory')
       .option('--progress <mode>', `console progress: ${progressModes.join('|')}`, 'auto'),
-  ).action(async (opts: Opts) => runTrain(opts, { preset: 'start' }));
+  ).action(async (opts: Opts) => runTrain(opts, { preset: 'start', showChart: true }));
 }
