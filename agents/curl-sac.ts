@@ -29,6 +29,9 @@ import type { AgentConfig, AgentSpec, AgentState, UpdateMetrics } from './types.
 import { AgentError } from './types.js';
 
 type Grads = Map<string, tf.Tensor>;
+
+/** The hidden width from which the head kernels use libtorch's threads (the paper's is 1024). */
+const MIN_HIDDEN_FOR_THREADS = 256;
 type Metrics = Record<string, tf.Scalar>;
 
 /**
@@ -244,7 +247,11 @@ export class CurlSacAgent {
     // the aux objective's parameters are drawn next from the same stream
     this.aux = createAuxObjective(config, this.params, initRng);
     this.auxNeeds = auxObjective(config.aux).needs;
-    this.kernels = createHeadKernels({ engine: compute.heads ?? compute.engine, threads: compute.threads });
+    // Small heads (tests, the toy presets) run on one thread: OpenMP's fork and join per op costs more than it
+    // saves there and, on a loaded machine, every barrier may wait out a scheduler slice (the conv engine's rule).
+    // Fixed per agent: changing libtorch's thread count rebuilds its thread pool.
+    const headThreads = config.hiddenDim >= MIN_HIDDEN_FOR_THREADS ? compute.threads : 1;
+    this.kernels = createHeadKernels({ engine: compute.heads ?? compute.engine, threads: headThreads });
     const native = this.kernels.native;
     const adam = { lr: config.lr, beta1: config.beta1 };
     this.criticOpt = new Adam(this.params, [...convNames(this.numLayers), ...headNames('critic'), ...mlpNames('q1'), ...mlpNames('q2')], adam, native);
