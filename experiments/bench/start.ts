@@ -14,6 +14,7 @@
  *   npm run bench -- start --seeds 4,5 --keep           (keep the run directories; the path is printed)
  *
  * Flags: --preset start  --seeds 1,2,3  --conv-engine auto|libtorch|tfjs  --backend auto|wasm|...  --keep
+ *        (--preset takes a name in experiments/presets/ or a JSON file's path)
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -31,8 +32,8 @@ export async function main(argv: string[]): Promise<void> {
     options: {
       preset: { type: 'string', default: 'start' },
       seeds: { type: 'string', default: '1,2,3' },
-      'conv-engine': { type: 'string', default: 'auto' },
-      backend: { type: 'string', default: 'auto' },
+      'conv-engine': { type: 'string' },
+      backend: { type: 'string' },
       keep: { type: 'boolean', default: false },
     },
   });
@@ -42,7 +43,9 @@ export async function main(argv: string[]): Promise<void> {
   const results: Array<{ seed: number; clearlyAbove: boolean; seconds: number }> = [];
   try {
     for (const seed of seeds) {
-      const { config } = resolveConfig({ flags: { seed, convEngine: values['conv-engine'], backend: values.backend }, preset: values.preset });
+      // the engine and backend flags only when given: otherwise the preset's, or the defaults (auto)
+      const flags = { seed, ...(values['conv-engine'] ? { convEngine: values['conv-engine'] } : {}), ...(values.backend ? { backend: values.backend } : {}) };
+      const { config } = resolveConfig({ flags, preset: values.preset });
       const engineLine: string[] = [];
       const started = performance.now();
       const outcome = await train({ config, runDir: join(root, `s${seed}`), progress: 'none', log: (line) => void (line.startsWith('conv engine:') && engineLine.push(line)) });

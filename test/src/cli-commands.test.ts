@@ -1,11 +1,12 @@
 import os from 'node:os';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it, vi } from 'vitest';
 import { addonPath, loadConvAddon } from '../../agents/native/addon.js';
 import { main } from '../../src/cli/main.js';
+import { tinyConfig } from '../loop/helpers.js';
 
 /** Runs the CLI in this process; what it printed, split into stdout lines and stderr text. */
 async function cli(args: string[]): Promise<{ code: number; lines: string[]; stderr: string }> {
@@ -215,6 +216,25 @@ describe('curl-rl bench, each benchmark at its smallest size', () => {
     const twice = await cli(['bench', 'trunk', '--batch-size', '2', '--iters', '1', '--warmup', '0', '--precision', 'bf16', '--addon', `${addonPath()},${addonPath()}`]);
     expect(twice.code, twice.stderr).toBe(0);
     expect(jsonLines(twice.lines)).toEqual([row('bf16'), row('bf16')]);
+  });
+
+  it('start: the preset run once per seed, first and final evaluation, and whether the final is clearly above', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'curl-bench-start-'));
+    const preset = join(dir, 'tiny.json');
+    writeFileSync(preset, JSON.stringify({ ...tinyConfig({ steps: 40 * 4, evalEvery: 20 * 4, initSteps: 20 }), runsDir: dir }));
+    const r = await cli(['bench', 'start', '--preset', preset, '--seeds', '4,5']);
+    expect(r.code, r.stderr).toBe(0);
+    const rows = jsonLines(r.lines);
+    const evalPoint = { envStep: num, mean: num, std: num };
+    const seedRow = (seed: number) => ({
+      bench: 'start', preset, env: 'toy-reach', aux: 'curl', seed, first: { ...evalPoint, envStep: 0 }, final: { ...evalPoint, envStep: 160 },
+      clearlyAbove: expect.any(Boolean), evals: [[0, num], [80, num], [160, num]], wallClockSeconds: num, trainingSeconds: num,
+      convEngine: expect.any(String), load: [num, num, num],
+    });
+    expect(rows).toEqual([seedRow(4), seedRow(5), { bench: 'start', preset, seeds: [4, 5], allClearlyAbove: expect.any(Boolean), meanWallClockSeconds: num }]);
+    expect(rows[2]!['allClearlyAbove']).toBe(rows[0]!['clearlyAbove'] && rows[1]!['clearlyAbove']);
+    // the runs went into a temporary folder of the benchmark's, removed at the end
+    expect(readdirSync(dir)).toEqual(['tiny.json']);
   });
 });
 
