@@ -2,11 +2,14 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StepValue } from './aggregate.js';
 import { readMetrics, readRunConfig, readStatus, type RunState } from './run-files.js';
+import { variantOf } from './variant.js';
 
 /** What the report needs from one run directory. */
 export interface RunSummary {
   dir: string;
   env: string;
+  /** What the report groups by (variant.ts): the aux loss, plus any augmentation that differs from CURL's. */
+  variant: string;
   aux: string;
   seed: number;
   actionRepeat: number;
@@ -106,6 +109,7 @@ export function loadRun(dir: string): RunSummary | undefined {
   const summary: RunSummary = {
     dir,
     env: config.env,
+    variant: variantOf(config),
     aux: config.aux,
     seed: config.seed,
     actionRepeat,

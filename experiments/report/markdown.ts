@@ -35,7 +35,7 @@ function row(cells: string[]): string {
 }
 
 export function resultsTable(groups: readonly GroupSummary[]): string {
-  const header = ['task', 'aux', 'seeds', 'first eval', 'final step', 'final return', `last ${LAST_K} evals`, '100k', 'paper 100k', '500k', 'paper 500k'];
+  const header = ['task', 'variant', 'seeds', 'first eval', 'final step', 'final return', `last ${LAST_K} evals`, '100k', 'paper 100k', '500k', 'paper 500k'];
   const lines = [row(header), row(header.map(() => '---'))];
   for (const g of groups) {
     const n = g.seeds.length;
@@ -43,7 +43,7 @@ export function resultsTable(groups: readonly GroupSummary[]): string {
     lines.push(
       row([
         g.env,
-        g.aux,
+        g.variant,
         String(n),
         formatStat(g.initial, n),
         g.final.n > 0 ? steps : dash,
@@ -60,14 +60,14 @@ export function resultsTable(groups: readonly GroupSummary[]): string {
 }
 
 export function runsTable(runs: readonly RunSummary[], relative: (dir: string) => string): string {
-  const header = ['run', 'task', 'aux', 'seed', 'state', 'env steps', 'env steps/s', 'updates/s', 'wall clock'];
+  const header = ['run', 'task', 'variant', 'seed', 'state', 'env steps', 'env steps/s', 'updates/s', 'wall clock'];
   const lines = [row(header), row(header.map(() => '---'))];
   for (const r of runs) {
     lines.push(
       row([
         relative(r.dir),
         r.env,
-        r.aux,
+        r.variant,
         String(r.seed),
         r.state,
         String(r.envStep),

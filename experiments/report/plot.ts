@@ -1,6 +1,7 @@
 /*
- * Learning curves as Vega-Lite: one panel per task, one colour per aux loss,
- * a line for the mean over seeds and a shaded band. Rendered headless (vega
+ * Learning curves as Vega-Lite: one panel per task, one colour per variant,
+ * a line for the mean over seeds and a shaded band, and the CURL paper's
+ * 100k result as a diamond with its standard deviation where it has one. Rendered headless (vega
  * View with renderer 'none' -> SVG string), then SVG -> PNG with resvg, so no
  * browser or canvas package is needed.
  */
@@ -9,32 +10,57 @@ import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import { auxReport } from '../../agents/aux/registry.js';
 import type { BandKind, CurvePoint } from './aggregate.js';
+import type { PublishedScores } from './paper.js';
 
 export interface CurveSeries {
   env: string;
+  variant: string;
   aux: string;
   seeds: number;
   points: CurvePoint[];
+  /** The paper's numbers for this task and variant, marked at 100k. */
+  paper?: PublishedScores;
 }
 
-/** Curves of a name no longer registered (an old run). */
+/** Curves of an aux name no longer registered (an old run). */
 const unknownAuxColor = '#7f7f7f';
+/** Variants that are more than an aux loss (pixel SAC, other augmentations) take these, in order, skipping colours already drawn. */
+const otherVariantColors = ['#000000', '#bcbd22', '#e377c2', '#aec7e8', '#98df8a', '#c5b0d5'];
+
+function variantColors(variants: ReadonlyArray<{ variant: string; aux: string }>): string[] {
+  const own = variants.map(({ variant, aux }) => (variant === aux ? (auxReport(aux)?.color ?? unknownAuxColor) : undefined));
+  const used = new Set(own.filter((c) => c !== undefined));
+  let next = 0;
+  return own.map((color) => {
+    if (color !== undefined) return color;
+    let pick = otherVariantColors[next++ % otherVariantColors.length]!;
+    while (used.has(pick) && next < otherVariantColors.length * 2) pick = otherVariantColors[next++ % otherVariantColors.length]!;
+    used.add(pick);
+    return pick;
+  });
+}
 const fontFamily = 'DejaVu Sans, Helvetica, Arial, sans-serif';
 
 export function curvesSpec(series: readonly CurveSeries[], options: { band: BandKind; title?: string }): TopLevelSpec {
   const rows = series.flatMap((s) =>
-    s.points.map((p) => ({ env: s.env, aux: s.aux, legend: `${s.aux}`, envStep: p.envStep, mean: p.mean, lo: p.lo, hi: p.hi, n: p.n })),
+    s.points.map((p) => ({ env: s.env, variant: s.variant, envStep: p.envStep, mean: p.mean, lo: p.lo, hi: p.hi, n: p.n })),
   );
-  const auxDomain = [...new Set(series.map((s) => s.aux))].sort();
+  const paperRows = series.flatMap((s) => {
+    if (s.paper === undefined) return [];
+    const std = s.paper.std100k ?? 0;
+    return [{ env: s.env, variant: s.variant, envStep: 100_000, mean: s.paper.at100k, lo: s.paper.at100k - std, hi: s.paper.at100k + std, paper: true }];
+  });
+  const variants = [...new Map(series.map((s) => [s.variant, { variant: s.variant, aux: s.aux }])).values()].sort((a, b) => a.variant.localeCompare(b.variant));
+  const variantDomain = variants.map((v) => v.variant);
   const tasks = new Set(series.map((s) => s.env)).size;
   // The area layer alone would draw pale legend swatches; a stroke symbol reads as the line.
   const legend = { symbolType: 'stroke', symbolStrokeWidth: 3, symbolOpacity: 1 };
   const color = {
-    field: 'aux',
+    field: 'variant',
     type: 'nominal' as const,
-    title: 'aux loss',
+    title: 'variant',
     legend,
-    scale: { domain: auxDomain, range: auxDomain.map((a) => auxReport(a)?.color ?? unknownAuxColor) },
+    scale: { domain: variantDomain, range: variantColors(variants) },
   };
   const x = {
     field: 'envStep',
@@ -43,28 +69,42 @@ export function curvesSpec(series: readonly CurveSeries[], options: { band: Band
     // d3's SI format would print the origin as "0k"
     axis: { labelExpr: "datum.value >= 1000 ? format(datum.value / 1000, '~g') + 'k' : format(datum.value, '~g')" },
   };
-  const bandTitle = options.band === 'std' ? 'mean ± std over seeds' : 'mean and 95% CI over seeds';
+  const bandTitle =
+    (options.band === 'std' ? 'mean ± std over seeds' : 'mean and 95% CI over seeds') + (paperRows.length > 0 ? '; diamonds: CURL paper at 100k (± std)' : '');
+  const ours = { filter: '!datum.paper' };
+  const paper = { filter: 'datum.paper' };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: { text: options.title ?? 'Eval return vs environment steps', subtitle: bandTitle },
-    data: { values: rows },
+    data: { values: [...rows, ...paperRows] },
     facet: { field: 'env', type: 'nominal', title: null, header: { labelFontSize: 13, labelFontWeight: 'bold' } },
     columns: Math.min(3, Math.max(1, tasks)),
     spec: {
       width: 300,
       height: 200,
       layer: [
-        { mark: { type: 'area', opacity: 0.2 }, encoding: { x, y: { field: 'lo', type: 'quantitative', title: 'eval return' }, y2: { field: 'hi' }, color } },
-        { mark: { type: 'line', strokeWidth: 2 }, encoding: { x, y: { field: 'mean', type: 'quantitative' }, color } },
+        { transform: [ours], mark: { type: 'area', opacity: 0.2 }, encoding: { x, y: { field: 'lo', type: 'quantitative', title: 'eval return' }, y2: { field: 'hi' }, color } },
+        { transform: [ours], mark: { type: 'line', strokeWidth: 2 }, encoding: { x, y: { field: 'mean', type: 'quantitative' }, color } },
         {
+          transform: [ours],
           mark: { type: 'point', filled: true, size: 18 },
           encoding: {
             x,
             y: { field: 'mean', type: 'quantitative' },
             color,
-            tooltip: [{ field: 'aux' }, { field: 'envStep' }, { field: 'mean', format: '.1f' }, { field: 'n', title: 'seeds' }],
+            tooltip: [{ field: 'variant' }, { field: 'envStep' }, { field: 'mean', format: '.1f' }, { field: 'n', title: 'seeds' }],
           },
         },
+        ...(paperRows.length === 0
+          ? []
+          : [
+              { transform: [paper], mark: { type: 'rule' as const, strokeWidth: 1.5 }, encoding: { x, y: { field: 'lo', type: 'quantitative' as const }, y2: { field: 'hi' }, color } },
+              {
+                transform: [paper],
+                mark: { type: 'point' as const, shape: 'diamond', filled: true, size: 90, stroke: 'black', strokeWidth: 0.8 },
+                encoding: { x, y: { field: 'mean', type: 'quantitative' as const }, color, tooltip: [{ field: 'variant' }, { field: 'mean', title: 'CURL paper, 100k' }] },
+              },
+            ]),
       ],
     },
     resolve: { scale: { x: 'independent', y: 'independent' } },

@@ -108,12 +108,12 @@ export async function buildReport(runsDir: string, options: ReportOptions): Prom
   if (runs.length === 0) {
     throw new ConfigError(`No run directories under ${root}: a run directory holds config.json and metrics.jsonl (written by \`curl-rl train\`).`);
   }
-  runs.sort((a, b) => a.env.localeCompare(b.env) || a.aux.localeCompare(b.aux) || a.seed - b.seed || a.dir.localeCompare(b.dir));
+  runs.sort((a, b) => a.env.localeCompare(b.env) || a.variant.localeCompare(b.variant) || a.seed - b.seed || a.dir.localeCompare(b.dir));
   const groups = summarizeGroups(runs, { band, alignment });
   for (const g of groups) {
     const dupes = g.seeds.filter((s, i) => g.seeds.indexOf(s) !== i);
-    if (dupes.length > 0) warnings.push(`${g.env}/${g.aux}: seed(s) ${[...new Set(dupes)].join(', ')} appear in more than one run directory; each counts as a seed`);
-    if (g.droppedPoints > 0) warnings.push(`${g.env}/${g.aux}: ${g.droppedPoints} eval point(s) not shared by all seeds left out of the curve`);
+    if (dupes.length > 0) warnings.push(`${g.env}/${g.variant}: seed(s) ${[...new Set(dupes)].join(', ')} appear in more than one run directory; each counts as a seed`);
+    if (g.droppedPoints > 0) warnings.push(`${g.env}/${g.variant}: ${g.droppedPoints} eval point(s) not shared by all seeds left out of the curve`);
   }
   const summary: ReportSummary = {
     generatedAt: new Date().toISOString(),
@@ -127,7 +127,9 @@ export async function buildReport(runsDir: string, options: ReportOptions): Prom
     warnings,
   };
 
-  const series = groups.filter((g) => g.curve.length > 0).map((g) => ({ env: g.env, aux: g.aux, seeds: g.seeds.length, points: g.curve }));
+  const series = groups
+    .filter((g) => g.curve.length > 0)
+    .map((g) => ({ env: g.env, variant: g.variant, aux: g.aux, seeds: g.seeds.length, points: g.curve, ...(g.paper ? { paper: g.paper } : {}) }));
   const svg = await renderSvg(curvesSpec(series, { band, ...(options.title !== undefined ? { title: options.title } : {}) }));
   const out = resolve(options.out);
   mkdirSync(out, { recursive: true });

@@ -3,9 +3,10 @@ import { aggregateCurves, stat, valueAtStep, type Alignment, type BandKind, type
 import type { RunSummary } from './load-runs.js';
 import { publishedScores, type PublishedScores } from './paper.js';
 
-/** One task x aux loss: its seeds' runs reduced to a curve and the table's numbers. */
+/** One task x variant: its seeds' runs reduced to a curve and the table's numbers. */
 export interface GroupSummary {
   env: string;
+  variant: string;
   aux: string;
   seeds: number[];
   runDirs: string[];
@@ -27,10 +28,12 @@ export interface GroupSummary {
 /** How many of a run's last evaluations `lastK` averages. */
 export const LAST_K = 3;
 
-function compareGroups(a: { env: string; aux: string }, b: { env: string; aux: string }): number {
+type GroupKey = { env: string; variant: string; aux: string };
+
+function compareGroups(a: GroupKey, b: GroupKey): number {
   // objectives in their registry rank; a name no longer registered (an old run) after them
   const rank = (aux: string): number => auxReport(aux)?.rank ?? Number.MAX_SAFE_INTEGER;
-  return a.env.localeCompare(b.env) || rank(a.aux) - rank(b.aux) || a.aux.localeCompare(b.aux);
+  return a.env.localeCompare(b.env) || rank(a.aux) - rank(b.aux) || a.aux.localeCompare(b.aux) || a.variant.localeCompare(b.variant);
 }
 
 function statAt(runs: RunSummary[], target: number): Stat | undefined {
@@ -44,13 +47,13 @@ function statAt(runs: RunSummary[], target: number): Stat | undefined {
 export function summarizeGroups(runs: readonly RunSummary[], options: { band: BandKind; alignment: Alignment }): GroupSummary[] {
   const groups = new Map<string, RunSummary[]>();
   for (const run of runs) {
-    const key = JSON.stringify([run.env, run.aux]);
+    const key = JSON.stringify([run.env, run.variant]);
     groups.set(key, [...(groups.get(key) ?? []), run]);
   }
   const summaries: GroupSummary[] = [];
   for (const members of groups.values()) {
     const withEvals = members.filter((r) => r.evals.length > 0).sort((a, b) => a.seed - b.seed);
-    const { env, aux } = members[0]!;
+    const { env, variant, aux } = members[0]!;
     const { points, dropped } = aggregateCurves(
       withEvals.map((r) => r.evals),
       options,
@@ -63,6 +66,7 @@ export function summarizeGroups(runs: readonly RunSummary[], options: { band: Ba
     });
     const summary: GroupSummary = {
       env,
+      variant,
       aux,
       seeds: members.map((r) => r.seed).sort((a, b) => a - b),
       runDirs: members.map((r) => r.dir).sort(),
@@ -80,7 +84,7 @@ export function summarizeGroups(runs: readonly RunSummary[], options: { band: Ba
     const at500k = statAt(withEvals, 500_000);
     if (at100k) summary.at100k = at100k;
     if (at500k) summary.at500k = at500k;
-    const paper = publishedScores(env, aux);
+    const paper = publishedScores(env, variant);
     if (paper) summary.paper = paper;
     summaries.push(summary);
   }

@@ -16,7 +16,7 @@ export function writeReportEventFiles(out: string, groups: readonly GroupSummary
   const root = join(out, 'tb');
   for (const group of groups) {
     if (group.curve.length === 0) continue;
-    const dir = join(root, group.env, group.aux);
+    const dir = join(root, group.env, group.variant);
     cutEventFiles(dir, {});
     const writer = new EventFileWriter(dir);
     const now = Date.now() / 1000;

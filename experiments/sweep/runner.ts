@@ -21,11 +21,15 @@ export interface RunOutcome {
   id: string;
   dir: string;
   env: string;
+  variant: string;
   aux: string;
   seed: number;
   preset?: string;
-  /** What this invocation did with the run ('pending' until it is started, 'cancelled' if the sweep stopped first). */
-  action: 'skipped' | 'resumed' | 'started' | 'pending' | 'cancelled';
+  /**
+   * What this invocation did with the run ('pending' until it is started,
+   * 'cancelled' if the sweep stopped first, 'unselected' when `--only` left it out).
+   */
+  action: 'skipped' | 'resumed' | 'started' | 'pending' | 'cancelled' | 'unselected';
   state: RunState | 'pending';
   exitCode: number | null;
   signal: string | null;
@@ -73,6 +77,8 @@ export interface RunSweepOptions {
   onEvent?: (event: SweepEvent) => void;
   /** Recorded in index.json. */
   sweepFile?: string;
+  /** Run ids to run (`sweep --only`); the others keep their earlier index entry. Default: every run. */
+  only?: ReadonlySet<string>;
 }
 
 const gib = 1024 ** 3;
@@ -215,7 +221,7 @@ async function runLocked(sweep: Sweep, parallel: number, spawnTrain: TrainSpawne
 
   const outcomes: RunOutcome[] = sweep.runs.map((run) => {
     const outcome: RunOutcome = {
-      id: run.id, dir: run.dir, env: run.env, aux: run.aux, seed: run.seed,
+      id: run.id, dir: run.dir, env: run.env, variant: run.variant, aux: run.aux, seed: run.seed,
       action: 'pending', state: 'pending', exitCode: null, signal: null,
       log: join(sweep.dir, 'logs', `${run.id}.log`),
     };
@@ -241,6 +247,13 @@ async function runLocked(sweep: Sweep, parallel: number, spawnTrain: TrainSpawne
   const queue: number[] = [];
   sweep.runs.forEach((run, i) => {
     const outcome = outcomes[i]!;
+    if (options.only !== undefined && !options.only.has(run.id)) {
+      // Not this invocation's run: keep what the index said of it, with its state as its folder has it now.
+      Object.assign(outcome, previous.get(run.id) ?? {}, { action: 'unselected' });
+      const status = readStatus(run.dir);
+      if (status !== undefined) Object.assign(outcome, { state: status.state, envStep: status.envStep });
+      return;
+    }
     if (planRun(run) !== 'skip') {
       queue.push(i);
       return;

@@ -1,7 +1,8 @@
 /*
- * A sweep file names tasks x seeds x aux losses; expansion turns it into one
- * run each, with a deterministic directory so that re-running the same sweep
- * finds (and skips or resumes) the runs of an earlier session.
+ * A sweep file names tasks x seeds x variants (an aux loss, or a named aux
+ * loss with config overrides); expansion turns it into one run each, with a
+ * deterministic directory so that re-running the same sweep finds (and skips
+ * or resumes) the runs of an earlier session.
  */
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
@@ -31,6 +32,15 @@ const safeName = z
   .regex(/^[A-Za-z0-9._-]+$/, 'use letters, digits, ".", "_" and "-" only (it names a folder)')
   .refine((name) => name !== '.' && name !== '..', 'not "." or ".." (it names a folder inside the runs folder)');
 
+/**
+ * A named agent configuration: an aux loss plus config fields, so that one
+ * sweep can hold pixel SAC (`aux none`, `aug none`) beside SAC with crops
+ * (`aux none`), which an aux name alone cannot tell apart.
+ */
+const variantSchema = z
+  .object({ name: safeName, aux: z.enum(auxNames), overrides: overridesSchema.optional() })
+  .strict();
+
 const taskSchema = z.union([
   z.string().min(1),
   z.object({ env: z.string().min(1), preset: z.string().min(1).optional(), overrides: overridesSchema.optional() }).strict(),
@@ -42,21 +52,40 @@ export const sweepFileSchema = z
     description: z.string().optional(),
     tasks: z.array(taskSchema).min(1),
     seeds: z.array(z.number().int().nonnegative()).min(1),
-    aux: z.array(z.enum(auxNames)).min(1).default(['curl', 'none']),
+    /** Shorthand for variants named after their aux loss; default ['curl', 'none'] when neither is given. */
+    aux: z.array(z.enum(auxNames)).min(1).optional(),
+    variants: z.array(variantSchema).min(1).optional(),
     /** One preset for every task, or a map env -> preset. */
     preset: z.union([z.string().min(1), z.record(z.string().min(1))]).optional(),
     overrides: overridesSchema.optional(),
     runsDir: z.string().min(1).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((file, ctx) => {
+    if (file.aux !== undefined && file.variants !== undefined) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['variants'], message: "give either 'aux' (variants named after their aux loss) or 'variants', not both" });
+    }
+    const names = (file.variants ?? []).map((v) => v.name);
+    const repeated = names.filter((name, i) => names.indexOf(name) !== i);
+    if (repeated.length > 0) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['variants'], message: `variant name(s) ${[...new Set(repeated)].join(', ')} repeat (each names the runs' folders)` });
+  });
 
 export type SweepFile = z.infer<typeof sweepFileSchema>;
+export type SweepVariant = z.infer<typeof variantSchema>;
+
+/** The file's variants: its `variants`, else one per `aux` entry, named after it. */
+export function sweepVariants(file: SweepFile): SweepVariant[] {
+  if (file.variants !== undefined) return file.variants;
+  return (file.aux ?? ['curl', 'none']).map((aux) => ({ name: aux, aux }));
+}
 
 export interface RunSpec {
-  /** `<env>-<aux>-s<seed>`: unique within a sweep, and the run folder's name. */
+  /** `<env>-<variant>-s<seed>`: unique within a sweep, and the run folder's name. */
   id: string;
   dir: string;
   env: string;
+  /** The sweep variant's name (the aux loss's name for a sweep file's `aux` list). */
+  variant: string;
   aux: AuxName;
   seed: number;
   /** Absolute path or preset name, as `train --preset` takes it. */
@@ -153,8 +182,9 @@ export function expandSweep(file: SweepFile, options: ExpandOptions = {}): Sweep
   const sweepDir = join(runsDir, file.name);
   const runs: RunSpec[] = [];
   const seen = new Set<string>();
-  // Order: task, then seed, then aux, so a partly done sweep has every task's
-  // curl/none pair for the first seeds rather than all seeds of one task.
+  // Order: task, then seed, then variant, so a partly done sweep has every
+  // task's curl/none pair for the first seeds rather than all seeds of one task.
+  const variants = sweepVariants(file);
   for (const task of file.tasks) {
     const env = typeof task === 'string' ? task : task.env;
     const taskPreset = typeof task === 'string' ? undefined : task.preset;
@@ -162,13 +192,14 @@ export function expandSweep(file: SweepFile, options: ExpandOptions = {}): Sweep
     const preset = taskPreset ?? sweepPreset;
     const overrides = { ...(file.overrides ?? {}), ...(typeof task === 'string' ? {} : (task.overrides ?? {})) };
     for (const seed of file.seeds) {
-      for (const aux of file.aux) {
-        const id = `${env}-${aux}-s${seed}`;
+      for (const variant of variants) {
+        const id = `${env}-${variant.name}-s${seed}`;
         if (seen.has(id)) {
-          throw new ConfigError(`Sweep '${file.name}' lists run ${id} twice (tasks, seeds and aux must not repeat).`);
+          throw new ConfigError(`Sweep '${file.name}' lists run ${id} twice (tasks, seeds and variants must not repeat).`);
         }
         seen.add(id);
-        const run: RunSpec = { id, dir: join(sweepDir, id), env, aux, seed, overrides };
+        // The variant's own fields define it, so they win over the sweep's and the task's.
+        const run: RunSpec = { id, dir: join(sweepDir, id), env, variant: variant.name, aux: variant.aux, seed, overrides: { ...overrides, ...(variant.overrides ?? {}) } };
         const outside = runDirProblem(sweepDir, run);
         if (outside !== null) throw new ConfigError(`Sweep '${file.name}', run ${JSON.stringify(id)}: ${outside}`);
         if (preset !== undefined) run.preset = resolvePreset(preset, baseDir);
@@ -206,4 +237,27 @@ export function freshTrainArgs(run: RunSpec): string[] {
 
 export function resumeTrainArgs(run: RunSpec): string[] {
   return ['train', '--resume', run.dir, '--progress', 'plain'];
+}
+
+/** A run's results folder name: `<variant>-s<seed>`, with the env in front when the sweep has several tasks. */
+export function resultsName(sweep: Sweep, run: RunSpec): string {
+  const oneTask = new Set(sweep.runs.map((r) => r.env)).size === 1;
+  return oneTask ? `${run.variant}-s${run.seed}` : run.id;
+}
+
+/**
+ * The sweep narrowed to the runs named in `ids` (run ids as `--dry-run`
+ * lists them), in the sweep's order; an id that is not a run of the sweep
+ * is a bad flag, reported with the ids there are.
+ */
+export function selectRuns(sweep: Sweep, ids: readonly string[]): Sweep {
+  const known = new Set(sweep.runs.map((r) => r.id));
+  const unknown = ids.filter((id) => !known.has(id));
+  if (unknown.length > 0) {
+    throw new ConfigError(
+      `--only ${unknown.join(', ')}: not ${unknown.length === 1 ? 'a run' : 'runs'} of sweep '${sweep.name}'. Its runs: ${sweep.runs.map((r) => r.id).join(', ')}.`,
+    );
+  }
+  const wanted = new Set(ids);
+  return { ...sweep, runs: sweep.runs.filter((r) => wanted.has(r.id)) };
 }

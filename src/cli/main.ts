@@ -5,6 +5,7 @@ import * as bench from './commands/bench.js';
 import * as config from './commands/config.js';
 import * as envs from './commands/envs.js';
 import * as evaluate from './commands/eval.js';
+import * as exportResults from './commands/export.js';
 import * as info from './commands/info.js';
 import * as render from './commands/render.js';
 import * as report from './commands/report.js';
@@ -17,7 +18,7 @@ type RunCli = (argv: string[]) => Promise<number>;
 // A command that starts another command (`sweep task` starts `train`) is
 // handed the CLI's entry point rather than importing main.ts, which imports
 // every command: no command module imports back up into main.
-const commands: Array<{ register(program: Command, runCli: RunCli): void }> = [train, evaluate, envs, render, sweep, report, config, info, bench];
+const commands: Array<{ register(program: Command, runCli: RunCli): void }> = [train, evaluate, envs, render, sweep, report, exportResults, config, info, bench];
 
 export function buildProgram(): Command {
   const program = new Command('curl-rl')

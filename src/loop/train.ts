@@ -1,4 +1,5 @@
 import { rmSync } from 'node:fs';
+import { getBackend } from '@tensorflow/tfjs';
 import { EMPTY, defer, expand, from, lastValueFrom, takeUntil, type Observable } from 'rxjs';
 import { listEnvs, runnableEnvIds } from '../../envs/registry.js';
 import { initBackend } from '../backend.js';
@@ -11,6 +12,8 @@ import { acquireRunLock, type HeldLock } from '../run/lock.js';
 import { MetricsLog, type EvalRecord } from '../run/metrics.js';
 import { RunDirError, describeFsError, makeRunDirs, newRunDirPath, readRunConfig, updateRunPlan, writeRunConfig } from '../run/run-dir.js';
 import { writeStatus, type RunState } from '../run/status.js';
+import { appendMachineRecord, describeMachine, type MachineRecord } from '../run/machine-log.js';
+import { loadConvAddon } from '../../agents/native/addon.js';
 import { cutEventFiles, tensorBoardDir } from '../run/tensorboard/event-files.js';
 import { attachProgress } from './progress.js';
 import { attachTensorBoard } from './tensorboard.js';
@@ -183,6 +186,19 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
   }
 }
 
+function machineRecord(trainer: Trainer): MachineRecord {
+  const { engine, threads, precision } = trainer.agent.convEngine;
+  const addon = engine === 'libtorch' ? loadConvAddon() : undefined;
+  return describeMachine({
+    fromAgentStep: trainer.agentStep,
+    backend: getBackend(),
+    convEngine: engine,
+    ...(addon?.available ? { libtorch: addon.info.torchVersion } : {}),
+    precision,
+    threads,
+  });
+}
+
 /** `plan`: the plan fields a resume changes, written to config.json once the checkpoint has loaded (a refused resume changes nothing). */
 async function runLoop(
   trainer: Trainer, log: MetricsLog, runDir: string, config: Config, options: TrainOptions, say: (line: string) => void, plan: Partial<Config> | null,
@@ -228,6 +244,7 @@ async function runLoop(
     const mode = options.progress === 'auto' || options.progress === undefined ? (process.stdout.isTTY ? 'tty' : 'plain') : options.progress;
     const progressSubscription = attachProgress(streams, { totalEnvSteps: config.steps, startEnvStep: trainer.envStep, mode, initAgentSteps: trainer.randomUntil, actionRepeat: config.actionRepeat });
     writeStatus(runDir, { state: 'running', agentStep: trainer.agentStep, envStep: trainer.envStep, wallClockSeconds: trainer.wallTime() });
+    appendMachineRecord(runDir, machineRecord(trainer));
     options.onStart?.(trainer, shutdown);
 
     const stepsBefore = trainer.agentStep;

@@ -120,7 +120,7 @@ describe('a registered objective needs no other edit', () => {
   it('the report ranks it after the built-in objectives and draws it in its colour', () => {
     expect(auxReport('throwaway')).toEqual({ rank: 7, color: '#000000' });
     const points = [{ envStep: 0, mean: 1, std: 1, lo: 0, hi: 2, n: 2 }];
-    const spec = curvesSpec([{ env: 'toy', aux: 'throwaway', seeds: 2, points }, { env: 'toy', aux: 'gone', seeds: 2, points }], { band: 'std' }) as unknown as {
+    const spec = curvesSpec([{ env: 'toy', variant: 'throwaway', aux: 'throwaway', seeds: 2, points }, { env: 'toy', variant: 'gone', aux: 'gone', seeds: 2, points }], { band: 'std' }) as unknown as {
       spec: { layer: Array<{ encoding: { color: { scale: { domain: string[]; range: string[] } } } }> };
     };
     expect(spec.spec.layer[0]!.encoding.color.scale).toEqual({ domain: ['gone', 'throwaway'], range: ['#7f7f7f', '#000000'] });

@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import * as reportCommand from '../../src/cli/commands/report.js';
 import * as sweepCommand from '../../src/cli/commands/sweep.js';
+import * as exportCommand from '../../src/cli/commands/export.js';
 
 let tmp: string;
 let log: ReturnType<typeof vi.spyOn>;
@@ -26,6 +27,7 @@ function program(): Command {
   const p = new Command('curl-rl').exitOverride();
   sweepCommand.register(p, noNestedCli);
   reportCommand.register(p);
+  exportCommand.register(p);
   for (const sub of p.commands) sub.exitOverride();
   return p;
 }
@@ -46,10 +48,38 @@ describe('curl-rl sweep --dry-run', () => {
     expect(existsSync(join(tmp, 'r', 'dry', 'index.json'))).toBe(false);
   });
 
+  it('--only narrows the plan to the named runs and refuses an id the sweep does not have', async () => {
+    const file = join(tmp, 'sw.json');
+    writeFileSync(file, JSON.stringify({ name: 'dry', tasks: ['cartpole-balance'], seeds: [1, 2], variants: [{ name: 'flat', aux: 'none', overrides: { aug: 'none' } }], runsDir: 'r' }));
+    await program().parseAsync(['sweep', file, '--dry-run', '--only', 'cartpole-balance-flat-s2'], { from: 'user' });
+    const out = printed();
+    expect(out).toContain('sweep dry: 1 runs in');
+    expect(out).toContain('(--only: 1 of 2)');
+    expect(out).toMatch(/fresh  cartpole-balance-flat-s2  curl-rl train --env cartpole-balance --aux none --seed 2 .* --aug none/);
+    expect(out).not.toContain('cartpole-balance-flat-s1');
+    await expect(program().parseAsync(['sweep', file, '--dry-run', '--only', 'cartpole-balance-curl-s1'], { from: 'user' })).rejects.toThrow(
+      /--only cartpole-balance-curl-s1: not a run of sweep 'dry'\. Its runs: cartpole-balance-flat-s1, cartpole-balance-flat-s2\./,
+    );
+    await expect(program().parseAsync(['sweep', file, '--executor', 'slurm', '--export', join(tmp, 'x')], { from: 'user' })).rejects.toThrow(/--export is for --executor local/);
+  });
+
   it('rejects a bad --parallel', async () => {
     const file = join(tmp, 'sw.json');
     writeFileSync(file, JSON.stringify({ name: 'x', tasks: ['cartpole-balance'], seeds: [1] }));
     await expect(program().parseAsync(['sweep', file, '--parallel', '0'], { from: 'user' })).rejects.toThrow(/--parallel = 0 is out of range; allowed: an integer from 1 to/);
+  });
+});
+
+describe('curl-rl export', () => {
+  it("copies a run's results and says what it kept", async () => {
+    const run = join(tmp, 'runs', 'a');
+    mkdirSync(run, { recursive: true });
+    writeFileSync(join(run, 'config.json'), JSON.stringify({ config: { env: 'reacher-easy', aux: 'curl', seed: 1, actionRepeat: 4 } }));
+    writeFileSync(join(run, 'metrics.jsonl'), `${JSON.stringify({ type: 'eval', agentStep: 0, envStep: 0, mean: 5 })}\n`);
+    await program().parseAsync(['export', run, join(tmp, 'results', 'curl-s1')], { from: 'user' });
+    expect(printed()).toMatch(/-> .*curl-s1: config\.json, metrics\.jsonl \(1 evaluations, 0 train and 0 episode records kept, 0 left out\)/);
+    expect(printed()).toContain('the run has no machine.jsonl');
+    await expect(program().parseAsync(['export', join(tmp, 'nope'), join(tmp, 'o')], { from: 'user' })).rejects.toThrow(/is not a run directory/);
   });
 });
 

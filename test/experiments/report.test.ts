@@ -94,7 +94,7 @@ describe('run discovery', () => {
 });
 
 describe('report aggregation', () => {
-  it('groups by task and aux, curl before none, with known means and bands', () => {
+  it('groups by task and variant, curl before none, with known means and bands', () => {
     const g = result.summary.groups;
     expect(g.map((x) => `${x.env}/${x.aux}`)).toEqual(['cartpole-swingup/curl', 'cartpole-swingup/none', 'pendulum-swingup/curl', 'pendulum-swingup/none']);
     const curl = g[0]!;
@@ -110,7 +110,9 @@ describe('report aggregation', () => {
     expect(curl.lastK).toEqual({ mean: 130, std: 30, n: 3 });
     expect(curl.at100k).toEqual({ mean: 230, std: 30, n: 3 });
     expect(curl.at500k).toBeUndefined();
-    expect(curl.paper).toEqual({ at100k: 582, at500k: 841 });
+    expect(curl.paper).toEqual({ at100k: 582, at500k: 841, std100k: 146 });
+    // --aux none keeps its random crops: not the paper's pixel SAC (that is --aug none too, the variant pixel-sac)
+    expect(g[1]!.paper).toBeUndefined();
 
     const none = g[1]!;
     expect(none.curve.map((p) => p.envStep)).toEqual([0, 50_000, 100_000]);
@@ -133,7 +135,7 @@ describe('report aggregation', () => {
   it('writes a markdown table with the paper numbers, dashes where a step was not reached, and per-run rates', () => {
     const md = readFileSync(result.files.markdown, 'utf8');
     expect(md).toContain('| cartpole-swingup | curl | 3 | 30.0 ± 30.0 | 100k | 230.0 ± 30.0 | 130.0 ± 30.0 | 230.0 ± 30.0 | 582 | — | 841 |');
-    expect(md).toContain('| cartpole-swingup | none | 3 | 30.0 ± 30.0 | 100k–150k | 146.7 ± 56.9 | 96.7 ± 56.9 | 130.0 ± 30.0 | 419 | — | 419 |');
+    expect(md).toContain('| cartpole-swingup | none | 3 | 30.0 ± 30.0 | 100k–150k | 146.7 ± 56.9 | 96.7 ± 56.9 | 130.0 ± 30.0 | — | — | — |');
     expect(md).toContain('| pendulum-swingup | curl | 3 | 2.0 ± 1.0 | 20k | 20.0 ± 10.0 | 11.0 ± 5.5 | — | — | — | — |');
     expect(md).toContain('| sweep-a/pendulum-swingup-none-s3 | pendulum-swingup | none | 3 | running | 20000 | 66.7 | 4.00 | 5m 00s |');
     expect(md).toContain('![learning curves](curves.png)');

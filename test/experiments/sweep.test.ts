@@ -5,7 +5,9 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { convWorkerArgs, defaultParallelism, judgeOutcome, runSweep, SweepLockedError, type SweepEvent } from '../../experiments/sweep/runner.js';
 import { processSpawner, type TrainSpawner } from '../../experiments/sweep/spawner.js';
-import { expandSweep, freshTrainArgs, parseSweepFile, resumeTrainArgs } from '../../experiments/sweep/spec.js';
+import { expandSweep, freshTrainArgs, parseSweepFile, resultsName, resumeTrainArgs, selectRuns } from '../../experiments/sweep/spec.js';
+import { buildReport } from '../../experiments/report/report.js';
+import { exportRun } from '../../experiments/report/export-run.js';
 import { ConfigError } from '../../src/core/errors.js';
 import { processStartTicks } from '../../src/run/lock.js';
 
@@ -86,6 +88,90 @@ describe('sweep expansion', () => {
     expect(() => expandSweep(parseSweepFile({ ...baseSweep, seeds: [1, 1] }), { runsDir: tmp })).toThrow(/twice/);
     expect(() => expandSweep(parseSweepFile({ ...baseSweep, overrides: { batchSize: 0 } }), { runsDir: tmp })).toThrow(/batchSize/);
     expect(() => expandSweep(parseSweepFile({ ...baseSweep, preset: 'no-such-preset' }), { runsDir: tmp })).toThrow(/Unknown preset/);
+  });
+});
+
+describe('sweep variants', () => {
+  const variantSweep = {
+    name: 'v',
+    tasks: ['cartpole-swingup'],
+    seeds: [1, 2],
+    overrides: { aug: 'crop+cutout', steps: 8000 },
+    variants: [
+      { name: 'curl', aux: 'curl' },
+      { name: 'none', aux: 'none' },
+      { name: 'pixel-sac', aux: 'none', overrides: { aug: 'none' } },
+    ],
+  };
+
+  it('names runs after the variant, gives each its aux loss, and lets its overrides win over the sweep\'s', () => {
+    const sweep = expandSweep(parseSweepFile(variantSweep), { runsDir: join(tmp, 'runs') });
+    expect(sweep.runs.map((r) => r.id)).toEqual([
+      'cartpole-swingup-curl-s1', 'cartpole-swingup-none-s1', 'cartpole-swingup-pixel-sac-s1',
+      'cartpole-swingup-curl-s2', 'cartpole-swingup-none-s2', 'cartpole-swingup-pixel-sac-s2',
+    ]);
+    const pixel = sweep.runs[2]!;
+    expect(pixel).toMatchObject({ variant: 'pixel-sac', aux: 'none', overrides: { aug: 'none', steps: 8000 } });
+    expect(sweep.runs[1]).toMatchObject({ variant: 'none', aux: 'none', overrides: { aug: 'crop+cutout', steps: 8000 } });
+    expect(freshTrainArgs(pixel)).toEqual(expect.arrayContaining(['--aux', 'none', '--aug', 'none']));
+    expect(resultsName(sweep, pixel)).toBe('pixel-sac-s1');
+    // with several tasks, the env keeps results of different tasks apart
+    const two = expandSweep(parseSweepFile({ ...variantSweep, tasks: ['cartpole-swingup', 'cartpole-balance'] }), { runsDir: join(tmp, 'runs') });
+    expect(resultsName(two, two.runs[0]!)).toBe('cartpole-swingup-curl-s1');
+  });
+
+  it('keeps `aux` as the shorthand for variants named after their loss', () => {
+    const sweep = expandSweep(parseSweepFile(baseSweep), { runsDir: join(tmp, 'runs') });
+    expect(sweep.runs.map((r) => r.variant)).toEqual(sweep.runs.map((r) => r.aux));
+    expect(expandSweep(parseSweepFile({ name: 'd', tasks: ['toy-reach'], seeds: [1] }), { runsDir: tmp }).runs.map((r) => r.id)).toEqual([
+      'toy-reach-curl-s1', 'toy-reach-none-s1',
+    ]);
+  });
+
+  it('refuses both aux and variants, repeated or unsafe variant names, per-run fields in a variant, and a variant config that cannot train', () => {
+    expect(() => parseSweepFile({ ...variantSweep, aux: ['curl'] })).toThrow(/either 'aux'.*or 'variants', not both/);
+    expect(() => parseSweepFile({ ...variantSweep, variants: [{ name: 'a', aux: 'curl' }, { name: 'a', aux: 'none' }] })).toThrow(/variant name\(s\) a repeat/);
+    expect(() => parseSweepFile({ ...variantSweep, variants: [{ name: '../x', aux: 'curl' }] })).toThrow(/variants\.0\.name/);
+    expect(() => parseSweepFile({ ...variantSweep, variants: [{ name: 'x', aux: 'curl', overrides: { seed: 4 } }] })).toThrow(/set per run/);
+    // CURL needs two different views; --aug none gives it the same centre crop twice
+    const bad = parseSweepFile({ ...variantSweep, variants: [{ name: 'curl-flat', aux: 'curl', overrides: { aug: 'none' } }] });
+    expect(() => expandSweep(bad, { runsDir: tmp })).toThrow(/run cartpole-swingup-curl-flat-s1: .*--aux curl learns by comparing two differently augmented views/s);
+  });
+
+  it('--only picks runs by id and names the sweep\'s ids when one is unknown', () => {
+    const sweep = expandSweep(parseSweepFile(variantSweep), { runsDir: join(tmp, 'runs') });
+    expect(selectRuns(sweep, ['cartpole-swingup-pixel-sac-s2', 'cartpole-swingup-curl-s1']).runs.map((r) => r.id)).toEqual([
+      'cartpole-swingup-curl-s1', 'cartpole-swingup-pixel-sac-s2',
+    ]);
+    expect(() => selectRuns(sweep, ['cartpole-swingup-curl-s9'])).toThrow(/--only cartpole-swingup-curl-s9: not a run of sweep 'v'\. Its runs: cartpole-swingup-curl-s1, /);
+  });
+
+  it('runs only the selected runs, keeps the others\' index entries, and exports what a report reads back', async () => {
+    const sweep = expandSweep(parseSweepFile({ ...variantSweep, overrides: { steps: 8000 } }), { runsDir: join(tmp, 'runs') });
+    const fake = fakeSpawner({ 'cartpole-swingup-none-s1': ['interrupt'] });
+    const first = await runSweep(sweep, { parallel: 1, spawn: fake.spawn, only: new Set(['cartpole-swingup-curl-s1', 'cartpole-swingup-none-s1']) });
+    expect(fake.calls().map((c) => c.id)).toEqual(['cartpole-swingup-curl-s1', 'cartpole-swingup-none-s1']);
+    expect(first.runs.map((r) => [r.id, r.action, r.state])).toEqual([
+      ['cartpole-swingup-curl-s1', 'started', 'finished'],
+      ['cartpole-swingup-none-s1', 'started', 'interrupted'],
+      ['cartpole-swingup-pixel-sac-s1', 'unselected', 'pending'],
+      ['cartpole-swingup-curl-s2', 'unselected', 'pending'],
+      ['cartpole-swingup-none-s2', 'unselected', 'pending'],
+      ['cartpole-swingup-pixel-sac-s2', 'unselected', 'pending'],
+    ]);
+    const second = await runSweep(sweep, { parallel: 1, spawn: fake.spawn, only: new Set(['cartpole-swingup-pixel-sac-s1']) });
+    // the earlier runs keep what the first invocation recorded, with their state as their folders have it
+    expect(second.runs.slice(0, 3).map((r) => [r.action, r.state, r.exitCode])).toEqual([
+      ['unselected', 'finished', 0], ['unselected', 'interrupted', 130], ['started', 'finished', 0],
+    ]);
+    expect(second.runs[2]!.variant).toBe('pixel-sac');
+
+    const results = join(tmp, 'results');
+    for (const run of [sweep.runs[0]!, sweep.runs[2]!]) exportRun(run.dir, join(results, resultsName(sweep, run)));
+    const { summary } = await buildReport(results, { out: join(tmp, 'report'), band: 'std', alignment: 'common' });
+    expect(summary.groups.map((g) => [g.variant, g.aux, g.seeds])).toEqual([['curl', 'curl', [1]], ['pixel-sac', 'none', [1]]]);
+    // the paper's pixel SAC is the run without augmentation, not --aux none with crops
+    expect(summary.groups.map((g) => g.paper?.at100k)).toEqual([582, 419]);
   });
 });
 

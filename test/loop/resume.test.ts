@@ -5,6 +5,8 @@ import { latestCheckpoint } from '../../src/loop/checkpoint.js';
 import { train } from '../../src/loop/train.js';
 import { readMetrics } from '../../src/run/metrics.js';
 import { readStatus } from '../../src/run/status.js';
+import { readMachineRecords } from '../../src/run/machine-log.js';
+import { cpus } from 'node:os';
 import { killChildrenAfterEach, startCli, type CliResult } from '../faults/helpers.js';
 import { comparable, runWholeAndResumed, tempDir, tinyConfig } from './helpers.js';
 
@@ -41,6 +43,11 @@ describe('interrupt and resume', () => {
     expect(expected.filter((r) => r.type === 'train').length).toBeGreaterThan(5);
     expect(actual).toEqual(expected);
     expect(readMetrics(join(dir, 'metrics.jsonl')).some((r) => r.type === 'resume')).toBe(true);
+    // machine.jsonl: one line per start, the second one from the checkpoint's step
+    const machines = readMachineRecords(dir);
+    expect(machines.map((m) => m.fromAgentStep)).toEqual([0, 131]);
+    expect(machines[1]).toMatchObject({ backend: 'wasm', convEngine: config.convEngine === 'auto' ? expect.any(String) : config.convEngine, precision: 'fp32', cores: cpus().length });
+    expect(machines[1]!.cpuModel.length).toBeGreaterThan(0);
   });
 
   it('SIGINT to the CLI stops with exit 130 and a checkpoint; a second SIGINT does not corrupt it; resume matches', async () => {

@@ -16,6 +16,8 @@ const runEntrySchema = z.object({
   id: z.string(),
   dir: z.string(),
   env: z.string(),
+  /** Absent in indexes written before sweeps had variants: the aux loss named the variant then. */
+  variant: z.string().optional(),
   aux: z.enum(auxNames),
   seed: z.number().int().nonnegative(),
   preset: z.string().optional(),
@@ -56,14 +58,16 @@ export function indexFile(sweepDir: string): string {
 
 export function runEntries(sweep: Sweep): SlurmRunEntry[] {
   return sweep.runs.map((run, taskId) => {
-    const entry: SlurmRunEntry = { taskId, id: run.id, dir: run.dir, env: run.env, aux: run.aux, seed: run.seed, overrides: run.overrides };
+    const entry: SlurmRunEntry = { taskId, id: run.id, dir: run.dir, env: run.env, variant: run.variant, aux: run.aux, seed: run.seed, overrides: run.overrides };
     if (run.preset !== undefined) entry.preset = run.preset;
     return entry;
   });
 }
 
 export function entryToRun(entry: SlurmRunEntry): RunSpec {
-  const run: RunSpec = { id: entry.id, dir: entry.dir, env: entry.env, aux: entry.aux, seed: entry.seed, overrides: entry.overrides };
+  const run: RunSpec = {
+    id: entry.id, dir: entry.dir, env: entry.env, variant: entry.variant ?? entry.aux, aux: entry.aux, seed: entry.seed, overrides: entry.overrides,
+  };
   if (entry.preset !== undefined) run.preset = entry.preset;
   return run;
 }

@@ -19,6 +19,8 @@ export interface SubmitOptions {
   /** Node and CLI entry point on the nodes (default: this Node and this checkout). */
   node?: string;
   cli?: string;
+  /** Run ids to submit (`sweep --only`); the run table still lists every run, so task ids stay the sweep's. Default: every run. */
+  only?: ReadonlySet<string>;
 }
 
 export interface SubmitResult {
@@ -45,7 +47,7 @@ export async function activeJobs(index: SlurmIndex, env?: NodeJS.ProcessEnv): Pr
  * accepted; the job id is added once sbatch has printed it.
  */
 export async function submitSweep(sweep: Sweep, options: SlurmOptions, submit: SubmitOptions = {}): Promise<SubmitResult> {
-  const taskIds = sweep.runs.flatMap((run, i) => (planRun(run) === 'skip' ? [] : [i]));
+  const taskIds = sweep.runs.flatMap((run, i) => (planRun(run) === 'skip' || (submit.only !== undefined && !submit.only.has(run.id)) ? [] : [i]));
   if (taskIds.length === 0) return { taskIds };
   const outputPattern = join(sweep.dir, 'logs', 'slurm-%A_%a.out');
   const script = sbatchScript({

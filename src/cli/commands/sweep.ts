@@ -3,7 +3,9 @@ import { Option, type Command } from 'commander';
 import { ConfigError, CurlRlError } from '../../core/errors.js';
 import { readStatus } from '../../../experiments/report/run-files.js';
 import { defaultParallelism, indexPath, planRun, runSweep, type SweepEvent } from '../../../experiments/sweep/runner.js';
-import { expandSweep, freshTrainArgs, loadSweepFile, resumeTrainArgs, type Sweep } from '../../../experiments/sweep/spec.js';
+import { join } from 'node:path';
+import { expandSweep, freshTrainArgs, loadSweepFile, resultsName, resumeTrainArgs, selectRuns, type RunSpec, type Sweep } from '../../../experiments/sweep/spec.js';
+import { exportRun } from '../../../experiments/report/export-run.js';
 import { SlurmError } from '../../../experiments/sweep/slurm/commands.js';
 import { indexFile, readSlurmIndex } from '../../../experiments/sweep/slurm/index-file.js';
 import { defaultSignalSeconds, maxSignalSeconds, validateSlurmOptions, type SlurmOptions } from '../../../experiments/sweep/slurm/script.js';
@@ -35,6 +37,8 @@ function collect(value: string, previous: string[] | undefined): string[] {
 }
 
 type SweepOpts = {
+  only?: string[];
+  export?: string;
   parallel?: number;
   runsDir?: string;
   dryRun?: boolean;
@@ -60,6 +64,20 @@ function loadSweep(file: string, runsDir: string | undefined): { path: string; s
   return { path, sweep };
 }
 
+/** `--only a,b --only c`: run ids, checked against the sweep (an unknown id is exit 2 with the sweep's ids). */
+function onlyIds(sweep: Sweep, only: string[] | undefined): ReadonlySet<string> | undefined {
+  if (only === undefined) return undefined;
+  const ids = only.flatMap((value) => value.split(',')).map((id) => id.trim()).filter((id) => id !== '');
+  if (ids.length === 0) throw new ConfigError('--only needs run ids, e.g. --only cartpole-swingup-curl-s1 (`sweep FILE --dry-run` lists them).');
+  return new Set(selectRuns(sweep, ids).runs.map((r) => r.id));
+}
+
+/** `--export DIR`: a finished run's results go to DIR/<variant>-s<seed> (experiments/report/export-run.ts). */
+function exportFinished(sweep: Sweep, run: RunSpec, dir: string): void {
+  const result = exportRun(run.dir, join(dir, resultsName(sweep, run)));
+  console.log(`       results of ${run.id} -> ${result.out}`);
+}
+
 function slurmOptions(opts: SweepOpts): SlurmOptions {
   if (opts.parallel !== undefined) throw new ConfigError('--parallel is for --executor local; with --executor slurm use --max-concurrent K (array tasks at once).');
   const options: SlurmOptions = {
@@ -75,8 +93,8 @@ function slurmOptions(opts: SweepOpts): SlurmOptions {
   return validateSlurmOptions(options);
 }
 
-async function submitToSlurm(path: string, sweep: Sweep, opts: SweepOpts): Promise<void> {
-  const result = await submitSweep(sweep, slurmOptions(opts), { dryRun: opts.dryRun ?? false, sweepFile: path });
+async function submitToSlurm(path: string, sweep: Sweep, opts: SweepOpts, only: ReadonlySet<string> | undefined): Promise<void> {
+  const result = await submitSweep(sweep, slurmOptions(opts), { dryRun: opts.dryRun ?? false, sweepFile: path, ...(only !== undefined ? { only } : {}) });
   if (result.taskIds.length === 0) {
     console.log(`sweep ${sweep.name}: all ${sweep.runs.length} runs have finished; nothing to submit.`);
     return;
@@ -130,13 +148,15 @@ export function register(program: Command, runCli: (argv: string[]) => Promise<n
   const sweepCommand = program
     .command('sweep')
     .description(
-      'run every task x seed x aux run of a sweep file, as local child processes or as a Slurm job array; re-run to continue (finished runs are skipped, interrupted ones resumed)',
+      'run every task x seed x variant run of a sweep file, as local child processes or as a Slurm job array; re-run to continue (finished runs are skipped, interrupted ones resumed)',
     )
-    .argument('<file>', 'sweep file (JSON: name, tasks, seeds, aux, preset?, overrides?, runsDir?)')
+    .argument('<file>', 'sweep file (JSON: name, tasks, seeds, aux or variants, preset?, overrides?, runsDir?)')
     .enablePositionalOptions()
     .addOption(new Option('--executor <name>', 'local: child processes on this machine; slurm: one sbatch job array').choices(['local', 'slurm']).default('local'))
     .addOption(new Option('--parallel <n>', `local: runs at once (default: from cores and free memory, here ${defaultParallelism()})`).argParser(parseParallel))
     .option('--runs-dir <dir>', "folder for the sweep's runs (default: the file's runsDir, else ./runs)")
+    .option('--only <ids>', 'run only these runs of the sweep (run ids as --dry-run lists them, comma-separated or repeated); the others stay as they are', collect)
+    .option('--export <dir>', "copy each finished run's results (no checkpoints) to <dir>/<variant>-s<seed> as it ends, ready to commit (see `curl-rl export`)")
     .option('--dry-run', 'print what would run (local: skip / resume / start with the train command; slurm: the sbatch script) and exit')
     .option('--partition <name>', 'slurm: partition to submit to (default: the cluster\'s default)')
     .option('--time <limit>', 'slurm: time limit per array task, e.g. 04:00:00 (default: the partition\'s)')
@@ -152,18 +172,21 @@ export function register(program: Command, runCli: (argv: string[]) => Promise<n
     .option('--sbatch-arg <arg>', 'slurm: extra sbatch option, one per flag, e.g. --sbatch-arg=--qos=high (repeatable)', collect)
     .action(async (file: string, opts: SweepOpts) => {
       const { path, sweep } = loadSweep(file, opts.runsDir);
+      const only = onlyIds(sweep, opts.only);
       if (opts.executor === 'slurm') {
-        await submitToSlurm(path, sweep, opts);
+        if (opts.export !== undefined) throw new ConfigError('--export is for --executor local (the runs end on the nodes); export a finished run with `curl-rl export RUN_DIR OUT_DIR`.');
+        await submitToSlurm(path, sweep, opts, only);
         return;
       }
       const given = slurmOnlyFlags.filter(([key]) => opts[key] !== undefined).map(([, flag]) => flag);
       if (!opts.requeue) given.push('--no-requeue');
       if (opts.sbatchArg !== undefined) given.push('--sbatch-arg');
       if (given.length > 0) throw new ConfigError(`${given.join(', ')} ${given.length === 1 ? 'applies' : 'apply'} only with --executor slurm; add --executor slurm, or drop ${given.length === 1 ? 'it' : 'them'}.`);
-      const total = sweep.runs.length;
+      const selected = only === undefined ? sweep.runs : sweep.runs.filter((r) => only.has(r.id));
+      const total = selected.length;
       if (opts.dryRun) {
-        console.log(`sweep ${sweep.name}: ${total} runs in ${sweep.dir}`);
-        for (const run of sweep.runs) {
+        console.log(`sweep ${sweep.name}: ${total} runs in ${sweep.dir}${only !== undefined ? ` (--only: ${total} of ${sweep.runs.length})` : ''}`);
+        for (const run of selected) {
           const action = planRun(run);
           const args = action === 'skip' ? [] : action === 'resume' ? resumeTrainArgs(run) : freshTrainArgs(run);
           console.log(`${action.padEnd(6)} ${run.id}${args.length ? `  curl-rl ${args.join(' ')}` : ''}`);
@@ -172,7 +195,9 @@ export function register(program: Command, runCli: (argv: string[]) => Promise<n
       }
       await refuseIfSubmitted(sweep);
       const parallel = opts.parallel ?? defaultParallelism();
-      console.log(`sweep ${sweep.name}: ${total} runs, ${parallel} at a time, in ${sweep.dir} (logs in logs/, index in index.json)`);
+      console.log(
+        `sweep ${sweep.name}: ${total} runs${only !== undefined ? ` (--only; the sweep has ${sweep.runs.length})` : ''}, ${parallel} at a time, in ${sweep.dir} (logs in logs/, index in index.json)`,
+      );
       const controller = new AbortController();
       let stopSignal: StopSignal | undefined;
       const stop = (signal: StopSignal): void => {
@@ -186,6 +211,7 @@ export function register(program: Command, runCli: (argv: string[]) => Promise<n
       };
       for (const signal of stopSignals) process.on(signal, stop);
       let done = 0;
+      const exportFailures: string[] = [];
       const onEvent = (event: SweepEvent): void => {
         if (event.type === 'start') {
           console.log(`start  ${event.run.id} (${event.action === 'resume' ? 'resume from checkpoint' : 'from scratch'})`);
@@ -197,14 +223,24 @@ export function register(program: Command, runCli: (argv: string[]) => Promise<n
         if (event.type === 'skip') console.log(`${tag} skip   ${o.id}: finished earlier`);
         else if (o.state === 'finished') console.log(`${tag} done   ${o.id}: finished at env step ${o.envStep ?? '?'} in ${formatDuration(o.processSeconds)}`);
         else console.log(`${tag} ${o.state.padEnd(6)} ${o.id}: ${o.reason ?? ''} (log: ${o.log})`);
+        if (o.state === 'finished' && opts.export !== undefined) {
+          try {
+            exportFinished(sweep, event.run, opts.export);
+          } catch (error) {
+            // the run itself is safe in its folder; `curl-rl export` can copy it later
+            exportFailures.push(`${o.id}: ${(error as Error).message}`);
+            console.log(`       results of ${o.id} not exported: ${(error as Error).message}`);
+          }
+        }
       };
       try {
-        const index = await runSweep(sweep, { parallel, signal: controller.signal, onEvent, sweepFile: path });
+        const index = await runSweep(sweep, { parallel, signal: controller.signal, onEvent, sweepFile: path, ...(only !== undefined ? { only } : {}) });
         const counts = Object.entries(index.counts).map(([state, n]) => `${n} ${state}`).join(', ');
         console.log(`sweep ${sweep.name}: ${counts}. Index: ${indexPath(sweep)}`);
-        const unfinished = index.runs.filter((r) => r.state !== 'finished').length;
+        const unfinished = index.runs.filter((r) => r.state !== 'finished' && (only === undefined || only.has(r.id))).length;
         if (stopSignal !== undefined) throw new SweepIncompleteError(`sweep stopped by ${stopSignal}; ${unfinished} run(s) not finished`, signalExitCode(stopSignal));
         if (unfinished > 0) throw new SweepIncompleteError(`${unfinished} of ${total} run(s) did not finish; see ${indexPath(sweep)} for the reasons`, 1);
+        if (exportFailures.length > 0) throw new SweepIncompleteError(`every run finished, but the results of ${exportFailures.length} could not be exported: ${exportFailures.join('; ')}`, 1);
       } finally {
         for (const signal of stopSignals) process.off(signal, stop);
       }
