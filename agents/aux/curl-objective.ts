@@ -131,13 +131,7 @@ export class CurlObjective implements AuxObjective {
   }
 
   async afterStep(inp: AuxInputs): Promise<void> {
-    if (this.o.queue === 0) return;
-    const z = tf.tidy(() => latent(inp.uPosT!, inp.fixed, 'target.critic'));
-    try {
-      await this.queue.push(z);
-    } finally {
-      z.dispose();
-    }
+    await this.queue.pushKeys(inp);
   }
 
   /** The queue as it stands (rows beyond `size` are zeros). */

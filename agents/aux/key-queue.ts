@@ -4,8 +4,10 @@
 // `<prefix>.queueSizePtr`. CURL's family reads it as extra negatives, NCE as
 // its noise pool.
 import * as tf from '@tensorflow/tfjs';
+import { latent } from '../networks.js';
 import type { TensorRecord } from '../tensor-record.js';
 import { AgentError } from '../types.js';
+import type { AuxInputs } from './objective.js';
 
 export class KeyQueue {
   /** `size` keys in rows [0, size) of [K, L], the next write at `ptr` (oldest first overwritten). */
@@ -39,6 +41,17 @@ export class KeyQueue {
       this.keys.set(data.subarray(r * L, (r + 1) * L), this.ptr * L);
       this.ptr = (this.ptr + 1) % K;
       this.size = Math.min(K, this.size + 1);
+    }
+  }
+
+  /** Appends this update's keys, the momentum encoder's latents of the positive crop (an objective's afterStep). */
+  async pushKeys(inp: AuxInputs): Promise<void> {
+    if (this.capacity === 0) return;
+    const z = tf.tidy(() => latent(inp.uPosT!, inp.fixed, 'target.critic'));
+    try {
+      await this.push(z);
+    } finally {
+      z.dispose();
     }
   }
 
