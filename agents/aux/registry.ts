@@ -13,6 +13,11 @@ import { curl, curlDebiased, curlHard } from './curl.js';
 import type { AuxDescriptor, AuxOption, AuxOptionSet, AuxOptionValues, DefaultedAuxOption, OptionalAuxOption } from './descriptor.js';
 import { none } from './none.js';
 import { simclr } from './simclr.js';
+import { margin } from './margin.js';
+import { triplet } from './triplet.js';
+import { lifted } from './lifted.js';
+import { nPair } from './n-pair.js';
+import { nce } from './nce.js';
 
 /** In the order --aux lists them. */
 const builtins = [
@@ -23,6 +28,11 @@ const builtins = [
   barlow,
   curlDebiased,
   curlHard,
+  margin,
+  triplet,
+  lifted,
+  nPair,
+  nce,
 ] as const;
 
 type Builtin = (typeof builtins)[number];
