@@ -79,6 +79,12 @@ export interface RunSweepOptions {
   sweepFile?: string;
   /** Run ids to run (`sweep --only`); the others keep their earlier index entry. Default: every run. */
   only?: ReadonlySet<string>;
+  /**
+   * Awaited for each selected run that is finished (now, or earlier and
+   * skipped) before the worker takes its next run, so its work (a probe, an
+   * export) does not share the cores with a train. It handles its own errors.
+   */
+  afterFinished?: (run: RunSpec) => Promise<void>;
 }
 
 const gib = 1024 ** 3;
@@ -267,6 +273,11 @@ async function runLocked(sweep: Sweep, parallel: number, spawnTrain: TrainSpawne
     options.onEvent?.({ type: 'skip', run, outcome });
   });
   writeIndex();
+  if (options.afterFinished !== undefined) {
+    for (const [i, run] of sweep.runs.entries()) {
+      if (outcomes[i]!.action === 'skipped' && !signal.aborted) await options.afterFinished(run);
+    }
+  }
 
   const runOne = async (i: number): Promise<void> => {
     const run = sweep.runs[i]!;
@@ -299,6 +310,7 @@ async function runLocked(sweep: Sweep, parallel: number, spawnTrain: TrainSpawne
     Object.assign(outcome, judgeOutcome(run, result));
     writeIndex();
     options.onEvent?.({ type: 'end', run, outcome });
+    if ((outcome.state as RunOutcome['state']) === 'finished' && options.afterFinished !== undefined && !signal.aborted) await options.afterFinished(run);
   };
 
   let next = 0;

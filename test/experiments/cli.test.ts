@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
@@ -70,6 +70,26 @@ describe('curl-rl sweep --dry-run', () => {
     writeFileSync(file, JSON.stringify({ name: 'x', tasks: ['cartpole-balance'], seeds: [1] }));
     await expect(program().parseAsync(['sweep', file, '--parallel', '0'], { from: 'user' })).rejects.toThrow(/--parallel = 0 is out of range; allowed: an integer from 1 to/);
   });
+});
+
+describe('curl-rl sweep --probe --export', () => {
+  it('--only with --probe and --export trains one run, probes it and commits-ready copies it with its probe.json', async () => {
+    const preset = join(tmp, 'tiny.json');
+    writeFileSync(preset, JSON.stringify({
+      backend: 'wasm', imageSize: 16, cropSize: 12, frameStack: 2, actionRepeat: 4, steps: 160, initSteps: 20, batchSize: 8, microBatch: 8,
+      replayCapacity: 200, hiddenDim: 16, latentDim: 8, numConvLayers: 2, numFilters: 4, evalEvery: 160, evalEpisodes: 1, checkpointEvery: 160, tensorboard: false,
+    }));
+    const file = join(tmp, 'sw.json');
+    writeFileSync(file, JSON.stringify({ name: 'p', tasks: ['toy-reach'], seeds: [1, 2], variants: [{ name: 'pix', aux: 'none', overrides: { aug: 'none' } }], preset, runsDir: 'r' }));
+    const results = join(tmp, 'results');
+    await program().parseAsync(['sweep', file, '--only', 'toy-reach-pix-s2', '--probe', '--export', results, '--parallel', '1'], { from: 'user' });
+    expect(readdirSync(results)).toEqual(['pix-s2']);
+    expect(readdirSync(join(results, 'pix-s2')).sort()).toEqual(['config.json', 'eval.csv', 'machine.jsonl', 'metrics.jsonl', 'probe.json', 'status.json']);
+    const probe = JSON.parse(readFileSync(join(results, 'pix-s2', 'probe.json'), 'utf8')) as { stateNames: string[]; scores: Record<string, { meanR2: number }> };
+    expect(probe.stateNames).toEqual(['dot.x', 'dot.y', 'target.x', 'target.y']);
+    expect(Number.isFinite(probe.scores.trained!.meanR2)).toBe(true);
+    expect(existsSync(join(tmp, 'r', 'p', 'toy-reach-pix-s1'))).toBe(false);
+  }, 300_000);
 });
 
 describe('curl-rl export', () => {

@@ -175,6 +175,36 @@ describe('sweep variants', () => {
   });
 });
 
+describe('work after a finished run', () => {
+  it('awaits the hook for every finished run (new or skipped) before the next train starts, and never for an unfinished one', async () => {
+    const sweep = expandSweep(parseSweepFile({ ...baseSweep, tasks: ['cartpole-balance'], seeds: [1, 2] }), { runsDir: join(tmp, 'runs') });
+    const fake = fakeSpawner({ 'cartpole-balance-none-s1': ['interrupt'] });
+    const order: string[] = [];
+    const spawn: TrainSpawner = async (launch) => {
+      order.push(`train ${launch.run.id}`);
+      return fake.spawn(launch);
+    };
+    const afterFinished = async (run: { id: string }): Promise<void> => {
+      order.push(`after ${run.id}`);
+      await new Promise((r) => setTimeout(r, 20));
+      order.push(`after done ${run.id}`);
+    };
+    await runSweep(sweep, { parallel: 1, spawn, afterFinished, only: new Set(['cartpole-balance-curl-s1', 'cartpole-balance-none-s1', 'cartpole-balance-curl-s2']) });
+    expect(order).toEqual([
+      'train cartpole-balance-curl-s1', 'after cartpole-balance-curl-s1', 'after done cartpole-balance-curl-s1',
+      'train cartpole-balance-none-s1',
+      'train cartpole-balance-curl-s2', 'after cartpole-balance-curl-s2', 'after done cartpole-balance-curl-s2',
+    ]);
+    order.length = 0;
+    await runSweep(sweep, { parallel: 1, spawn, afterFinished, only: new Set(['cartpole-balance-curl-s1', 'cartpole-balance-none-s1']) });
+    // the finished run is skipped but still handed to the hook (an export is idempotent); the interrupted one resumes
+    expect(order).toEqual([
+      'after cartpole-balance-curl-s1', 'after done cartpole-balance-curl-s1',
+      'train cartpole-balance-none-s1', 'after cartpole-balance-none-s1', 'after done cartpole-balance-none-s1',
+    ]);
+  });
+});
+
 describe('defaultParallelism', () => {
   it('is bounded by cores and by free memory (3 GiB per run plus 1 GiB spare), at least 1', () => {
     const gib = 1024 ** 3;

@@ -6,6 +6,9 @@ import { defaultParallelism, indexPath, planRun, runSweep, type SweepEvent } fro
 import { join } from 'node:path';
 import { expandSweep, freshTrainArgs, loadSweepFile, resultsName, resumeTrainArgs, selectRuns, type RunSpec, type Sweep } from '../../../experiments/sweep/spec.js';
 import { exportRun } from '../../../experiments/report/export-run.js';
+import { processSpawner } from '../../../experiments/sweep/spawner.js';
+import { checkpointCandidates } from '../../loop/checkpoint.js';
+import { existsSync, statSync } from 'node:fs';
 import { SlurmError } from '../../../experiments/sweep/slurm/commands.js';
 import { indexFile, readSlurmIndex } from '../../../experiments/sweep/slurm/index-file.js';
 import { defaultSignalSeconds, maxSignalSeconds, validateSlurmOptions, type SlurmOptions } from '../../../experiments/sweep/slurm/script.js';
@@ -39,6 +42,7 @@ function collect(value: string, previous: string[] | undefined): string[] {
 type SweepOpts = {
   only?: string[];
   export?: string;
+  probe?: boolean;
   parallel?: number;
   runsDir?: string;
   dryRun?: boolean;
@@ -70,6 +74,21 @@ function onlyIds(sweep: Sweep, only: string[] | undefined): ReadonlySet<string> 
   const ids = only.flatMap((value) => value.split(',')).map((id) => id.trim()).filter((id) => id !== '');
   if (ids.length === 0) throw new ConfigError('--only needs run ids, e.g. --only cartpole-swingup-curl-s1 (`sweep FILE --dry-run` lists them).');
   return new Set(selectRuns(sweep, ids).runs.map((r) => r.id));
+}
+
+/** A probe.json older than the run's newest checkpoint describes another encoder. */
+function needsProbe(runDir: string): boolean {
+  const probe = join(runDir, 'probe.json');
+  if (!existsSync(probe)) return true;
+  const newest = checkpointCandidates(runDir)[0];
+  return newest !== undefined && statSync(newest).mtimeMs > statSync(probe).mtimeMs;
+}
+
+/** `--probe`: the probe in a process of its own, as the trains are, its output appended to the run's log. */
+async function probeFinished(run: RunSpec, logPath: string): Promise<void> {
+  console.log(`       probing ${run.id} (log: ${logPath})`);
+  const result = await processSpawner()({ run, args: ['probe', run.dir, '--out', join(run.dir, 'probe.json')], logPath, signal: new AbortController().signal });
+  if (result.exitCode !== 0) throw new Error(`its probe failed (${result.spawnError ?? `exit code ${result.exitCode ?? result.signal}`}); see ${logPath}`);
 }
 
 /** `--export DIR`: a finished run's results go to DIR/<variant>-s<seed> (experiments/report/export-run.ts). */
@@ -157,6 +176,7 @@ export function register(program: Command, runCli: (argv: string[]) => Promise<n
     .option('--runs-dir <dir>', "folder for the sweep's runs (default: the file's runsDir, else ./runs)")
     .option('--only <ids>', 'run only these runs of the sweep (run ids as --dry-run lists them, comma-separated or repeated); the others stay as they are', collect)
     .option('--export <dir>', "copy each finished run's results (no checkpoints) to <dir>/<variant>-s<seed> as it ends, ready to commit (see `curl-rl export`)")
+    .option('--probe', "probe each finished run's encoder (`curl-rl probe RUN --out RUN/probe.json`, its log in the run's log) before its export; a run with a probe.json newer than its last checkpoint is not probed again")
     .option('--dry-run', 'print what would run (local: skip / resume / start with the train command; slurm: the sbatch script) and exit')
     .option('--partition <name>', 'slurm: partition to submit to (default: the cluster\'s default)')
     .option('--time <limit>', 'slurm: time limit per array task, e.g. 04:00:00 (default: the partition\'s)')
@@ -174,7 +194,9 @@ export function register(program: Command, runCli: (argv: string[]) => Promise<n
       const { path, sweep } = loadSweep(file, opts.runsDir);
       const only = onlyIds(sweep, opts.only);
       if (opts.executor === 'slurm') {
-        if (opts.export !== undefined) throw new ConfigError('--export is for --executor local (the runs end on the nodes); export a finished run with `curl-rl export RUN_DIR OUT_DIR`.');
+        if (opts.export !== undefined || opts.probe) {
+          throw new ConfigError(`${opts.export !== undefined ? '--export' : '--probe'} is for --executor local (the runs end on the nodes); probe and export a finished run with \`curl-rl probe\` and \`curl-rl export\`.`);
+        }
         await submitToSlurm(path, sweep, opts, only);
         return;
       }
@@ -223,24 +245,29 @@ export function register(program: Command, runCli: (argv: string[]) => Promise<n
         if (event.type === 'skip') console.log(`${tag} skip   ${o.id}: finished earlier`);
         else if (o.state === 'finished') console.log(`${tag} done   ${o.id}: finished at env step ${o.envStep ?? '?'} in ${formatDuration(o.processSeconds)}`);
         else console.log(`${tag} ${o.state.padEnd(6)} ${o.id}: ${o.reason ?? ''} (log: ${o.log})`);
-        if (o.state === 'finished' && opts.export !== undefined) {
-          try {
-            exportFinished(sweep, event.run, opts.export);
-          } catch (error) {
-            // the run itself is safe in its folder; `curl-rl export` can copy it later
-            exportFailures.push(`${o.id}: ${(error as Error).message}`);
-            console.log(`       results of ${o.id} not exported: ${(error as Error).message}`);
-          }
+      };
+      const afterFinished = async (run: RunSpec): Promise<void> => {
+        try {
+          if (opts.probe && needsProbe(run.dir)) await probeFinished(run, join(sweep.dir, 'logs', `${run.id}.log`));
+          if (opts.export !== undefined) exportFinished(sweep, run, opts.export);
+        } catch (error) {
+          // the run itself is safe in its folder; `curl-rl probe` and `curl-rl export` can do this later
+          exportFailures.push(`${run.id}: ${(error as Error).message}`);
+          console.log(`       ${run.id}: ${(error as Error).message}`);
         }
       };
       try {
-        const index = await runSweep(sweep, { parallel, signal: controller.signal, onEvent, sweepFile: path, ...(only !== undefined ? { only } : {}) });
+        const index = await runSweep(sweep, {
+          parallel, signal: controller.signal, onEvent, sweepFile: path,
+          ...(only !== undefined ? { only } : {}),
+          ...(opts.export !== undefined || opts.probe ? { afterFinished } : {}),
+        });
         const counts = Object.entries(index.counts).map(([state, n]) => `${n} ${state}`).join(', ');
         console.log(`sweep ${sweep.name}: ${counts}. Index: ${indexPath(sweep)}`);
         const unfinished = index.runs.filter((r) => r.state !== 'finished' && (only === undefined || only.has(r.id))).length;
         if (stopSignal !== undefined) throw new SweepIncompleteError(`sweep stopped by ${stopSignal}; ${unfinished} run(s) not finished`, signalExitCode(stopSignal));
         if (unfinished > 0) throw new SweepIncompleteError(`${unfinished} of ${total} run(s) did not finish; see ${indexPath(sweep)} for the reasons`, 1);
-        if (exportFailures.length > 0) throw new SweepIncompleteError(`every run finished, but the results of ${exportFailures.length} could not be exported: ${exportFailures.join('; ')}`, 1);
+        if (exportFailures.length > 0) throw new SweepIncompleteError(`every run finished, but ${exportFailures.length} could not be probed or exported: ${exportFailures.join('; ')}`, 1);
       } finally {
         for (const signal of stopSignals) process.off(signal, stop);
       }
