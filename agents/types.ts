@@ -41,7 +41,19 @@ export interface AgentConfig {
   auxQueue?: number;
   auxHiddenDim?: number;
   auxProjDim?: number;
+  auxSnnTemperature?: number;
+  auxBankNegatives?: number;
+  auxBankMomentum?: number;
+  auxProximal?: number;
+  auxHardNegatives?: number;
+  auxMixes?: number;
+  auxQueryMixes?: number;
+  auxPrototypes?: number;
+  auxSinkhornEpsilon?: number;
+  auxSinkhornIters?: number;
   curlEncoderSteps?: number;
+  /** transitions the replay keeps (memory-bank keeps one bank slot per replay slot; it refuses to start without it) */
+  replayCapacity?: number;
 }
 
 export interface AgentSpec {

@@ -9,10 +9,10 @@ import { uniform01 } from '../init.js';
 import * as L from '../losses.js';
 import { variableFrom } from '../params.js';
 import type { ParamMap } from '../params.js';
-import { AgentError } from '../types.js';
 import type { TensorRecord } from '../tensor-record.js';
 import type { AuxCreateContext } from './descriptor.js';
 import { latent } from '../networks.js';
+import { KeyQueue } from './key-queue.js';
 import type { AuxInputs, AuxObjective, MetricSink } from './objective.js';
 
 export interface InfoNceOptions {
@@ -104,13 +104,10 @@ export class CurlObjective implements AuxObjective {
   readonly ownNames = ['curl.W'] as const;
   readonly optimizerKey = 'curl';
   readonly metricPrefix = 'curl' as const;
-  /** The queue: `size` keys in rows [0, size) of [K, L], the next write at `ptr` (oldest first overwritten). */
-  private readonly queue: Float32Array;
-  private size = 0;
-  private ptr = 0;
+  private readonly queue: KeyQueue;
 
   constructor(readonly name: string, private readonly o: CurlOptions) {
-    this.queue = new Float32Array(o.queue * o.latentDim);
+    this.queue = new KeyQueue(o.queue, o.latentDim, 'curl');
   }
 
   /** W ~ U[0, 1) as torch.rand in the reference, drawn from the init stream right after the actor's parameters. */
@@ -118,76 +115,40 @@ export class CurlObjective implements AuxObjective {
     params.set('curl.W', variableFrom(tf.tensor2d(uniform01(latentDim * latentDim, rng), [latentDim, latentDim])));
   }
 
-  /** The keys: this batch's, then the queue's (oldest slot order, as stored). */
-  private keys(zPos: tf.Tensor2D): tf.Tensor2D {
-    if (this.size === 0) return zPos;
-    const q = tf.tensor2d(this.queue.subarray(0, this.size * this.o.latentDim), [this.size, this.o.latentDim]);
-    return tf.concat([zPos, q], 0) as tf.Tensor2D;
-  }
-
   loss(inp: AuxInputs, record: MetricSink): tf.Scalar {
     const zPos = latent(inp.uPosT!, inp.fixed, 'target.critic');
     const zA = latent(inp.uA, inp.params, 'critic');
-    const logits = L.curlLogits(zA, inp.params.get('curl.W') as tf.Tensor2D, this.keys(zPos));
+    // the keys: this batch's, then the queue's (oldest slot order, as stored)
+    const logits = L.curlLogits(zA, inp.params.get('curl.W') as tf.Tensor2D, this.queue.withBatch(zPos));
     record('curlAccuracy', L.curlAccuracy(logits));
     const plain = this.o.tauPlus === 0 && this.o.beta === 0;
     return plain ? L.curlLoss(logits) : debiasedInfoNce(logits, this.o);
   }
 
   async afterStep(inp: AuxInputs): Promise<void> {
-    const K = this.o.queue;
-    if (K === 0) return;
-    const Ld = this.o.latentDim;
+    if (this.o.queue === 0) return;
     const z = tf.tidy(() => latent(inp.uPosT!, inp.fixed, 'target.critic'));
     const data = (await z.data()) as Float32Array;
     z.dispose();
-    const rows = data.length / Ld;
-    for (let r = Math.max(0, rows - K); r < rows; r++) {
-      this.queue.set(data.subarray(r * Ld, (r + 1) * Ld), this.ptr * Ld);
-      this.ptr = (this.ptr + 1) % K;
-      this.size = Math.min(K, this.size + 1);
-    }
+    this.queue.push(data);
   }
 
   /** The queue as it stands (rows beyond `size` are zeros). */
   queueSnapshot(): { keys: Float32Array; size: number; ptr: number } {
-    return { keys: this.queue.slice(), size: this.size, ptr: this.ptr };
+    return this.queue.snapshot();
   }
 
   async getState(): Promise<Record<string, TensorRecord>> {
-    if (this.o.queue === 0) return {};
-    return {
-      'curl.queue': { shape: [this.o.queue, this.o.latentDim], data: this.queue.slice() },
-      'curl.queueSizePtr': { shape: [2], data: Float32Array.from([this.size, this.ptr]) },
-    };
+    return this.queue.getState();
   }
 
   checkState(state: Record<string, TensorRecord> | undefined): void {
-    const K = this.o.queue;
-    const q = state?.['curl.queue'];
-    const meta = state?.['curl.queueSizePtr'];
-    if (K === 0) {
-      if (q) throw new AgentError(`setState: the state has a key queue of ${q.shape[0]} but this agent has --aux-queue 0`);
-      return;
-    }
-    if (!q || !meta) throw new AgentError(`setState: the state has no key queue, this agent has --aux-queue ${K}`);
-    if (q.shape.join() !== [K, this.o.latentDim].join() || q.data.length !== this.queue.length) {
-      throw new AgentError(`setState: key queue has shape [${q.shape}], this agent expects [${K}, ${this.o.latentDim}] (--aux-queue ${K})`);
-    }
-    if (meta.data.length !== 2) throw new AgentError(`setState: key queue size/pointer has ${meta.data.length} values, expected 2`);
-    const [size, ptr] = [meta.data[0]!, meta.data[1]!];
-    if (!Number.isInteger(size) || !Number.isInteger(ptr) || size < 0 || size > K || ptr < 0 || ptr >= K) {
-      throw new AgentError(`setState: key queue size/pointer ${size}/${ptr} out of range for --aux-queue ${K}`);
-    }
+    this.queue.checkState(state);
   }
 
   setState(state: Record<string, TensorRecord> | undefined): void {
     this.checkState(state);
-    if (this.o.queue === 0) return;
-    const [q, meta] = [state!['curl.queue']!, state!['curl.queueSizePtr']!];
-    this.queue.set(q.data);
-    this.size = meta.data[0]!;
-    this.ptr = meta.data[1]!;
+    this.queue.setState(state);
   }
 }
 

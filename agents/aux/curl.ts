@@ -14,7 +14,8 @@ import { z } from 'zod';
 import { defaultedAuxOption, defineAuxObjective, encoderFlops, optionalAuxOption, withDefault } from './descriptor.js';
 import type { AuxDescriptor, AuxOptionSet } from './descriptor.js';
 
-const queue = defaultedAuxOption(
+/** Shared with MoCHi (mochi.ts), whose negatives are the same keys. */
+export const queue = defaultedAuxOption(
   z.number().int().nonnegative().max(65_536),
   0,
   'MoCo-style queue of the last K momentum-encoder keys as extra negatives (0 = in-batch only)',

@@ -39,3 +39,16 @@ export function recordAlignment(z1: tf.Tensor2D, z2: tf.Tensor2D, record: Metric
   record('auxAlignment', alignment);
   record('auxUniformity', uniformity);
 }
+
+/**
+ * x as a constant: its value, with a zero gradient (tfjs has no stop_gradient). For what the
+ * papers compute without gradient from a differentiable input: SwAV's codes, MoCHi's query mixes.
+ */
+export function stopGradient<T extends tf.Tensor>(x: T): T {
+  return constant(x) as T;
+}
+
+const constant = tf.customGrad(((input: tf.Tensor) => ({
+  value: input.clone(),
+  gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy),
+})) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor) => tf.Tensor;

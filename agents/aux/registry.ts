@@ -11,8 +11,12 @@ import { barlow } from './barlow.js';
 import { byol } from './byol.js';
 import { curl, curlDebiased, curlHard } from './curl.js';
 import type { AuxDescriptor, AuxOption, AuxOptionSet, AuxOptionValues, DefaultedAuxOption, OptionalAuxOption } from './descriptor.js';
+import { memoryBank } from './memory-bank.js';
+import { mochi } from './mochi.js';
 import { none } from './none.js';
 import { simclr } from './simclr.js';
+import { softNn } from './soft-nn.js';
+import { swav } from './swav.js';
 
 /** In the order --aux lists them. */
 const builtins = [
@@ -23,6 +27,10 @@ const builtins = [
   barlow,
   curlDebiased,
   curlHard,
+  softNn,
+  memoryBank,
+  mochi,
+  swav,
 ] as const;
 
 type Builtin = (typeof builtins)[number];
