@@ -54,7 +54,7 @@ function unit3(x: tf.Tensor3D): tf.Tensor3D {
  * MoCHi's logits [B, M + s + s'] / T. q [B, L] are the queries, keys [M, L]
  * with key i the positive of query i and every other key a negative; both
  * are L2-normalised here. Each query's n hardest negatives (highest cosine,
- * its own key excluded; `hard`, [B, n], hardest first) give its synthetic
+ * its own key excluded; `hard`, [B, n] key rows, hardest first) give its synthetic
  * negatives
  *
  *   h_k  = unit(alpha_k n_first + (1 - alpha_k) n_second)       (s of them)
@@ -64,17 +64,24 @@ function unit3(x: tf.Tensor3D): tf.Tensor3D {
  * constants, as the keys are: the gradient reaches the query through q only
  * (not through the q inside h').
  */
-export function mochiLogits(q: tf.Tensor2D, keys: tf.Tensor2D, n: number, mixes: MochiMixes, temperature: number): { logits: tf.Tensor2D; hard: tf.Tensor2D } {
-  return tf.tidy(() => {
+export function mochiLogits(q: tf.Tensor2D, keys: tf.Tensor2D, n: number, mixes: MochiMixes, temperature: number): { logits: tf.Tensor2D; hard: Int32Array } {
+  let hard: Int32Array = new Int32Array(0);
+  const logits = tf.tidy(() => {
     const b = q.shape[0];
     const m = keys.shape[0];
     const qn = l2Normalize(q);
     const kn = stopGradient(l2Normalize(keys));
     const cos = tf.matMul(qn, kn, false, true) as tf.Tensor2D;
-    const own = tf.oneHot(tf.range(0, b, 1, 'int32') as tf.Tensor1D, m);
-    const hard = (n > 0 ? tf.topk(tf.sub(stopGradient(cos), tf.mul(own, 1e9)), n).indices : tf.zeros([b, 0], 'int32')) as tf.Tensor2D;
-    const rows = (positions: Int32Array, count: number) =>
-      tf.reshape(tf.gather(kn, tf.reshape(tf.gather(hard, tf.tensor2d(positions, [b, count], 'int32'), 1, 1), [-1])), [b, count, -1]) as tf.Tensor3D;
+    if (n > 0) {
+      // read back: indices derived from the query would put an int gather on the gradient tape
+      const own = tf.oneHot(tf.range(0, b, 1, 'int32') as tf.Tensor1D, m);
+      hard = tf.topk(tf.sub(stopGradient(cos), tf.mul(own, 1e9)), n).indices.dataSync() as Int32Array;
+    }
+    /** [B, count, L]: row r's negatives at `positions` (0..n-1) of its hardest list. */
+    const rows = (positions: Int32Array, count: number) => {
+      const keyRows = Int32Array.from(positions, (p, k) => hard[Math.floor(k / count) * n + p]!);
+      return tf.reshape(tf.gather(kn, tf.tensor1d(keyRows, 'int32')), [b, count, -1]) as tf.Tensor3D;
+    };
     const parts: tf.Tensor2D[] = [cos];
     const q3 = tf.expandDims(qn, 1) as tf.Tensor3D;
     if (mixes.s > 0) {
@@ -87,9 +94,9 @@ export function mochiLogits(q: tf.Tensor2D, keys: tf.Tensor2D, n: number, mixes:
       const h = unit3(tf.add(tf.mul(beta, stopGradient(q3)), tf.mul(tf.sub(1, beta), rows(mixes.single, mixes.sQuery))) as tf.Tensor3D);
       parts.push(tf.sum(tf.mul(q3, h), 2) as tf.Tensor2D);
     }
-    const logits = tf.div(parts.length === 1 ? cos : tf.concat(parts, 1), temperature) as tf.Tensor2D;
-    return { logits, hard };
+    return tf.div(parts.length === 1 ? cos : tf.concat(parts, 1), temperature) as tf.Tensor2D;
   });
+  return { logits, hard };
 }
 
 /** Cross-entropy with query i's positive in column i (the synthetic columns are negatives), and how often column i tops the keys' columns. */
