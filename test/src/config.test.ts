@@ -83,10 +83,10 @@ describe('config resolution', () => {
     expect(ok({ aux: 'simclr', auxTemperature: 0.5 })).toMatchObject({ aux: 'simclr', auxTemperature: 0.5, auxQueue: 0 });
     expect(ok({ aux: 'curl-hard', auxBeta: 2, auxTauPlus: 0.1, auxQueue: 64 })).toMatchObject({ auxBeta: 2, auxTauPlus: 0.1, auxQueue: 64 });
     expect(ok({ aux: 'curl', auxQueue: 128 }).auxQueue).toBe(128);
-    expect(() => ok({ aux: 'simclr', auxQueue: 16 })).toThrow(/auxQueue \(16\) adds negatives to CURL's InfoNCE; it needs --aux curl, curl-debiased, curl-hard, not --aux simclr/);
+    expect(() => ok({ aux: 'simclr', auxQueue: 16 })).toThrow(/auxQueue \(16\) adds negatives to CURL's InfoNCE; it needs --aux curl, curl-debiased, curl-hard, mochi, not --aux simclr/);
     expect(() => ok({ aux: 'simclr', auxTemperature: -0.1 })).toThrow(/--aux-temperature \(auxTemperature\) = -0.1/);
     expect(() => ok({ aux: 'simclr', auxTemperature: 0 })).toThrow(/auxTemperature/);
-    expect(() => ok({ aux: 'curl', auxTemperature: 0.2 })).toThrow(/auxTemperature is read only by --aux simclr, not by --aux curl/);
+    expect(() => ok({ aux: 'curl', auxTemperature: 0.2 })).toThrow(/auxTemperature is read only by --aux simclr or memory-bank or mochi or swav, not by --aux curl/);
     expect(() => ok({ aux: 'curl-debiased', auxBeta: 1 })).toThrow(/auxBeta is read only by --aux curl-hard/);
     expect(() => ok({ aux: 'byol', auxLambda: 0.01 })).toThrow(/auxLambda is read only by --aux barlow/);
     expect(() => ok({ aux: 'curl-debiased', auxTauPlus: 1 })).toThrow(/auxTauPlus/);
