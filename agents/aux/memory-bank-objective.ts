@@ -83,6 +83,9 @@ export class MemoryBankObjective implements AuxObjective {
 
   private indices(inp: AuxInputs): Float64Array {
     if (!inp.indices) throw new AgentError("aux 'memory-bank' needs each row's replay index (AuxInputs.indices, from batch.indices)");
+    if (inp.indices.length !== inp.uA.shape[0]) {
+      throw new AgentError(`aux 'memory-bank': ${inp.indices.length} replay indices for ${inp.uA.shape[0]} rows (one per row of view 0)`);
+    }
     return inp.indices;
   }
 
