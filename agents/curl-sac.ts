@@ -340,6 +340,27 @@ export class CurlSacAgent {
     return Float32Array.from(data);
   }
 
+  /**
+   * The critic encoder's latents (its dense output after LayerNorm: what the
+   * critic and the aux objectives read) of `count` centre-cropped HWC uint8
+   * observations, row after row [count, latentDim]; for probes of the
+   * representation. Runs on tfjs, as acting does.
+   */
+  features(obs: Uint8Array, count: number): Float32Array {
+    this.assertLive();
+    if (!Number.isInteger(count) || count < 1 || obs.length !== count * this.obsSize()) {
+      throw new AgentError(`features: ${obs.length} bytes for ${count} observations, expected ${this.obsSize()} each (${this.spec.obsShape.join('x')}, HWC uint8, centre-cropped)`);
+    }
+    const out = tf.tidy(() => {
+      const x = tf.cast(tf.tensor4d(obs, [count, ...this.spec.obsShape], 'int32'), 'float32') as tf.Tensor4D;
+      const { h } = convForward(x, convParams(this.params, this.numLayers), false);
+      return headForward(h, headParams(this.params, 'critic'));
+    });
+    const data = Float32Array.from(out.dataSync() as Float32Array);
+    out.dispose();
+    return data;
+  }
+
   private normals(n: number): Float32Array {
     const out = new Float32Array(n);
     for (let i = 0; i < n; i++) out[i] = this.rng.normal();

@@ -41,6 +41,10 @@ export interface AgentConfig {
   auxQueue?: number;
   auxHiddenDim?: number;
   auxProjDim?: number;
+  auxMargin?: number;
+  auxAlpha?: number;
+  auxL2Reg?: number;
+  auxNoiseSamples?: number;
   auxSnnTemperature?: number;
   auxBankNegatives?: number;
   auxBankMomentum?: number;

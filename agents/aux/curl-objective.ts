@@ -115,22 +115,23 @@ export class CurlObjective implements AuxObjective {
     params.set('curl.W', variableFrom(tf.tensor2d(uniform01(latentDim * latentDim, rng), [latentDim, latentDim])));
   }
 
+  /** The keys: this batch's, then the queue's (oldest slot order, as stored). */
+  private keys(zPos: tf.Tensor2D): tf.Tensor2D {
+    const q = this.queue.tensor();
+    return q ? (tf.concat([zPos, q], 0) as tf.Tensor2D) : zPos;
+  }
+
   loss(inp: AuxInputs, record: MetricSink): tf.Scalar {
     const zPos = latent(inp.uPosT!, inp.fixed, 'target.critic');
     const zA = latent(inp.uA, inp.params, 'critic');
-    // the keys: this batch's, then the queue's (oldest slot order, as stored)
-    const logits = L.curlLogits(zA, inp.params.get('curl.W') as tf.Tensor2D, this.queue.withBatch(zPos));
+    const logits = L.curlLogits(zA, inp.params.get('curl.W') as tf.Tensor2D, this.keys(zPos));
     record('curlAccuracy', L.curlAccuracy(logits));
     const plain = this.o.tauPlus === 0 && this.o.beta === 0;
     return plain ? L.curlLoss(logits) : debiasedInfoNce(logits, this.o);
   }
 
   async afterStep(inp: AuxInputs): Promise<void> {
-    if (this.o.queue === 0) return;
-    const z = tf.tidy(() => latent(inp.uPosT!, inp.fixed, 'target.critic'));
-    const data = (await z.data()) as Float32Array;
-    z.dispose();
-    this.queue.push(data);
+    await this.queue.pushKeys(inp);
   }
 
   /** The queue as it stands (rows beyond `size` are zeros). */
@@ -147,7 +148,6 @@ export class CurlObjective implements AuxObjective {
   }
 
   setState(state: Record<string, TensorRecord> | undefined): void {
-    this.checkState(state);
     this.queue.setState(state);
   }
 }

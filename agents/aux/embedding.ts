@@ -2,6 +2,7 @@
 // the LayerNorm of an encoder output): unit-norm rows, and the alignment and
 // uniformity metrics of two views.
 import * as tf from '@tensorflow/tfjs';
+import { matMul } from '../ops.js';
 import type { MetricSink } from './objective.js';
 
 /**
@@ -38,6 +39,29 @@ export function recordAlignment(z1: tf.Tensor2D, z2: tf.Tensor2D, record: Metric
   const { alignment, uniformity } = alignmentUniformity(z1, z2);
   record('auxAlignment', alignment);
   record('auxUniformity', uniformity);
+}
+
+/**
+ * Squared Euclidean distances between the rows of a [N, D] and b [M, D], [N, M]:
+ * ||a_i||^2 + ||b_j||^2 - 2 a_i.b_j, floored at 0 (the expansion can round below it).
+ */
+export function squaredDistances(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => {
+    const aa = tf.sum(tf.square(a), 1, true);
+    const bb = tf.reshape(tf.sum(tf.square(b), 1), [1, -1]);
+    return tf.relu(tf.sub(tf.add(aa, bb), tf.mul(matMul(a, tf.transpose(b)), 2))) as tf.Tensor2D;
+  });
+}
+
+/** The smallest squared distance a Euclidean distance is taken of (see distances). */
+export const MIN_SQUARED_DISTANCE = 1e-12;
+
+/**
+ * Euclidean distances, sqrt(max(d^2, 1e-12)): sqrt's derivative is infinite at 0
+ * (a row and itself, or two equal rows), and the floor makes the gradient there 0.
+ */
+export function distances(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => tf.sqrt(tf.maximum(squaredDistances(a, b), MIN_SQUARED_DISTANCE)) as tf.Tensor2D);
 }
 
 /**

@@ -35,7 +35,7 @@ export const memoryBank = defineAuxObjective({
   },
   needs: memoryBankNeeds,
   metrics: ['auxLoss', 'auxAccuracy', 'auxProximal', 'auxGradNorm'],
-  report: { rank: 21, color: '#f9a825' },
+  report: { rank: 13, color: '#f9a825' },
   // the bank is state, not parameters (see above for its size)
   paramCount: () => 0,
   // b x (1 + m) cosines of latent-dim rows, 3x forward with the backward

@@ -135,7 +135,9 @@ export class MochiObjective implements AuxObjective {
 
   loss(inp: AuxInputs, record: MetricSink): tf.Scalar {
     const b = inp.uA.shape[0];
-    const keys = this.queue.withBatch(latent(inp.uPosT!, inp.fixed, 'target.critic'));
+    const zPos = latent(inp.uPosT!, inp.fixed, 'target.critic');
+    const q = this.queue.tensor();
+    const keys = q ? (tf.concat([zPos, q], 0) as tf.Tensor2D) : zPos;
     const m = keys.shape[0];
     // every key but the query's own; with no negative at all (one row, no queue) nothing is mixed
     const n = Math.min(this.o.auxHardNegatives, m - 1);
@@ -147,11 +149,7 @@ export class MochiObjective implements AuxObjective {
   }
 
   async afterStep(inp: AuxInputs): Promise<void> {
-    if (this.o.auxQueue === 0) return;
-    const z = tf.tidy(() => latent(inp.uPosT!, inp.fixed, 'target.critic'));
-    const data = (await z.data()) as Float32Array;
-    z.dispose();
-    this.queue.push(data);
+    await this.queue.pushKeys(inp);
   }
 
   queueSnapshot(): { keys: Float32Array; size: number; ptr: number } {

@@ -37,7 +37,7 @@ export const mochi = defineAuxObjective({
   },
   needs: mochiNeeds,
   metrics: ['auxLoss', 'auxAccuracy', 'auxGradNorm'],
-  report: { rank: 22, color: '#c2185b' },
+  report: { rank: 14, color: '#c2185b' },
   paramCount: () => 0,
   // cosines of b queries with b + queue keys (3x forward with the backward), the synthetic ones' b (s + s') rows the same
   flops: ({ latentDim: L, options, batch, rows, row }) => {

@@ -15,6 +15,11 @@ import { memoryBank } from './memory-bank.js';
 import { mochi } from './mochi.js';
 import { none } from './none.js';
 import { simclr } from './simclr.js';
+import { margin } from './margin.js';
+import { triplet } from './triplet.js';
+import { lifted } from './lifted.js';
+import { nPair } from './n-pair.js';
+import { nce } from './nce.js';
 import { softNn } from './soft-nn.js';
 import { swav } from './swav.js';
 
@@ -27,6 +32,11 @@ const builtins = [
   barlow,
   curlDebiased,
   curlHard,
+  margin,
+  triplet,
+  lifted,
+  nPair,
+  nce,
   softNn,
   memoryBank,
   mochi,

@@ -28,7 +28,7 @@ export const softNn = defineAuxObjective({
   },
   needs: softNnNeeds,
   metrics: ['auxLoss', 'auxAccuracy', 'auxGradNorm'],
-  report: { rank: 20, color: '#00796b' },
+  report: { rank: 12, color: '#00796b' },
   paramCount: () => 0,
   // the 2b x 2b Gram matrix of L-dim latents (3x forward with its backward)
   flops: ({ latentDim, batch, rows, row }) => {

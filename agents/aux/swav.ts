@@ -42,7 +42,7 @@ export const swav = defineAuxObjective({
   },
   needs: swavNeeds,
   metrics: ['auxLoss', 'auxAccuracy', 'auxGradNorm'],
-  report: { rank: 23, color: '#283593' },
+  report: { rank: 15, color: '#283593' },
   paramCount: ({ latentDim, options }) => projectionParams(latentDim, options) + options.auxPrototypes * options.auxProjDim,
   // the projection over both views' 2b rows (3x forward) and the 2b x K scores of D-dim rows (3x forward);
   // Sinkhorn is elementwise

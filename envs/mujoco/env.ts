@@ -7,6 +7,7 @@ import { loadMujoco, type MujocoModule } from './module.js';
 import { Physics } from './physics.js';
 import { defaultRendererFactory, type FrameRenderer, type RendererFactory } from './renderer.js';
 import type { BoundTask, MujocoTask, TaskState } from './task.js';
+import type { PhysicalState, StateReadable } from '../state.js';
 
 export interface MujocoEnvOptions {
   /** Square image side in pixels (default 100). */
@@ -40,7 +41,7 @@ type MujocoSnapshot = {
  * and non-finite values are errors. The env never ends an episode itself:
  * `makeEnv` adds a TimeLimit at `episodeSteps` control steps (truncation).
  */
-export class MujocoEnv implements Env<Uint8Array, Float32Array>, SnapshotCapable, SkipRenderCapable<Uint8Array, Float32Array> {
+export class MujocoEnv implements Env<Uint8Array, Float32Array>, SnapshotCapable, SkipRenderCapable<Uint8Array, Float32Array>, StateReadable {
   readonly id: string;
   readonly observationSpace: BoxSpace;
   readonly actionSpace: BoxSpace;
@@ -132,6 +133,41 @@ export class MujocoEnv implements Env<Uint8Array, Float32Array>, SnapshotCapable
   step(action: Float32Array): StepResult<Uint8Array> {
     const r = this.stepWithoutObservation(action);
     return { ...r, observation: this.observe() };
+  }
+
+  /**
+   * Joint positions, then joint velocities: a hinge's angle as its cosine and
+   * sine (an angle that winds past 2 pi is the same state, which a linear map
+   * cannot see in the raw angle), a slide's position as it is, ball and free
+   * joints' coordinates as MuJoCo stores them.
+   */
+  physicalState(): PhysicalState {
+    const names: string[] = [];
+    const values: number[] = [];
+    const qpos = this.physics.qpos;
+    const qvel = this.physics.qvel;
+    const joints = this.physics.joints();
+    for (const joint of joints) {
+      const at = joint.qposAdr;
+      if (joint.kind === 'hinge') {
+        names.push(`${joint.name}.cos`, `${joint.name}.sin`);
+        values.push(Math.cos(qpos[at] as number), Math.sin(qpos[at] as number));
+      } else {
+        const n = joint.kind === 'slide' ? 1 : joint.kind === 'ball' ? 4 : 7;
+        for (let i = 0; i < n; i++) {
+          names.push(n === 1 ? `${joint.name}.pos` : `${joint.name}.qpos${i}`);
+          values.push(qpos[at + i] as number);
+        }
+      }
+    }
+    for (const joint of joints) {
+      const n = joint.kind === 'free' ? 6 : joint.kind === 'ball' ? 3 : 1;
+      for (let i = 0; i < n; i++) {
+        names.push(n === 1 ? `${joint.name}.vel` : `${joint.name}.qvel${i}`);
+        values.push(qvel[joint.dofAdr + i] as number);
+      }
+    }
+    return { names, values: Float64Array.from(values) };
   }
 
   getSnapshot(): EnvSnapshot {

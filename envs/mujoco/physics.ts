@@ -66,6 +66,19 @@ export class Physics {
   cameraId(name: string): number {
     return this.id('camera', name);
   }
+  /** Every joint: its name, kind and where its coordinates sit in qpos and qvel. */
+  joints(): Array<{ name: string; kind: 'free' | 'ball' | 'slide' | 'hinge'; qposAdr: number; dofAdr: number }> {
+    const kinds = ['free', 'ball', 'slide', 'hinge'] as const;
+    const count = this.model.njnt as number;
+    const jointObj = this.mj.mjtObj.mjOBJ_JOINT.value;
+    return Array.from({ length: count }, (_, j) => ({
+      name: this.mj.mj_id2name(this.model, jointObj, j) || `joint${j}`,
+      kind: kinds[(this.model.jnt_type as Int32Array)[j] as number] ?? 'free',
+      qposAdr: (this.model.jnt_qposadr as Int32Array)[j] as number,
+      dofAdr: (this.model.jnt_dofadr as Int32Array)[j] as number,
+    }));
+  }
+
   jointQposAdr(name: string): number {
     return (this.model.jnt_qposadr as Int32Array)[this.id('joint', name)] as number;
   }

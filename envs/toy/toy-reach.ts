@@ -4,6 +4,7 @@ import { EnvError } from '../errors.js';
 import { tolerance } from '../rewards.js';
 import type { PhysicsStepResult, SkipRenderCapable } from '../skip-render.js';
 import { boxSpace, type BoxSpace, type Env, type EnvSnapshot, type ResetOptions, type ResetResult, type SnapshotCapable, type StepResult } from '../types.js';
+import type { PhysicalState, StateReadable } from '../state.js';
 
 /** Arena half-width in world units; positions live in [-1, 1]^2. */
 const ARENA = 1;
@@ -44,7 +45,7 @@ type ToySnapshot = {
  * Reward = tolerance(distance, bounds [0, target radius], margin 1,
  * gaussian), in [0, 1]. No physics, any image size.
  */
-export class ToyReach implements Env<Uint8Array, Float32Array>, SnapshotCapable, SkipRenderCapable<Uint8Array, Float32Array> {
+export class ToyReach implements Env<Uint8Array, Float32Array>, SnapshotCapable, SkipRenderCapable<Uint8Array, Float32Array>, StateReadable {
   readonly id = 'toy-reach';
   readonly observationSpace: BoxSpace;
   readonly actionSpace: BoxSpace = boxSpace([2], 'float32', -1, 1);
@@ -126,6 +127,11 @@ export class ToyReach implements Env<Uint8Array, Float32Array>, SnapshotCapable,
       }
     }
     return img;
+  }
+
+  /** The dot's and the target's positions. */
+  physicalState(): PhysicalState {
+    return { names: ['dot.x', 'dot.y', 'target.x', 'target.y'], values: Float64Array.from([...this.dot, ...this.target]) };
   }
 
   getSnapshot(): EnvSnapshot {

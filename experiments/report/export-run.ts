@@ -1,6 +1,7 @@
 /*
  * A finished (or stopped) run's results, small enough to commit: config.json,
- * status.json, eval.csv, machine.jsonl and a digest of metrics.jsonl (every
+ * status.json, eval.csv, machine.jsonl, probe.json (`curl-rl probe --out`, where
+ * the run has one) and a digest of metrics.jsonl (every
  * evaluation, and the train and episode records thinned to one per 1,000
  * environment steps). Never checkpoints, replay or TensorBoard files. The
  * digest is still a run directory to `curl-rl report`, so a benchmark's
@@ -13,7 +14,7 @@ import { MACHINE_LOG } from '../../src/run/machine-log.js';
 import { isRunDir } from './load-runs.js';
 
 /** Copied as they are when the run has them. */
-const copiedFiles = ['config.json', 'status.json', 'eval.csv', MACHINE_LOG] as const;
+const copiedFiles = ['config.json', 'status.json', 'eval.csv', MACHINE_LOG, 'probe.json'] as const;
 
 /** Environment steps per kept train or episode record. */
 export const DIGEST_STEPS = 1000;

@@ -23,7 +23,23 @@ export interface RunSummary {
   envStepsPerSec?: number;
   /** Mean of the logged update rates, over the windows in which updates ran. */
   updatesPerSec?: number;
+  /** Mean held-out R^2 of `curl-rl probe --out <run>/probe.json`, when the run folder has one: trained and at initialisation. */
+  probe?: { trained: number; initial: number };
   skippedLines: number;
+}
+
+/** probe.json beside a run's files (written by `curl-rl probe --out`), or undefined when absent or not a probe's. */
+function readProbe(dir: string): RunSummary['probe'] {
+  const path = join(dir, 'probe.json');
+  if (!existsSync(path)) return undefined;
+  try {
+    const raw = JSON.parse(readFileSync(path, 'utf8')) as { scores?: Record<string, { meanR2?: unknown }> };
+    const trained = raw.scores?.trained?.meanR2;
+    const initial = raw.scores?.initial?.meanR2;
+    return typeof trained === 'number' && typeof initial === 'number' ? { trained, initial } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A run directory holds config.json and metrics.jsonl. */
@@ -125,5 +141,7 @@ export function loadRun(dir: string): RunSummary | undefined {
   // Windows before the first update (the random initial steps) log 0 updates/s and would drag the mean down.
   const ups = mean(metrics.train.flatMap((t) => (t.updatesPerSec !== undefined && Number.isFinite(t.updatesPerSec) && t.updatesPerSec > 0 ? [t.updatesPerSec] : [])));
   if (ups !== undefined) summary.updatesPerSec = ups;
+  const probe = readProbe(dir);
+  if (probe !== undefined) summary.probe = probe;
   return summary;
 }

@@ -11,6 +11,13 @@ export function formatStat(s: Stat | undefined, seeds?: number): string {
   return seeds !== undefined && s.n < seeds ? `${text} (${s.n}/${seeds} seeds)` : text;
 }
 
+/** R^2 to three decimals (formatStat's one decimal would round a probe's 0.41 to 0.4). */
+function formatR2Stat(s: Stat | undefined, seeds: number): string {
+  if (s === undefined || s.n === 0 || !Number.isFinite(s.mean)) return dash;
+  const text = s.n > 1 ? `${s.mean.toFixed(3)} ± ${s.std.toFixed(3)}` : s.mean.toFixed(3);
+  return s.n < seeds ? `${text} (${s.n}/${seeds} seeds)` : text;
+}
+
 export function formatSteps(steps: number): string {
   if (steps >= 1e6 && steps % 1e5 === 0) return `${steps / 1e6}M`;
   if (steps >= 1e3 && steps % 100 === 0) return `${steps / 1e3}k`;
@@ -35,7 +42,9 @@ function row(cells: string[]): string {
 }
 
 export function resultsTable(groups: readonly GroupSummary[]): string {
+  const probed = groups.some((g) => g.probe !== undefined);
   const header = ['task', 'variant', 'seeds', 'first eval', 'final step', 'final return', `last ${LAST_K} evals`, '100k', 'paper 100k', '500k', 'paper 500k'];
+  if (probed) header.push('probe R² trained', 'probe R² initial');
   const lines = [row(header), row(header.map(() => '---'))];
   for (const g of groups) {
     const n = g.seeds.length;
@@ -53,6 +62,7 @@ export function resultsTable(groups: readonly GroupSummary[]): string {
         g.paper ? String(g.paper.at100k) : dash,
         formatStat(g.at500k, n),
         g.paper ? String(g.paper.at500k) : dash,
+        ...(probed ? [formatR2Stat(g.probe?.trained, n), formatR2Stat(g.probe?.initial, n)] : []),
       ]),
     );
   }

@@ -23,6 +23,8 @@ export interface GroupSummary {
   at100k?: Stat;
   at500k?: Stat;
   paper?: PublishedScores;
+  /** The seeds' probe R^2 (mean over state dimensions, held out), trained and at initialisation, where runs have probe.json. */
+  probe?: { trained: Stat; initial: Stat };
 }
 
 /** How many of a run's last evaluations `lastK` averages. */
@@ -84,6 +86,8 @@ export function summarizeGroups(runs: readonly RunSummary[], options: { band: Ba
     const at500k = statAt(withEvals, 500_000);
     if (at100k) summary.at100k = at100k;
     if (at500k) summary.at500k = at500k;
+    const probed = members.flatMap((r) => (r.probe ? [r.probe] : []));
+    if (probed.length > 0) summary.probe = { trained: stat(probed.map((p) => p.trained)), initial: stat(probed.map((p) => p.initial)) };
     const paper = publishedScores(env, variant);
     if (paper) summary.paper = paper;
     summaries.push(summary);

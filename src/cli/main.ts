@@ -7,6 +7,7 @@ import * as envs from './commands/envs.js';
 import * as evaluate from './commands/eval.js';
 import * as exportResults from './commands/export.js';
 import * as info from './commands/info.js';
+import * as probe from './commands/probe.js';
 import * as render from './commands/render.js';
 import * as report from './commands/report.js';
 import * as sweep from './commands/sweep.js';
@@ -18,7 +19,7 @@ type RunCli = (argv: string[]) => Promise<number>;
 // A command that starts another command (`sweep task` starts `train`) is
 // handed the CLI's entry point rather than importing main.ts, which imports
 // every command: no command module imports back up into main.
-const commands: Array<{ register(program: Command, runCli: RunCli): void }> = [train, evaluate, envs, render, sweep, report, exportResults, config, info, bench];
+const commands: Array<{ register(program: Command, runCli: RunCli): void }> = [train, evaluate, envs, render, sweep, report, exportResults, probe, config, info, bench];
 
 export function buildProgram(): Command {
   const program = new Command('curl-rl')

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import type { AgentState } from '../../agents/index.js';
+import type { AgentState, CurlSacAgent } from '../../agents/index.js';
+import type { Config } from '../config/schema.js';
 import { createAgent } from '../agent.js';
 import { GifFileWriter } from '../../envs/image.js';
 import { makeEnv } from '../../envs/registry.js';
@@ -22,6 +23,32 @@ export interface RunEvaluation {
   std: number;
   returns: number[];
   video?: string;
+}
+
+/** An fp32 agent of the run's shape at its initial weights: acting runs on tfjs whatever the trunk's precision, so it needs neither bf16 nor the engine that trained. */
+export function runAgent(config: Config, actionDim: number, seed = config.seed): CurlSacAgent {
+  return createAgent({ ...config, precision: 'fp32' }, { obsShape: [config.cropSize, config.cropSize, 3 * config.frameStack], actionDim }, seed);
+}
+
+/**
+ * Sets `agent` to the newest checkpoint whose agent file is intact and fits
+ * the run's agent, and returns that checkpoint; a damaged one is reported,
+ * never used.
+ */
+export function loadNewestAgent(runDir: string, candidates: readonly string[], agent: CurlSacAgent, say: (line: string) => void): string {
+  for (const candidate of candidates) {
+    let agentState: AgentState;
+    try {
+      agentState = readAgentCheckpoint(join(candidate, checkpointFiles.agent), agent);
+    } catch (error) {
+      if (!(error instanceof DamagedFileError)) throw error;
+      say(`curl-rl: skipping ${candidate}: ${error.message}`);
+      continue;
+    }
+    agent.setState(agentState);
+    return candidate;
+  }
+  throw new DamagedFileError(runDir, "every checkpoint's agent.msgpack is damaged; nothing to load");
 }
 
 /**
@@ -54,23 +81,9 @@ export async function evaluateRun(
     const space = env.actionSpace;
     const actionDim = space.kind === 'box' ? spaceSize(space) : 0;
     // acting runs on tfjs whatever the trunk's precision, so an evaluation needs neither bf16 nor the engine that trained
-    const agent = createAgent({ ...config, precision: 'fp32' }, { obsShape: [config.cropSize, config.cropSize, 3 * config.frameStack], actionDim }, config.seed);
+    const agent = runAgent(config, actionDim);
     try {
-      // The newest checkpoint whose agent file is intact and fits this run's agent; a damaged one is reported, never evaluated.
-      let checkpoint: string | undefined;
-      let agentState: AgentState | undefined;
-      for (const candidate of candidates) {
-        try {
-          agentState = readAgentCheckpoint(join(candidate, checkpointFiles.agent), agent);
-          checkpoint = candidate;
-          break;
-        } catch (error) {
-          if (!(error instanceof DamagedFileError)) throw error;
-          say(`curl-rl: skipping ${candidate}: ${error.message}`);
-        }
-      }
-      if (!checkpoint || !agentState) throw new DamagedFileError(runDir, 'every checkpoint\'s agent.msgpack is damaged; nothing to evaluate');
-      agent.setState(agentState);
+      const checkpoint = loadNewestAgent(runDir, candidates, agent, say);
       const seeds = Array.from({ length: options.episodes }, (_, i) => options.seed + i);
       const result = await evaluatePolicy(env, agent, config, seeds, video ? (frame, episode) => {
         if (episode === 0) video.add(frame);

@@ -125,7 +125,7 @@ describe('aux parameters, optimizers and gradients', () => {
   }, 30_000);
 
   it('rejects a queue for a non-CURL objective and a non-positive temperature', () => {
-    expect(() => createAgent(cfg('simclr', { auxQueue: 4 }), spec, 1)).toThrow(/auxQueue 4 .* needs aux curl, curl-debiased, curl-hard, mochi, not 'simclr'/);
+    expect(() => createAgent(cfg('simclr', { auxQueue: 4 }), spec, 1)).toThrow(/auxQueue 4 .* needs aux curl, curl-debiased, curl-hard, nce, mochi, not 'simclr'/);
     expect(() => createAgent(cfg('simclr', { auxTemperature: -0.1 }), spec, 1)).toThrow(/auxTemperature -0.1 is invalid for aux 'simclr': Number must be greater than 0/);
   });
 });

@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import * as reportCommand from '../../src/cli/commands/report.js';
 import * as sweepCommand from '../../src/cli/commands/sweep.js';
 import * as exportCommand from '../../src/cli/commands/export.js';
+import * as probeCommand from '../../src/cli/commands/probe.js';
 
 let tmp: string;
 let log: ReturnType<typeof vi.spyOn>;
@@ -28,6 +29,7 @@ function program(): Command {
   sweepCommand.register(p, noNestedCli);
   reportCommand.register(p);
   exportCommand.register(p);
+  probeCommand.register(p);
   for (const sub of p.commands) sub.exitOverride();
   return p;
 }
@@ -80,6 +82,16 @@ describe('curl-rl export', () => {
     expect(printed()).toMatch(/-> .*curl-s1: config\.json, metrics\.jsonl \(1 evaluations, 0 train and 0 episode records kept, 0 left out\)/);
     expect(printed()).toContain('the run has no machine.jsonl');
     await expect(program().parseAsync(['export', join(tmp, 'nope'), join(tmp, 'o')], { from: 'user' })).rejects.toThrow(/is not a run directory/);
+  });
+});
+
+describe('curl-rl probe', () => {
+  it('refuses bad counts and fractions before loading anything', async () => {
+    const run = join(tmp, 'no-run');
+    await expect(program().parseAsync(['probe', run, '--held-out', '1.5'], { from: 'user' })).rejects.toThrow(/--held-out "1.5" is invalid; expected a fraction strictly between 0 and 1/);
+    await expect(program().parseAsync(['probe', run, '--held-out', '0'], { from: 'user' })).rejects.toThrow(/--held-out "0" is invalid/);
+    await expect(program().parseAsync(['probe', run, '--episodes', '1e3'], { from: 'user' })).rejects.toThrow(/--episodes/);
+    await expect(program().parseAsync(['probe', run, '--episodes', '1', '--random-episodes', '0'], { from: 'user' })).rejects.toThrow(/at least 2 episodes/);
   });
 });
 

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { digestMetrics, exportRun } from '../../experiments/report/export-run.js';
 import { loadRun } from '../../experiments/report/load-runs.js';
+import { buildReport } from '../../experiments/report/report.js';
 import { curvesSpec } from '../../experiments/report/plot.js';
 import { publishedScores } from '../../experiments/report/paper.js';
 import { variantOf } from '../../experiments/report/variant.js';
@@ -92,6 +93,24 @@ describe('exportRun', () => {
     expect(() => exportRun(run, join(run, 'results'))).toThrow(/is the run directory or inside it/);
     expect(() => exportRun(run, run)).toThrow(/is the run directory or inside it/);
     expect(existsSync(join(run, 'results'))).toBe(false);
+  });
+});
+
+describe('probe results in the report', () => {
+  it("carries a run's probe.json through the export into the report's table, per variant over seeds", async () => {
+    for (const [seed, trained] of [[1, 0.4], [2, 0.6]] as const) {
+      const run = join(tmp, `run${seed}`);
+      fakeRun(run);
+      writeFileSync(join(run, 'probe.json'), line({ scores: { trained: { meanR2: trained }, initial: { meanR2: -0.05 } } }));
+      exportRun(run, join(tmp, 'results', `pixel-sac-s${seed}`));
+    }
+    expect(readdirSync(join(tmp, 'results', 'pixel-sac-s1'))).toContain('probe.json');
+    const { summary, files } = await buildReport(join(tmp, 'results'), { out: join(tmp, 'report'), band: 'std', alignment: 'common' });
+    expect(summary.groups[0]!.probe!.trained.mean).toBeCloseTo(0.5, 12);
+    expect(summary.groups[0]!.probe!.trained.std).toBeCloseTo(Math.sqrt(0.02), 12);
+    const md = readFileSync(files.markdown, 'utf8');
+    expect(md).toContain('| probe R² trained | probe R² initial |');
+    expect(md).toContain('| 0.500 ± 0.141 | -0.050 ± 0.000 |');
   });
 });
 
