@@ -385,6 +385,12 @@ export class CurlSacAgent {
     if (this.aux) {
       if (!batch.obsPositive) fail(`aux '${this.config.aux}' needs batch.obsPositive (sample the replay with a positive view)`);
       else if (batch.obsPositive.length !== img) fail(`obsPositive has ${batch.obsPositive.length} bytes, expected ${img}`);
+      if (this.auxNeeds.replayIndices) {
+        if (!batch.indices) fail(`aux '${this.config.aux}' needs batch.indices (each row's replay index; ReplayBuffer.sample gives them)`);
+        else if (batch.indices.length !== b || !batch.indices.every((g) => Number.isSafeInteger(g) && g >= 0)) {
+          fail(`indices must be ${b} non-negative integers (one replay index per row), got ${batch.indices.length} values`);
+        }
+      }
     }
     if (batch.action.length !== b * this.spec.actionDim) fail(`action has ${batch.action.length} values, expected ${b * this.spec.actionDim}`);
     if (batch.reward.length !== b) fail(`reward has ${batch.reward.length} values, expected ${b}`);
@@ -470,7 +476,10 @@ export class CurlSacAgent {
         const uP = await awaited(auxPasses.posOnline);
         // M obs views (DrQ): every pass ran over M x B rows; the aux loss reads view 0
         const view0 = (u: tf.Tensor2D | null): tf.Tensor2D | null => (u && M > 1 ? keep(passes.firstView([u])[0]!) : u);
-        const views: AuxInputs = { uA: view0(uA!)!, uP: view0(uP), uPosT: view0(uPosT), uObsT: view0(uObsT), params: P, fixed: P };
+        const views: AuxInputs = {
+          uA: view0(uA!)!, uP: view0(uP), uPosT: view0(uPosT), uObsT: view0(uObsT), params: P, fixed: P,
+          ...(batch.indices ? { indices: batch.indices } : {}),
+        };
         Object.assign(metrics, await this.updateAux(aux, views, snapshot!));
       }
       timer.mark(aux?.metricPrefix === 'curl' || !aux ? 'curl' : 'aux');

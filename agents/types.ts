@@ -45,7 +45,19 @@ export interface AgentConfig {
   auxAlpha?: number;
   auxL2Reg?: number;
   auxNoiseSamples?: number;
+  auxSnnTemperature?: number;
+  auxBankNegatives?: number;
+  auxBankMomentum?: number;
+  auxProximal?: number;
+  auxHardNegatives?: number;
+  auxMixes?: number;
+  auxQueryMixes?: number;
+  auxPrototypes?: number;
+  auxSinkhornEpsilon?: number;
+  auxSinkhornIters?: number;
   curlEncoderSteps?: number;
+  /** transitions the replay keeps (memory-bank keeps one bank slot per replay slot; it refuses to start without it) */
+  replayCapacity?: number;
 }
 
 export interface AgentSpec {

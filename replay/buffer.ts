@@ -194,6 +194,7 @@ export class ReplayBuffer {
     const action = into?.action ?? new Float32Array(batchSize * this.actionDim);
     const reward = into?.reward ?? new Float32Array(batchSize);
     const notDone = into?.notDone ?? new Float32Array(batchSize);
+    const indices = into?.indices ?? new Float64Array(batchSize);
     const low = this.oldestLive();
     const live = this.written - low;
     for (let b = 0; b < batchSize; b++) {
@@ -204,6 +205,7 @@ export class ReplayBuffer {
       action.set(this.action.subarray(slot * this.actionDim, (slot + 1) * this.actionDim), b * this.actionDim);
       reward[b] = this.reward[slot]!;
       notDone[b] = this.flags[slot]! & TERMINATED ? 0 : 1;
+      indices[b] = g;
       const ep = this.epStart[slot]!;
       const out = b * imageBytes;
       this.writeStack(g, ep, aug, aug.draw(rng), obs, out, channels);
@@ -225,6 +227,7 @@ export class ReplayBuffer {
       action,
       reward,
       notDone,
+      indices,
     };
   }
 

@@ -31,4 +31,10 @@ export interface Batch {
   readonly reward: Float32Array;
   /** [B]: 0 where the transition ended in a true terminal (terminated), else 1 (truncation bootstraps). */
   readonly notDone: Float32Array;
+  /**
+   * [B]: each row's transition as the replay numbers it, the global index g of its obs frame (0, 1, 2, ...
+   * in the order written; it lives in slot g % capacity). Identifies a sample across batches (the memory
+   * bank's key); absent in batches not drawn from a replay.
+   */
+  readonly indices?: Float64Array;
 }

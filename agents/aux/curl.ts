@@ -14,11 +14,12 @@ import { z } from 'zod';
 import { defaultedAuxOption, defineAuxObjective, encoderFlops, optionalAuxOption, withDefault } from './descriptor.js';
 import type { AuxDescriptor, AuxOptionSet } from './descriptor.js';
 
+/** Shared with NCE (nce.ts) and MoCHi (mochi.ts), which read the same key queue. */
 export const queue = defaultedAuxOption(
   z.number().int().nonnegative().max(65_536),
   0,
   'MoCo-style queue of the last K momentum-encoder keys as extra negatives (0 = in-batch only)',
-  "adds negatives to CURL's InfoNCE",
+  'sets the queue of past momentum-encoder keys',
 );
 /** 0 (no debiasing) unless an objective says otherwise. */
 const tauPlus = optionalAuxOption(z.number().min(0).lt(1), 'class prior tau+ of the debiased negative term', 0);

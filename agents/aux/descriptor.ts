@@ -103,6 +103,8 @@ export interface AuxCreateContext<V extends object> extends AuxSize<V> {
   readonly params: ParamMap;
   /** The agent's init stream, right after the agent's own parameters were drawn from it. */
   readonly rng: Rng;
+  /** The replay's capacity, when the config gives it (the memory bank keeps one slot per replay slot). */
+  readonly replayCapacity?: number | undefined;
 }
 
 /** The tfjs side of an objective. */

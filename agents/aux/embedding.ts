@@ -63,3 +63,16 @@ export const MIN_SQUARED_DISTANCE = 1e-12;
 export function distances(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
   return tf.tidy(() => tf.sqrt(tf.maximum(squaredDistances(a, b), MIN_SQUARED_DISTANCE)) as tf.Tensor2D);
 }
+
+/**
+ * x as a constant: its value, with a zero gradient (tfjs has no stop_gradient). For what the
+ * papers compute without gradient from a differentiable input: SwAV's codes, MoCHi's query mixes.
+ */
+export function stopGradient<T extends tf.Tensor>(x: T): T {
+  return constant(x) as T;
+}
+
+const constant = tf.customGrad(((input: tf.Tensor) => ({
+  value: input.clone(),
+  gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy),
+})) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor) => tf.Tensor;

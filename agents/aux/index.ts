@@ -36,5 +36,7 @@ export function createAuxObjective(config: AgentConfig, params: ParamMap, rng: R
   if (unread.length > 0) throw new AgentError(unread.map((u) => unreadMessage(u, config.aux)).join('; '));
   // loaded above: that read sealed the registry, so no objective was added after it
   const implementation = implementations.get(descriptor.name)!;
-  return implementation.create({ name: descriptor.name, latentDim: config.latentDim, options: resolveAuxOptions(descriptor, config), params, rng });
+  return implementation.create({
+    name: descriptor.name, latentDim: config.latentDim, options: resolveAuxOptions(descriptor, config), params, rng, replayCapacity: config.replayCapacity,
+  });
 }

@@ -2,7 +2,7 @@
 // keep it: the momentum encoder's latents of the last K samples, a ring
 // filled oldest-first, saved in checkpoints under `<prefix>.queue` and
 // `<prefix>.queueSizePtr`. CURL's family reads it as extra negatives, NCE as
-// its noise pool.
+// its noise pool, MoCHi as negatives to mine and mix.
 import * as tf from '@tensorflow/tfjs';
 import { latent } from '../networks.js';
 import type { TensorRecord } from '../tensor-record.js';

@@ -20,6 +20,8 @@ export interface AuxNeeds {
   readonly targetPos: boolean;
   /** The momentum encoder on the anchor crop, no gradient. */
   readonly targetObs: boolean;
+  /** The replay index of each batch row (batch.indices, as AuxInputs.indices); absent means false. */
+  readonly replayIndices?: boolean;
 }
 
 export interface AuxInputs {
@@ -34,6 +36,8 @@ export interface AuxInputs {
   readonly params: ReadonlyMap<string, tf.Tensor>;
   /** All other parameters (read-only: the target encoder's LayerNorm, target heads). */
   readonly fixed: ReadonlyMap<string, tf.Tensor>;
+  /** Each row's global transition index in the replay (slot = index % capacity), when needs.replayIndices. */
+  readonly indices?: Float64Array;
 }
 
 /** Receives a metric scalar computed inside the loss (the caller keeps and disposes it). */

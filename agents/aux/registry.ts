@@ -11,6 +11,8 @@ import { barlow } from './barlow.js';
 import { byol } from './byol.js';
 import { curl, curlDebiased, curlHard } from './curl.js';
 import type { AuxDescriptor, AuxOption, AuxOptionSet, AuxOptionValues, DefaultedAuxOption, OptionalAuxOption } from './descriptor.js';
+import { memoryBank } from './memory-bank.js';
+import { mochi } from './mochi.js';
 import { none } from './none.js';
 import { simclr } from './simclr.js';
 import { margin } from './margin.js';
@@ -18,6 +20,8 @@ import { triplet } from './triplet.js';
 import { lifted } from './lifted.js';
 import { nPair } from './n-pair.js';
 import { nce } from './nce.js';
+import { softNn } from './soft-nn.js';
+import { swav } from './swav.js';
 
 /** In the order --aux lists them. */
 const builtins = [
@@ -33,6 +37,10 @@ const builtins = [
   lifted,
   nPair,
   nce,
+  softNn,
+  memoryBank,
+  mochi,
+  swav,
 ] as const;
 
 type Builtin = (typeof builtins)[number];

@@ -6,6 +6,9 @@ import { z } from 'zod';
 import { defineAuxObjective, encoderFlops, optionalAuxOption } from './descriptor.js';
 import { projectionFlops, projectionOptions, projectionParams } from './two-view.js';
 
+/** The temperature of cosine similarities, shared by the objectives that divide cosines by one (each with its own default). */
+export const temperature = optionalAuxOption(z.number().positive().max(100), 'temperature of the cosine similarities', 0.1);
+
 export const simclrNeeds = { onlinePos: true, targetPos: false, targetObs: false } as const;
 
 export const simclr = defineAuxObjective({
@@ -13,7 +16,7 @@ export const simclr = defineAuxObjective({
   summary: 'NT-Xent',
   options: {
     // Chen et al. use 0.1 at small batches too
-    auxTemperature: optionalAuxOption(z.number().positive().max(100), 'temperature of the cosine similarities', 0.1),
+    auxTemperature: temperature,
     ...projectionOptions,
   },
   needs: simclrNeeds,

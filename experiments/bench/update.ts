@@ -5,7 +5,7 @@
  *
  *   npm run bench -- update --batch-size 128 --aux both --iters 5
  *   npm run bench -- update --batch-size 32 --aux simclr,byol,barlow --iters 3
- *   npm run bench -- update --aux all --aux-queue 1024     (the queue applies to the CURL family)
+ *   npm run bench -- update --aux all --aux-queue 1024     (the queue applies to the CURL family and MoCHi)
  *   npm run bench -- update --batch-size 128,512 --aux both --compare-pytorch
  *   npm run bench -- update --batch-size 128 --aux curl --aug-k 1,2 --aug-m 1,2
  *
@@ -16,7 +16,7 @@
  * PyTorch for each.
  *
  * Flags: --batch-size 128 (comma list)  --aux curl|none|both|all or a comma list of --aux names (both)
- *        --aux-queue K (the CURL family's key queue; 0)  --iters 5  --warmup 2
+ *        --aux-queue K (the key queue of the CURL family and MoCHi; 0)  --iters 5  --warmup 2
  *        --backend auto|wasm|cpu|...  --conv-engine auto|libtorch|tfjs  --conv-workers N
  *        --precision fp32 (comma list of fp32, bf16, auto: the libtorch engine's trunk; one JSON line each)
  *        --heads tfjs,libtorch (comma list: where the MLP heads, Adam and the EMA run; the conv engine's by default)
@@ -37,6 +37,7 @@ import { MAX_COUNT, convEngineNames, defaultConfig, precisionNames } from '../..
 import { libtorchThreads, resolveConvEngine, resolvePrecision } from '../../src/conv-engine.js';
 import type { ConvEngineRequest, PrecisionRequest } from '../../src/conv-engine.js';
 import { initBackend } from '../../src/backend.js';
+import { auxObjective } from '../../agents/aux/registry.js';
 import { auxNames } from '../../src/config/schema.js';
 import type { AuxName } from '../../src/config/schema.js';
 import { auxFlops } from './lib/aux-flops.js';
@@ -69,6 +70,8 @@ function randomBatch(rng: Rng, b: number, k = 1, m = 1): Batch {
     action: new Float32Array(b * ACTION_DIM).map(() => rng.uniform() * 2 - 1),
     reward: new Float32Array(b).map(() => rng.uniform()),
     notDone: new Float32Array(b).fill(1),
+    // replay indices (memory-bank's bank keys); rows 0..b-1 as if drawn from a full buffer
+    indices: Float64Array.from({ length: b }, (_, i) => i),
   };
 }
 
@@ -178,7 +181,8 @@ export async function main(argv: string[]): Promise<void> {
   const base = defaultConfig();
   for (const aux of auxes as AuxName[]) {
     for (const b of batchSizes) for (const views of viewPairs) {
-      const queue = aux.startsWith('curl') ? auxQueue : 0;
+      // every objective that reads the key queue (the CURL family, MoCHi) gets --aux-queue
+      const queue = Object.hasOwn(auxObjective(aux).options, 'auxQueue') ? auxQueue : 0;
       const ours: Array<{ precision: string; heads: string; medianMs: number; threads: number }> = [];
       for (const precision of resolvedPrecisions) for (const headEngine of heads as Array<'tfjs' | 'libtorch'>) {
         const cfg: AgentBuildConfig = { ...base, aux, auxQueue: queue, convWorkers, convEngine: engine.engine, precision, headEngine, ...(microBatch !== undefined ? { microBatch } : {}) };

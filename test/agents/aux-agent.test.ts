@@ -26,9 +26,14 @@ const mlp2 = (p: string) => [`${p}.w0`, `${p}.b0`, `${p}.w1`, `${p}.b1`];
 const OWN: Record<string, string[]> = {
   curl: ['curl.W'], 'curl-debiased': ['curl.W'], 'curl-hard': ['curl.W'],
   simclr: mlp2('simclr'), byol: [...mlp2('byol.proj'), ...mlp2('byol.pred')], barlow: mlp2('barlow'),
+  'soft-nn': [], 'memory-bank': [], mochi: [], swav: [...mlp2('swav'), 'swav.prototypes'],
 };
-const AUX_PARAM = /^(target\.)?(curl|simclr|byol|barlow)\./;
-const ALL = ['curl', 'curl-debiased', 'curl-hard', 'simclr', 'byol', 'barlow'] as const;
+const AUX_PARAM = /^(target\.)?(curl|simclr|byol|barlow|swav)\./;
+const ALL = ['curl', 'curl-debiased', 'curl-hard', 'simclr', 'byol', 'barlow', 'soft-nn', 'memory-bank', 'mochi', 'swav'] as const;
+/** The objectives that log an accuracy (the others log alignment and uniformity). */
+const WITH_ACCURACY = new Set<string>(['curl', 'curl-debiased', 'curl-hard', 'simclr', 'soft-nn', 'memory-bank', 'mochi', 'swav']);
+/** The objectives that read --aux-queue, and the prefix of their queue's state. */
+const QUEUED: Record<string, string> = { curl: 'curl', 'curl-debiased': 'curl', 'curl-hard': 'curl', mochi: 'mochi' };
 
 function cfg(aux: AgentConfig['aux'], over: Partial<AgentBuildConfig> = {}): AgentBuildConfig {
   return tinyConfig({ aux, numFilters: 8, latentDim: 8, numConvLayers: LAYERS, auxHiddenDim: 12, auxProjDim: 6, ...over });
@@ -76,6 +81,8 @@ describe('aux parameters, optimizers and gradients', () => {
       await useBackend('wasm');
       // no EMA in these steps (step % 1000 != 0), so target.* must not move at all
       const agent = createAgent(cfg(aux, { criticTargetUpdateFreq: 1000, actorUpdateFreq: 1000 }), spec, 3);
+      // the memory bank has nothing to compare a first visit with: one update fills it
+      if (aux === 'memory-bank') await agent.update(texturedBatch(19, 8, SIZE, PAD, 2), 3);
       const own = agent.paramNames().filter((n) => AUX_PARAM.test(n));
       expect(own.sort()).toEqual([...OWN[aux]!, ...(aux === 'byol' ? mlp2('target.byol.proj') : [])].sort());
       for (const step of [1, 2]) {
@@ -84,6 +91,8 @@ describe('aux parameters, optimizers and gradients', () => {
         for (const [n, g] of grads) {
           // Barlow's last bias is removed by the batch normalisation: its gradient is 0 up to rounding
           if (n === 'barlow.b1') expect(Math.hypot(...g)).toBeLessThan(1e-3 * Math.hypot(...grads.get('barlow.w1')!));
+          // soft-nn reads differences of latents only, which the LayerNorm's shared bias cancels from
+          else if (aux === 'soft-nn' && n === 'critic.ln.b') expect(Math.hypot(...g)).toBeLessThan(1e-3 * Math.hypot(...grads.get('critic.ln.g')!));
           else expect(Math.hypot(...g), n).toBeGreaterThan(1e-6);
         }
         for (const n of Object.keys(before.params)) {
@@ -93,7 +102,7 @@ describe('aux parameters, optimizers and gradients', () => {
         for (const n of OWN[aux]!) expect(after.params[n]!.data).not.toEqual(before.params[n]!.data);
         const prefix = aux.startsWith('curl') ? 'curl' : 'aux';
         expect(Number.isFinite(metrics[`${prefix}Loss`])).toBe(true);
-        if (aux.startsWith('curl') || aux === 'simclr') expect(metrics[`${prefix}Accuracy`]).toBeGreaterThanOrEqual(0);
+        if (WITH_ACCURACY.has(aux)) expect(metrics[`${prefix}Accuracy`]).toBeGreaterThanOrEqual(0);
         else {
           expect(metrics.auxAlignment).toBeGreaterThanOrEqual(0);
           expect(metrics.auxUniformity).toBeLessThanOrEqual(0);
@@ -106,7 +115,7 @@ describe('aux parameters, optimizers and gradients', () => {
   it('every objective keeps the live tensor count flat across updates', async () => {
     await useBackend('wasm');
     for (const aux of ALL) {
-      const agent = createAgent(cfg(aux, { auxQueue: aux.startsWith('curl') ? 7 : 0 }), spec, 5);
+      const agent = createAgent(cfg(aux, { auxQueue: aux in QUEUED ? 7 : 0 }), spec, 5);
       await agent.update(randomBatch(1, 6, SIZE, 3, 2), 0);
       const n = tf.memory().numTensors;
       for (let i = 1; i < 5; i++) await agent.update(randomBatch(1 + i, 6, SIZE, 3, 2), i);
@@ -116,7 +125,7 @@ describe('aux parameters, optimizers and gradients', () => {
   }, 30_000);
 
   it('rejects a queue for a non-CURL objective and a non-positive temperature', () => {
-    expect(() => createAgent(cfg('simclr', { auxQueue: 4 }), spec, 1)).toThrow(/auxQueue 4 .* needs aux curl, curl-debiased, curl-hard, nce, not 'simclr'/);
+    expect(() => createAgent(cfg('simclr', { auxQueue: 4 }), spec, 1)).toThrow(/auxQueue 4 .* needs aux curl, curl-debiased, curl-hard, nce, mochi, not 'simclr'/);
     expect(() => createAgent(cfg('simclr', { auxTemperature: -0.1 }), spec, 1)).toThrow(/auxTemperature -0.1 is invalid for aux 'simclr': Number must be greater than 0/);
   });
 });
@@ -153,6 +162,36 @@ function referenceLoss(aux: string, p: P, target: P, batch: Batch): tf.Scalar {
     const lse = tf.log(tf.sum(tf.mul(tf.exp(s), tf.sub(1, eye)), 1));
     const partner = tf.concat([tf.concat([tf.zeros([b, b]), tf.eye(b)], 1), tf.concat([tf.eye(b), tf.zeros([b, b])], 1)]);
     return tf.mean(tf.sub(lse, tf.sum(tf.mul(s, partner), 1))) as tf.Scalar;
+  }
+  if (aux === 'soft-nn') {
+    // squared distances / L (L = 8) at the default temperature 0.2
+    const z = tf.concat([z1, z2]);
+    const sq = tf.sum(tf.square(z), 1, true);
+    const s = tf.div(tf.sub(tf.add(sq, tf.transpose(sq)), tf.mul(tf.matMul(z, z, false, true), 2)), -8 * 0.2);
+    const eye = tf.eye(2 * b);
+    const lse = tf.log(tf.sum(tf.mul(tf.exp(s), tf.sub(1, eye)), 1));
+    const partner = tf.concat([tf.concat([tf.zeros([b, b]), tf.eye(b)], 1), tf.concat([tf.eye(b), tf.zeros([b, b])], 1)]);
+    return tf.mean(tf.sub(lse, tf.sum(tf.mul(s, partner), 1))) as tf.Scalar;
+  }
+  if (aux === 'swav') {
+    // Sinkhorn-Knopp (epsilon 0.05, 3 iterations) on plain numbers: the codes are constants
+    const codes = (scores: tf.Tensor2D): tf.Tensor2D => {
+      const sc = scores.arraySync();
+      const [n, k] = [sc.length, sc[0]!.length];
+      let q = sc.map((r) => r.map((x) => Math.exp(x / 0.05)));
+      const total = q.flat().reduce((a, x) => a + x, 0);
+      q = q.map((r) => r.map((x) => x / total));
+      for (let it = 0; it < 3; it++) {
+        const cols = Array.from({ length: k }, (_, c) => q.reduce((a, r) => a + r[c]!, 0));
+        q = q.map((r) => r.map((x, c) => x / cols[c]! / k));
+        q = q.map((r) => r.map((x) => x / r.reduce((a, y) => a + y, 0) / n));
+      }
+      return tf.tensor2d(q.map((r) => r.map((x) => x * n)));
+    };
+    const scores = [z1, z2].map((z) => tf.matMul(unitRows(mlp(z, p, 'swav')), p['swav.prototypes'] as tf.Tensor2D, false, true) as tf.Tensor2D);
+    const [q1, q2] = scores.map(codes);
+    const ce = (q: tf.Tensor2D, s: tf.Tensor2D) => tf.neg(tf.mean(tf.sum(tf.mul(q, tf.logSoftmax(tf.div(s, 0.1))), 1)));
+    return tf.div(tf.add(ce(q1!, scores[1]!), ce(q2!, scores[0]!)), 2) as tf.Scalar;
   }
   if (aux === 'byol') {
     const t1 = mlp(encode(batch.obs, b, target, 'target.'), target, 'target.byol.proj');
@@ -191,10 +230,10 @@ function referenceGrads(aux: string, before: AgentState, after: AgentState, batc
 }
 
 describe('two-view gradients against an independent autodiff', () => {
-  for (const aux of ['simclr', 'byol', 'barlow'] as const) {
+  for (const aux of ['simclr', 'byol', 'barlow', 'soft-nn', 'swav'] as const) {
     it(`${aux}: loss and every gradient (through both views' convs) at the start-of-update parameters`, async () => {
       await useBackend('wasm');
-      const agent = createAgent(cfg(aux, { encoderTau: 0.3 }), spec, 11);
+      const agent = createAgent(cfg(aux, { encoderTau: 0.3, ...(aux === 'swav' ? { auxPrototypes: 5 } : {}) }), spec, 11);
       const checks = [];
       // step 2 runs the target EMA first (BYOL's target branch must be the updated one)
       for (const step of [1, 2]) {
@@ -208,7 +247,8 @@ describe('two-view gradients against an independent autodiff', () => {
         const ref = referenceGrads(aux, before, after, batch, names);
         expect(metrics.auxLoss).toBeCloseTo(ref.loss, 3);
         for (const n of names) {
-          if (n === 'barlow.b1') continue; // zero by construction (batch norm), checked above
+          // zero by construction (batch norm; soft-nn's differences of latents), checked above
+          if (n === 'barlow.b1' || (aux === 'soft-nn' && n === 'critic.ln.b')) continue;
           expect(Math.hypot(...ref.grads.get(n)!), n).toBeGreaterThan(1e-5);
           expect(relErr(grads.get(n)!, ref.grads.get(n)!), n).toBeLessThan(3e-3);
         }
@@ -247,6 +287,9 @@ describe('determinism and resume', () => {
     ...ALL.map((a) => [a, {}] as [string, Partial<AgentBuildConfig>]),
     ['curl', { auxQueue: 5 }],
     ['curl-hard', { auxQueue: 5, auxTauPlus: 0.1, auxBeta: 0.5 }],
+    ['mochi', { auxQueue: 5, auxHardNegatives: 4, auxMixes: 3, auxQueryMixes: 2 }],
+    ['memory-bank', { auxBankNegatives: 4 }],
+    ['swav', { auxPrototypes: 5, auxSinkhornIters: 4 }],
   ];
   for (const [aux, over] of variants) {
     it(`${aux} ${JSON.stringify(over)}: same seed twice gives identical metrics; a saved and restored state (through msgpack) gives the identical next update`, async () => {
@@ -263,7 +306,8 @@ describe('determinism and resume', () => {
         const c = make(99);
         c.setState(readMsgpackFile<AgentState>(join(dir, 'agent.msgpack')));
         const stA = await a.getState();
-        if (over.auxQueue) expect(stA.auxState?.['curl.queueSizePtr']?.data[0]).toBe(5); // 3 updates x 6 keys fill it
+        if (over.auxQueue) expect(stA.auxState?.[`${QUEUED[aux]}.queueSizePtr`]?.data[0]).toBe(5); // 3 updates x 6 keys fill it
+        if (aux === 'memory-bank') expect(stA.auxState?.['memory-bank.filled']?.data.slice(0, 7)).toEqual(Float32Array.from([0, 1, 2, 3, 4, 5, -1]));
         expect(await c.update(batches[3]!, 3)).toEqual(await a.update(batches[3]!, 3));
         const [sa, sc] = [await a.getState(), await c.getState()];
         expect(sc.params).toEqual(sa.params);
@@ -291,9 +335,12 @@ describe('determinism and resume', () => {
 
 const built = loadConvAddon().available;
 describe('aux objectives on the libtorch engine', () => {
-  it.runIf(built)('simclr, byol, barlow and curl-hard with a queue match the tfjs engine (to 5e-4 relative over 3 updates: float rounding, amplified by Barlow at batch 6)', async () => {
+  it.runIf(built)('simclr, byol, barlow, swav, and curl-hard and mochi with a queue match the tfjs engine (to 5e-4 relative over 3 updates: float rounding, amplified by Barlow at batch 6)', async () => {
     await useBackend('wasm');
-    for (const [aux, over] of [['simclr', {}], ['byol', {}], ['barlow', {}], ['curl-hard', { auxQueue: 4 }]] as const) {
+    const runs: Array<readonly [string, Partial<AgentBuildConfig>]> = [
+      ['simclr', {}], ['byol', {}], ['barlow', {}], ['swav', { auxPrototypes: 5 }], ['curl-hard', { auxQueue: 4 }], ['mochi', { auxQueue: 4 }],
+    ];
+    for (const [aux, over] of runs) {
       const t = createAgent(cfg(aux, over), spec, 7);
       const l = createAgent(cfg(aux, { ...over, convEngine: 'libtorch' }), spec, 7);
       expect(l.convEngine.engine).toBe('libtorch');

@@ -540,7 +540,7 @@ describe('options', () => {
     expect(() => validate({ aux: 'triplet', auxMargin: 1 })).toThrow(/auxMargin is read only by --aux margin or lifted, not by --aux triplet/);
     expect(() => validate({ aux: 'margin', auxAlpha: 0.2 })).toThrow(/auxAlpha is read only by --aux triplet, not by --aux margin/);
     expect(() => validate({ aux: 'curl', auxNoiseSamples: 8 })).toThrow(/auxNoiseSamples is read only by --aux nce, not by --aux curl/);
-    expect(() => validate({ aux: 'lifted', auxQueue: 8 })).toThrow(/auxQueue \(8\) adds negatives to CURL's InfoNCE; it needs --aux curl, curl-debiased, curl-hard, nce, not --aux lifted/);
+    expect(() => validate({ aux: 'lifted', auxQueue: 8 })).toThrow(/auxQueue \(8\) sets the queue of past momentum-encoder keys; it needs --aux curl, curl-debiased, curl-hard, nce, mochi, not --aux lifted/);
     expect(() => validate({ aux: 'margin', auxL2Reg: 0.1 })).toThrow(/auxL2Reg is read only by --aux n-pair, not by --aux margin/);
   });
 

@@ -88,8 +88,8 @@ describe('a registered objective needs no other edit', () => {
     expect(Object.hasOwn(validate({ aux: 'throwaway' }), 'auxThrowawayWeight')).toBe(false);
     expect(() => validate({ aux: 'throwaway', auxThrowawayWeight: 0 })).toThrow(/--aux-throwaway-weight \(auxThrowawayWeight\) = 0 is invalid/);
     expect(() => validate({ aux: 'curl', auxThrowawayWeight: 2 })).toThrow(/auxThrowawayWeight is read only by --aux throwaway, not by --aux curl/);
-    expect(() => validate({ aux: 'throwaway', auxTemperature: 0.2 })).toThrow(/auxTemperature is read only by --aux simclr, not by --aux throwaway/);
-    expect(() => validate({ aux: 'throwaway', auxQueue: 4 })).toThrow(/auxQueue \(4\) adds negatives to CURL's InfoNCE; it needs --aux curl, curl-debiased, curl-hard, nce, not --aux throwaway/);
+    expect(() => validate({ aux: 'throwaway', auxTemperature: 0.2 })).toThrow(/auxTemperature is read only by --aux simclr or memory-bank or mochi or swav, not by --aux throwaway/);
+    expect(() => validate({ aux: 'throwaway', auxQueue: 4 })).toThrow(/auxQueue \(4\) sets the queue of past momentum-encoder keys; it needs --aux curl, curl-debiased, curl-hard, nce, mochi, not --aux throwaway/);
   });
 
   it('--help lists it and documents its flag', () => {
@@ -187,6 +187,6 @@ describe('the registry against the code it describes', () => {
   }, 60_000);
 
   it('an unknown name is refused with the registered ones', () => {
-    expect(() => auxObjective('moco')).toThrow(/aux 'moco' is not a registered objective; one of curl, none, simclr, byol, barlow, curl-debiased, curl-hard, margin, triplet, lifted, n-pair, nce, throwaway/);
+    expect(() => auxObjective('moco')).toThrow(/aux 'moco' is not a registered objective; one of curl, none, simclr, byol, barlow, curl-debiased, curl-hard, margin, triplet, lifted, n-pair, nce, soft-nn, memory-bank, mochi, swav, throwaway/);
   });
 });

@@ -17,6 +17,8 @@ export function tinyConfig(overrides: Partial<AgentBuildConfig> = {}): AgentBuil
     aux: 'curl', hiddenDim: 16, latentDim: 6, numConvLayers: 2, numFilters: 4, lr: 1e-3, beta1: 0.9,
     alphaLr: 1e-4, alphaBeta1: 0.5, initTemperature: 0.1, discount: 0.99, criticTau: 0.01, encoderTau: 0.05,
     actorUpdateFreq: 2, criticTargetUpdateFreq: 2, microBatch: 128, actorLogStdMin: -10, actorLogStdMax: 2,
+    // memory-bank's bank has a slot per replay slot; the batches below number their rows 0..B-1
+    replayCapacity: 64,
     // the tfjs engine unless a test asks for libtorch: these tests pin the wasm/cpu math
     convEngine: 'tfjs',
     ...overrides,
@@ -36,7 +38,7 @@ export function randomBatch(seed: number, b: number, size: number, channels: num
   const notDone = new Float32Array(b).map(() => (rng.uniform() < 0.9 ? 1 : 0));
   return {
     batchSize: b, size, channels, actionDim, obs: img(), nextObs: img(),
-    ...(positive ? { obsPositive: img() } : {}), action, reward, notDone,
+    ...(positive ? { obsPositive: img() } : {}), action, reward, notDone, indices: rowIndices(b),
   };
 }
 
@@ -59,8 +61,13 @@ export function texturedBatch(seed: number, b: number, size: number, pad: number
   return {
     batchSize: b, size, channels: 3, actionDim, obs: crops(), obsPositive: crops(), nextObs: crops(),
     action: new Float32Array(b * actionDim).map(() => rng.uniform() * 2 - 1),
-    reward: new Float32Array(b), notDone: new Float32Array(b),
+    reward: new Float32Array(b), notDone: new Float32Array(b), indices: rowIndices(b),
   };
+}
+
+/** Replay indices 0..B-1: the same B transitions in every batch of that size (so a memory bank meets them again). */
+export function rowIndices(b: number): Float64Array {
+  return Float64Array.from({ length: b }, (_, i) => i);
 }
 
 /** A side x side RGB image of block x block squares of random colour. */

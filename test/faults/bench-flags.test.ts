@@ -38,7 +38,7 @@ describe('bench flags', () => {
   });
 
   it.each([
-    [['bench', 'update', '--aux', 'foo'], /bench update: --aux must be both, all or a comma list of curl, none, simclr, byol, barlow, curl-debiased, curl-hard, margin, triplet, lifted, n-pair, nce; got 'foo' \(see `curl-rl bench update --help`\)/],
+    [['bench', 'update', '--aux', 'foo'], /bench update: --aux must be both, all or a comma list of curl, none, simclr, byol, barlow, curl-debiased, curl-hard, margin, triplet, lifted, n-pair, nce, soft-nn, memory-bank, mochi, swav; got 'foo' \(see `curl-rl bench update --help`\)/],
     [['bench', 'update', '--bogus', '1'], /Unknown option '--bogus'.*curl-rl bench update --help/s],
     [['bench', 'render', '--frames', '0'], /bench render: --frames must be a positive integer, got 0/],
     [['bench', 'env', '--tasks', 'nope'], /bench env: unknown task in --tasks nope; known: .*cartpole-swingup.*\(see `curl-rl bench env --help`\)/],

@@ -112,6 +112,8 @@ describe('ReplayBuffer ring wrap-around', () => {
           // newest frame's first byte identifies g modulo 256 (fewer than 256 frames here)
           const g = ((v - 5) * INV37) & 255;
           seen.add(g);
+          // batch.indices names the same transition by its global index (slot g % capacity), past the wrap too
+          expect(batch.indices![b]).toBe(g);
           expectBytes(image(batch, 'obs', b), expectedStack(model, g, 3, 4, 4));
           expectBytes(image(batch, 'nextObs', b), expectedStack(model, g + 1, 3, 4, 4));
         }
@@ -186,6 +188,7 @@ describe('ReplayBuffer sampling', () => {
     const reused = buffer.sample(16, new Rng(6), { cropSize: 8, positive: true });
     const again = buffer.sample(16, new Rng(5), { cropSize: 8, positive: true, into: reused });
     expect(again.obs).toBe(reused.obs);
+    expect(again.indices).toBe(reused.indices);
     expect(again).toEqual(fresh);
     expect(() => buffer.sample(8, new Rng(5), { cropSize: 8, positive: true, into: reused })).toThrow(/into/);
   });

@@ -83,10 +83,10 @@ describe('config resolution', () => {
     expect(ok({ aux: 'simclr', auxTemperature: 0.5 })).toMatchObject({ aux: 'simclr', auxTemperature: 0.5, auxQueue: 0 });
     expect(ok({ aux: 'curl-hard', auxBeta: 2, auxTauPlus: 0.1, auxQueue: 64 })).toMatchObject({ auxBeta: 2, auxTauPlus: 0.1, auxQueue: 64 });
     expect(ok({ aux: 'curl', auxQueue: 128 }).auxQueue).toBe(128);
-    expect(() => ok({ aux: 'simclr', auxQueue: 16 })).toThrow(/auxQueue \(16\) adds negatives to CURL's InfoNCE; it needs --aux curl, curl-debiased, curl-hard, nce, not --aux simclr/);
+    expect(() => ok({ aux: 'simclr', auxQueue: 16 })).toThrow(/auxQueue \(16\) sets the queue of past momentum-encoder keys; it needs --aux curl, curl-debiased, curl-hard, nce, mochi, not --aux simclr/);
     expect(() => ok({ aux: 'simclr', auxTemperature: -0.1 })).toThrow(/--aux-temperature \(auxTemperature\) = -0.1/);
     expect(() => ok({ aux: 'simclr', auxTemperature: 0 })).toThrow(/auxTemperature/);
-    expect(() => ok({ aux: 'curl', auxTemperature: 0.2 })).toThrow(/auxTemperature is read only by --aux simclr, not by --aux curl/);
+    expect(() => ok({ aux: 'curl', auxTemperature: 0.2 })).toThrow(/auxTemperature is read only by --aux simclr or memory-bank or mochi or swav, not by --aux curl/);
     expect(() => ok({ aux: 'curl-debiased', auxBeta: 1 })).toThrow(/auxBeta is read only by --aux curl-hard/);
     expect(() => ok({ aux: 'byol', auxLambda: 0.01 })).toThrow(/auxLambda is read only by --aux barlow/);
     expect(() => ok({ aux: 'curl-debiased', auxTauPlus: 1 })).toThrow(/auxTauPlus/);
@@ -104,7 +104,7 @@ describe('config resolution', () => {
       expect(await main(['config', '--no-such-flag', '1'])).toBe(2);
       expect(errors.join('\n')).toMatch(/unknown option '--no-such-flag'/);
       expect(await main(['config', '--aux', 'byol', '--aux-queue', '8'])).toBe(2);
-      expect(errors.join('\n')).toMatch(/auxQueue \(8\) adds negatives to CURL's InfoNCE/);
+      expect(errors.join('\n')).toMatch(/auxQueue \(8\) sets the queue of past momentum-encoder keys/);
       // a CUDA machine without the package, then the package without a driver: exit 3 either way, before any run starts
       Object.assign(machine, { gpuPackage: false, cuda: true });
       expect(await main(['train', '--backend', 'tensorflow-gpu', '--env', 'cartpole-swingup'])).toBe(3);
