@@ -70,6 +70,20 @@ describe('committed sweep files', () => {
     for (const aux of auxNames) expect(cells(aux), aux).toBe(cells('curl'));
   });
 
+  it('objectives-probe runs every --aux objective at the paper preset, 20k steps, 2 seeds', () => {
+    const sweep = expandSweep(loadSweepFile(join(experiments, 'objectives-probe.json')), { baseDir: experiments });
+    expect(new Set(sweep.runs.map((r) => r.aux))).toEqual(new Set(auxNames));
+    expect(sweep.runs).toHaveLength(auxNames.length * 2);
+    for (const run of sweep.runs) expect(run).toMatchObject({ env: 'cartpole-swingup', preset: 'cartpole-swingup-paper', overrides: { steps: 20_000 } });
+  });
+
+  it('cartpole-swingup-100k holds CURL, SAC with crops and pixel SAC without augmentation', () => {
+    const sweep = expandSweep(loadSweepFile(join(experiments, 'cartpole-swingup-100k.json')), { baseDir: experiments });
+    expect(sweep.runs.map((r) => [r.variant, r.aux, r.overrides.aug ?? 'crop'])).toEqual(
+      [1, 2, 3].flatMap(() => [['curl', 'curl', 'crop'], ['none', 'none', 'crop'], ['pixel-sac', 'none', 'none']]),
+    );
+  });
+
   it('curl-vs-pixel-sac expands to the paper grid', () => {
     const sweep = expandSweep(loadSweepFile(join(experiments, 'curl-vs-pixel-sac.json')), { baseDir: experiments });
     expect(sweep.runs).toHaveLength(6 * 10 * 2);
