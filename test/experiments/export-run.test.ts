@@ -121,12 +121,16 @@ describe('report variants', () => {
     expect(variantOf({ aux: 'none', aug: 'none' })).toBe('pixel-sac');
     expect(variantOf({ aux: 'none', aug: 'shift', augK: 2, augM: 2 })).toBe('none-aug-shift-k2-m2');
     expect(variantOf({ aux: 'curl', aug: 'crop+jitter' })).toBe('curl-aug-crop+jitter');
+    expect(variantOf({ aux: 'curl', aug: 'crop', precision: 'bf16' })).toBe('curl-bf16');
+    expect(variantOf({ aux: 'none', aug: 'none', precision: 'fp32' })).toBe('pixel-sac');
   });
 
   it("takes the paper's pixel SAC for the run without augmentation only", () => {
     expect(publishedScores('cartpole-swingup', 'curl')).toEqual({ at100k: 582, at500k: 841, std100k: 146 });
     expect(publishedScores('cartpole-swingup', 'pixel-sac')).toEqual({ at100k: 419, at500k: 419, std100k: 40 });
     expect(publishedScores('cartpole-swingup', 'none')).toBeUndefined();
+    expect(publishedScores('cartpole-swingup', 'curl-bf16')).toEqual(publishedScores('cartpole-swingup', 'curl'));
+    expect(publishedScores('cartpole-swingup', 'curl-aug-shift')).toBeUndefined();
     expect(publishedScores('toy-reach', 'curl')).toBeUndefined();
   });
 
