@@ -13,20 +13,8 @@ import { ntXent } from '../../agents/aux/simclr-objective.js';
 import { curlLoss } from '../../agents/losses.js';
 import { Rng } from '../../src/core/rng.js';
 import { useBackend } from './helpers.js';
+import { dot, randM, scalar, t2, unit, type M } from './reference-math.js';
 
-type M = number[][];
-const randM = (rng: Rng, r: number, c: number, s = 1): M => Array.from({ length: r }, () => Array.from({ length: c }, () => rng.normal() * s));
-const t2 = (m: M) => tf.tensor2d(m);
-const scalar = (t: tf.Tensor) => {
-  const v = t.dataSync()[0]!;
-  t.dispose();
-  return v;
-};
-const dot = (a: number[], b: number[]) => a.reduce((s, x, i) => s + x * b[i]!, 0);
-const unit = (a: number[]) => {
-  const n = Math.max(Math.sqrt(dot(a, a)), 1e-12);
-  return a.map((x) => x / n);
-};
 const sub = (a: number[], b: number[]) => a.map((x, i) => x - b[i]!);
 
 /** Chuang/Robinson negative term and loss, one row at a time. */

@@ -30,20 +30,8 @@ import { readMsgpackFile, writeMsgpackFile } from '../../src/loop/checkpoint.js'
 import { runWholeAndResumed, tinyConfig as loopConfig } from '../loop/helpers.js';
 import type { Batch } from '../../replay/types.js';
 import { randomBatch, relErr, texturedBatch, tinyConfig, updateCapturing, useBackend } from './helpers.js';
+import { dot, randM, scalar, t2, unit, type M } from './reference-math.js';
 
-type M = number[][];
-const randM = (rng: Rng, r: number, c: number, s = 1): M => Array.from({ length: r }, () => Array.from({ length: c }, () => rng.normal() * s));
-const t2 = (m: M) => tf.tensor2d(m);
-const scalar = (t: tf.Tensor) => {
-  const v = t.dataSync()[0]!;
-  t.dispose();
-  return v;
-};
-const dot = (a: number[], b: number[]) => a.reduce((s, x, i) => s + x * b[i]!, 0);
-const unit = (a: number[]) => {
-  const n = Math.sqrt(dot(a, a));
-  return a.map((x) => x / n);
-};
 const sqd = (a: number[], b: number[]) => a.reduce((s, x, i) => s + (x - b[i]!) ** 2, 0);
 const softplus = (x: number) => (x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x)));
 const logSumExp = (xs: number[]) => {

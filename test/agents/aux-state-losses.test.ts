@@ -15,20 +15,8 @@ import { sinkhorn, swavLoss } from '../../agents/aux/swav-objective.js';
 import type { AuxInputs } from '../../agents/aux/objective.js';
 import { Rng } from '../../src/core/rng.js';
 import { useBackend } from './helpers.js';
+import { dot, randM, scalar, t2, unit, type M } from './reference-math.js';
 
-type M = number[][];
-const randM = (rng: Rng, r: number, c: number, s = 1): M => Array.from({ length: r }, () => Array.from({ length: c }, () => rng.normal() * s));
-const t2 = (m: M) => tf.tensor2d(m);
-const scalar = (t: tf.Tensor) => {
-  const v = t.dataSync()[0]!;
-  t.dispose();
-  return v;
-};
-const dot = (a: number[], b: number[]) => a.reduce((s, x, i) => s + x * b[i]!, 0);
-const unit = (a: number[]) => {
-  const n = Math.max(Math.sqrt(dot(a, a)), 1e-12);
-  return a.map((x) => x / n);
-};
 const lse = (xs: number[]) => {
   const c = Math.max(...xs);
   return c + Math.log(xs.reduce((s, x) => s + Math.exp(x - c), 0));
