@@ -22,6 +22,9 @@ export interface CurveSeries {
   paper?: PublishedScores;
 }
 
+/** The paper's 100k numbers are marked beside curves that reach this many env steps. */
+export const PAPER_MARK_FROM = 50_000;
+
 /** Curves of an aux name no longer registered (an old run). */
 const unknownAuxColor = '#7f7f7f';
 /** Variants that are more than an aux loss (pixel SAC, other augmentations) take these, in order, skipping colours already drawn. */
@@ -46,7 +49,9 @@ export function curvesSpec(series: readonly CurveSeries[], options: { band: Band
     s.points.map((p) => ({ env: s.env, variant: s.variant, envStep: p.envStep, mean: p.mean, lo: p.lo, hi: p.hi, n: p.n })),
   );
   const paperRows = series.flatMap((s) => {
-    if (s.paper === undefined) return [];
+    // a mark at 100k beside a curve that stops far short of it would only squeeze the curve
+    const lastStep = s.points.length > 0 ? s.points[s.points.length - 1]!.envStep : 0;
+    if (s.paper === undefined || lastStep < PAPER_MARK_FROM) return [];
     const std = s.paper.std100k ?? 0;
     return [{ env: s.env, variant: s.variant, envStep: 100_000, mean: s.paper.at100k, lo: s.paper.at100k - std, hi: s.paper.at100k + std, paper: true }];
   });

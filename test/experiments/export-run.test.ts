@@ -135,7 +135,10 @@ describe('report variants', () => {
   });
 
   it('marks the paper at 100k with its standard deviation, and gives pixel SAC a colour of its own', () => {
-    const points = [{ envStep: 0, mean: 1, std: 1, lo: 0, hi: 2, n: 2 }];
+    const points = [{ envStep: 0, mean: 1, std: 1, lo: 0, hi: 2, n: 2 }, { envStep: 60_000, mean: 1, std: 1, lo: 0, hi: 2, n: 2 }];
+    const short = curvesSpec([{ env: 'cartpole-swingup', variant: 'curl', aux: 'curl', seeds: 2, points: points.slice(0, 1), paper: { at100k: 582, at500k: 841 } }], { band: 'std' }) as unknown as { data: { values: Array<Record<string, unknown>> } };
+    // a curve far short of 100k gets no mark
+    expect(short.data.values.some((v) => v.paper)).toBe(false);
     const spec = curvesSpec(
       [
         { env: 'cartpole-swingup', variant: 'none', aux: 'none', seeds: 2, points },
