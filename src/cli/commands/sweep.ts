@@ -1,14 +1,13 @@
-import { dirname, resolve } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { ConfigError, CurlRlError } from '../../core/errors.js';
 import { readStatus } from '../../../experiments/report/run-files.js';
 import { defaultParallelism, indexPath, planRun, runSweep, type SweepEvent } from '../../../experiments/sweep/runner.js';
-import { join } from 'node:path';
 import { expandSweep, freshTrainArgs, loadSweepFile, resultsName, resumeTrainArgs, selectRuns, type RunSpec, type Sweep } from '../../../experiments/sweep/spec.js';
 import { exportRun } from '../../../experiments/report/export-run.js';
 import { processSpawner } from '../../../experiments/sweep/spawner.js';
 import { checkpointCandidates } from '../../loop/checkpoint.js';
-import { existsSync, statSync } from 'node:fs';
 import { SlurmError } from '../../../experiments/sweep/slurm/commands.js';
 import { indexFile, readSlurmIndex } from '../../../experiments/sweep/slurm/index-file.js';
 import { defaultSignalSeconds, maxSignalSeconds, validateSlurmOptions, type SlurmOptions } from '../../../experiments/sweep/slurm/script.js';
