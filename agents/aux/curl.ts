@@ -12,19 +12,24 @@
 //   He et al. 2020).
 import { z } from 'zod';
 import { defaultedAuxOption, defineAuxObjective, encoderFlops, optionalAuxOption, withDefault } from './descriptor.js';
-import type { AuxDescriptor, AuxOptionSet } from './descriptor.js';
+import type { AuxDescriptor, AuxOptionSet, AuxSize, AuxStateBytes } from './descriptor.js';
 
 /** Shared with NCE (nce.ts) and MoCHi (mochi.ts), which read the same key queue. */
 export const queue = defaultedAuxOption(
   z.number().int().nonnegative().max(65_536),
   0,
-  'MoCo-style queue of the last K momentum-encoder keys as extra negatives (0 = in-batch only)',
+  'MoCo-style queue of the last K momentum-encoder keys: extra negatives (NCE: extra noise keys; 0 = in-batch only)',
   'sets the queue of past momentum-encoder keys',
 );
 /** 0 (no debiasing) unless an objective says otherwise. */
 const tauPlus = optionalAuxOption(z.number().min(0).lt(1), 'class prior tau+ of the debiased negative term', 0);
 /** Robinson et al.'s concentration; 1 unless given. */
 const beta = optionalAuxOption(z.number().nonnegative().max(100), 'concentration beta of the hard-negative weights, 0 = uniform', 1);
+
+/** The key queue (key-queue.ts): K latents of float32, for the objectives that read --aux-queue. */
+export function keyQueueBytes({ latentDim, options }: AuxSize<{ readonly auxQueue: number }>): AuxStateBytes {
+  return { perReplaySlot: 0, fixed: 4 * options.auxQueue * latentDim };
+}
 
 /** Keys from the momentum encoder on the positive crop; queries are the anchor pass the critic already ran. */
 export const curlNeeds = { onlinePos: false, targetPos: true, targetObs: false } as const;
@@ -44,6 +49,7 @@ function curlFamilyMember<const N extends string, O extends AuxOptionSet & { rea
     report,
     // W, [L, L]
     paramCount: ({ latentDim }) => latentDim * latentDim,
+    stateBytes: keyQueueBytes,
     // logits z_a W [keys, queue]^T over K = b + queue columns: W k is 2 L^2 K, the
     // queries 2 b L K; the backward about twice that; debiasing and reweighting are elementwise
     flops: ({ latentDim: L, options, batch, rows, row }) => {

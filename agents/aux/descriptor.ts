@@ -88,6 +88,18 @@ export interface AuxSize<V extends object> {
   readonly options: V;
 }
 
+/** State an objective keeps besides its parameters (key queues, memory banks), in bytes. */
+export interface AuxStateBytes {
+  /** Bytes for each replay slot (a memory bank's entry and its bookkeeping). */
+  readonly perReplaySlot: number;
+  /** Bytes independent of the replay (a queue of past keys). */
+  readonly fixed: number;
+}
+
+export interface AuxStateSize<V extends object> extends AuxSize<V> {
+  readonly replayCapacity: number;
+}
+
 export interface AuxCostInput<V extends object> extends AuxSize<V> {
   /** Batch size b: the rows the loss reads (view 0). */
   readonly batch: number;
@@ -127,6 +139,8 @@ export interface AuxDescriptor<O extends AuxOptionSet = AuxOptionSet> {
   readonly report: { readonly rank: number; readonly color: string };
   /** Float parameters it adds to the agent. */
   paramCount(size: AuxSize<AuxOptionValues<O>>): number;
+  /** State it keeps besides parameters, for the memory check; absent: none worth counting. */
+  stateBytes?(size: AuxStateSize<AuxOptionValues<O>>): AuxStateBytes;
   /** FLOPs it adds to one update, encoder passes included. */
   flops(cost: AuxCostInput<AuxOptionValues<O>>): AuxFlops;
   /** Imports the tfjs side (kept out of this module so that reading the descriptor loads no tfjs). */

@@ -38,6 +38,8 @@ export const memoryBank = defineAuxObjective({
   report: { rank: 13, color: '#f9a825' },
   // the bank is state, not parameters (see above for its size)
   paramCount: () => 0,
+  // bank row, owner (f64) and filled-list entry (i32) per replay slot (memory-bank-objective.ts)
+  stateBytes: ({ latentDim }) => ({ perReplaySlot: 4 * latentDim + 8 + 4, fixed: 0 }),
   // b x (1 + m) cosines of latent-dim rows, 3x forward with the backward
   flops: ({ latentDim, options, batch, rows, row }) => {
     const encoder = encoderFlops(memoryBankNeeds, rows, row);

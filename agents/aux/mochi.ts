@@ -15,7 +15,7 @@
 // ImageNet), scaled down here to N = 64, s = 32, s' = 16 for a queue of a few
 // thousand keys or a batch of 128-512.
 import { z } from 'zod';
-import { queue } from './curl.js';
+import { keyQueueBytes, queue } from './curl.js';
 import { defineAuxObjective, encoderFlops, optionalAuxOption, withDefault } from './descriptor.js';
 import { temperature } from './simclr.js';
 
@@ -39,6 +39,7 @@ export const mochi = defineAuxObjective({
   metrics: ['auxLoss', 'auxAccuracy', 'auxGradNorm'],
   report: { rank: 14, color: '#c2185b' },
   paramCount: () => 0,
+  stateBytes: keyQueueBytes,
   // cosines of b queries with b + queue keys (3x forward with the backward), the synthetic ones' b (s + s') rows the same
   flops: ({ latentDim: L, options, batch, rows, row }) => {
     const columns = batch + options.auxQueue + options.auxMixes + options.auxQueryMixes;

@@ -4,7 +4,7 @@
 // the noise drawn uniformly (q = 1 / pool) from CURL's negatives, the other
 // rows' keys and the --aux-queue keys (nce-objective.ts).
 import { z } from 'zod';
-import { queue } from './curl.js';
+import { keyQueueBytes, queue } from './curl.js';
 import { defineAuxObjective, encoderFlops, optionalAuxOption } from './descriptor.js';
 import { metricNeeds } from './margin.js';
 
@@ -20,6 +20,7 @@ export const nce = defineAuxObjective({
   report: { rank: 11, color: '#843c39' },
   // W [L, L] and the log-normaliser c
   paramCount: ({ latentDim }) => latentDim * latentDim + 1,
+  stateBytes: keyQueueBytes,
   // as CURL's logits over K = b + queue columns (3x forward); the logistic terms are elementwise
   flops: ({ latentDim: L, options, batch, rows, row }) => {
     const K = batch + options.auxQueue;

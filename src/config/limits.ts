@@ -40,20 +40,32 @@ export function auxParamCount(config: Pick<Config, 'latentDim' | 'aux'>): number
   return descriptor.paramCount({ latentDim: config.latentDim, options: resolveAuxOptions(descriptor, config) });
 }
 
+/** State the aux objective keeps besides parameters (its descriptor's count; none when it declares none). */
+export function auxStateBytes(config: Pick<Config, 'latentDim' | 'aux' | 'replayCapacity'>): { perReplaySlot: number; fixed: number } {
+  const descriptor = auxObjective(config.aux);
+  if (!descriptor.stateBytes) return { perReplaySlot: 0, fixed: 0 };
+  return descriptor.stateBytes({ latentDim: config.latentDim, options: resolveAuxOptions(descriptor, config), replayCapacity: config.replayCapacity });
+}
+
 export interface MemoryNeed {
+  /** The replay buffer, with any per-slot state of the aux objective (a memory bank). */
   replayBytes: number;
   bytesPerTransition: number;
   /** Weights, Adam's two moments and a gradient per weight. */
   networkBytes: number;
+  /** The aux objective's state that does not grow with the replay (a key queue), in JS memory, not the tensor backend's. */
+  auxFixedBytes: number;
 }
 
 export function estimateMemory(config: Config, actionDim: number): MemoryNeed {
+  const aux = auxStateBytes(config);
   // Each frame stored once, plus replay/buffer.ts's per-slot epStart (f64), action (f32 x dim), reward (f32) and flags (u8).
-  const bytesPerTransition = config.imageSize * config.imageSize * 3 + 8 + 4 * actionDim + 4 + 1;
+  const bytesPerTransition = config.imageSize * config.imageSize * 3 + 8 + 4 * actionDim + 4 + 1 + aux.perReplaySlot;
   return {
     replayBytes: config.replayCapacity * bytesPerTransition,
     bytesPerTransition,
     networkBytes: agentParamCount(config, actionDim) * 4 * 4,
+    auxFixedBytes: aux.fixed,
   };
 }
 
@@ -120,7 +132,7 @@ export function checkRunFitsMachine(config: Config, limits: MachineLimits): void
   const need = estimateMemory(config, actionDim);
   const available = limits.available ?? availableMemoryBytes();
   const problems: string[] = [];
-  const total = need.replayBytes + need.networkBytes;
+  const total = need.replayBytes + need.networkBytes + need.auxFixedBytes;
   if (limits.backend === 'wasm' && need.networkBytes > WASM_HEAP_BYTES / 2 && total <= available.bytes) {
     problems.push(
       `the networks (--hidden-dim ${config.hiddenDim}, --num-filters ${config.numFilters}, --latent-dim ${config.latentDim}) need about ${formatBytes(need.networkBytes)} ` +
@@ -128,7 +140,7 @@ export function checkRunFitsMachine(config: Config, limits: MachineLimits): void
     );
   }
   if (total > available.bytes) {
-    const networkRoom = Math.max(0, available.bytes - need.networkBytes);
+    const networkRoom = Math.max(0, available.bytes - need.networkBytes - need.auxFixedBytes);
     const maxCapacity = Math.floor(networkRoom / need.bytesPerTransition);
     const hint =
       need.replayBytes > need.networkBytes

@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { KERNEL, convOutputSide, convStride, encoderOutputSide, maxConvLayersFor, minCropFor } from '../../agents/conv-size.js';
 import { createParams } from '../../agents/params.js';
-import { agentParamCount, checkRunFitsMachine } from '../../src/config/limits.js';
+import { auxObjective } from '../../agents/aux/registry.js';
+import { agentParamCount, auxStateBytes, checkRunFitsMachine, estimateMemory } from '../../src/config/limits.js';
 import { auxNames, defaultConfig } from '../../src/config/schema.js';
 import { createAgent } from '../../src/agent.js';
 import { ConfigError } from '../../src/core/errors.js';
@@ -53,6 +54,39 @@ describe('machine limits', () => {
       const count = Object.values(state.params).reduce((sum, r) => sum + r.data.length, 0);
       expect(agentParamCount(config, 3), aux).toBe(count);
     }
+  });
+
+  it("counts every aux objective's state besides parameters (key queues, memory banks) as the agent keeps it", async () => {
+    await tf.setBackend('cpu');
+    const replayCapacity = 300;
+    let counted = 0;
+    for (const aux of auxNames) {
+      const readsQueue = 'auxQueue' in auxObjective(aux).options;
+      const config = { ...defaultConfig(), aux, cropSize: 20, frameStack: 2, numConvLayers: 3, numFilters: 5, latentDim: 7, hiddenDim: 11, replayCapacity, ...(readsQueue ? { auxQueue: 200 } : {}) };
+      const agent = createAgent({ ...config, convEngine: 'tfjs', convWorkers: 0 }, { obsShape: [20, 20, 6], actionDim: 3 }, 1);
+      const state = await agent.getState();
+      agent.dispose();
+      const bytes = 4 * Object.values(state.auxState ?? {}).reduce((sum, r) => sum + r.data.length, 0);
+      const declared = auxStateBytes(config);
+      const expected = declared.perReplaySlot * replayCapacity + declared.fixed;
+      // the declared figure leaves out bookkeeping: an objective's random stream (258 floats), a queue's size and pointer
+      expect(Math.abs(bytes - expected), `${aux}: state ${bytes} B, declared ${expected} B`).toBeLessThanOrEqual(4 * (258 + 2));
+      if (expected > 0) counted++;
+    }
+    // curl's family, nce and mochi (queue) and memory-bank (bank)
+    expect(counted).toBeGreaterThanOrEqual(6);
+  });
+
+  it("the memory check counts the memory bank with the replay buffer", () => {
+    const config = { ...defaultConfig(), replayCapacity: 100_000, latentDim: 50 };
+    const plain = estimateMemory({ ...config, aux: 'curl' }, 1);
+    const bank = estimateMemory({ ...config, aux: 'memory-bank' }, 1);
+    expect(bank.bytesPerTransition - plain.bytesPerTransition).toBe(4 * 50 + 12);
+    expect(bank.replayBytes - plain.replayBytes).toBe(100_000 * (4 * 50 + 12));
+    // a budget the replay fits in but not the replay with its bank
+    const available = { bytes: plain.replayBytes + plain.networkBytes + 10_000_000, source: 'test' };
+    expect(() => checkRunFitsMachine({ ...config, aux: 'curl' }, { backend: 'wasm', actionDim: 1, available })).not.toThrow();
+    expect(() => checkRunFitsMachine({ ...config, aux: 'memory-bank' }, { backend: 'wasm', actionDim: 1, available })).toThrow(/lower --replay-capacity to at most 99/);
   });
 
   it('refuses what does not fit, saying what would', () => {
