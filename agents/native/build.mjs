@@ -25,10 +25,24 @@ import { BUILD_HINT } from './install-hint.mjs';
 import { locateLibtorch } from './locate-libtorch.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const { values: flags } = parseArgs({
-  options: { optional: { type: 'boolean', default: false }, 'libtorch-dir': { type: 'string' }, out: { type: 'string' } },
-  strict: true,
-});
+const USAGE = `usage: node agents/native/build.mjs [--optional] [--libtorch-dir DIR --out OUT]
+  --optional          build when a libtorch is found, else say that the tfjs engine will be used and exit 0 (what npm ci runs)
+  --libtorch-dir DIR  build against the libtorch in DIR (its include/ and lib/, e.g. a pip torch package's folder)
+  --out OUT           put that build in OUT/build/Release/curl_conv.node (point CURL_RL_CONV_ADDON at it)`;
+let flags;
+try {
+  ({ values: flags } = parseArgs({
+    options: { optional: { type: 'boolean', default: false }, 'libtorch-dir': { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } },
+    strict: true,
+  }));
+} catch (error) {
+  console.error(`curl-rl: ${error.message}\n${USAGE}`);
+  process.exit(2);
+}
+if (flags.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
 const optional = flags.optional;
 
 function say(line) {

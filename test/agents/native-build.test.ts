@@ -120,4 +120,14 @@ describe('finding libtorch and building the addon', () => {
     expect(second.status).toBe(1);
     expect(second.stderr).toContain(`cannot build the native conv engine: no libtorch: --libtorch-dir=${dir}: no headers under ${join(dir, 'include')}`);
   });
+
+  it('--help prints the usage; an unknown flag exits 2 with it, not a stack trace', () => {
+    const help = run(join(nativeDir, 'build.mjs'), ['--help'], {});
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/^usage: node agents\/native\/build.mjs .*--libtorch-dir DIR/s);
+    const bad = run(join(nativeDir, 'build.mjs'), ['--libtorch', '/x'], {});
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/Unknown option '--libtorch'.*\nusage:/s);
+    expect(bad.stderr).not.toMatch(/at parseArgs/);
+  });
 });
