@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StepValue } from './aggregate.js';
-import { readMetrics, readRunConfig, readStatus, type RunState } from './run-files.js';
+import { peekRunConfig, readMetrics, readStatus, type RunState } from './run-files.js';
 import { variantOf } from './variant.js';
 
 /** What the report needs from one run directory. */
@@ -108,7 +108,7 @@ function mean(values: number[]): number | undefined {
 
 /** Undefined when config.json is unreadable (the caller reports it as skipped). */
 export function loadRun(dir: string): RunSummary | undefined {
-  const configFile = readRunConfig(dir);
+  const configFile = peekRunConfig(dir);
   if (configFile === undefined) return undefined;
   const { config } = configFile;
   const status = readStatus(dir);

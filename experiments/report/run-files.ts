@@ -46,7 +46,14 @@ function readJson(path: string): unknown {
   return JSON.parse(readFileSync(path, 'utf8'));
 }
 
-export function readRunConfig(dir: string): RunConfigFile | undefined {
+/**
+ * A run's config.json as far as the report needs it (env, aux, seed, the rest
+ * passed through), or undefined when it is absent or unreadable: the report
+ * and the Slurm status read runs of any version, half-made or damaged, and
+ * skip what they cannot use. Train and probe use src/run/run-dir.ts
+ * readRunConfig, which validates the whole config and refuses such a file.
+ */
+export function peekRunConfig(dir: string): RunConfigFile | undefined {
   const path = join(dir, 'config.json');
   if (!existsSync(path)) return undefined;
   try {

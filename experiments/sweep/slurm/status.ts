@@ -4,7 +4,7 @@
  * with the run's own status.json, one line per run.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { readRunConfig, readStatus, type RunStatus } from '../../report/run-files.js';
+import { peekRunConfig, readStatus, type RunStatus } from '../../report/run-files.js';
 import { accountingTasks, queueTasks, type SlurmTask } from './commands.js';
 import { jobForTask, outputFile, type SlurmIndex, type SlurmJob, type SlurmRunEntry } from './index-file.js';
 
@@ -92,7 +92,7 @@ export function statusLine({ entry, job, slurm }: StatusInput): RunStatusLine {
     line.runState = status.state;
     line.envStep = status.envStep;
   }
-  const steps = readRunConfig(entry.dir)?.config.steps;
+  const steps = peekRunConfig(entry.dir)?.config.steps;
   if (typeof steps === 'number') line.steps = steps;
   if (!job) {
     // Runs left out of every job had finished before the sweep was submitted.
