@@ -9,10 +9,11 @@ import { pendulumSwingup } from './tasks/pendulum.js';
 import { reacherEasy } from './tasks/reacher.js';
 import { walkerWalk } from './tasks/walker.js';
 import { ToyReach } from './toy/toy-reach.js';
-import type { Env } from './types.js';
+import type { Env, Observation } from './types.js';
 import { ActionRepeat } from './wrappers/action-repeat.js';
 import { EpisodeStatistics } from './wrappers/episode-statistics.js';
 import { FrameStack } from './wrappers/frame-stack.js';
+import { toAgentActionRange } from './wrappers/rescale-action.js';
 import { TimeLimit } from './wrappers/time-limit.js';
 
 export interface MakeEnvOptions {
@@ -99,7 +100,9 @@ interface RemoteModule {
  * task -> ActionRepeat(R) -> TimeLimit(ceil(episodeSteps / R)) ->
  * EpisodeStatistics -> FrameStack(k). Episodes are truncated, never
  * terminated, after 1000 control steps. 'remote' starts an external env
- * process (envs/remote/) and gets ActionRepeat and FrameStack only.
+ * process (envs/remote/) and gets ActionRepeat and FrameStack only, after
+ * RescaleAction to [-1, 1] when its Box action bounds are finite and differ
+ * (toAgentActionRange).
  */
 export async function makeEnv(id: string, options: MakeEnvOptions = {}): Promise<Env> {
   const imageSize = positiveInt('imageSize', options.imageSize, DEFAULT_IMAGE_SIZE);
@@ -118,6 +121,7 @@ export async function makeEnv(id: string, options: MakeEnvOptions = {}): Promise
       throw new EnvError(`env 'remote' is unavailable: could not load envs/remote/index.js (${error instanceof Error ? error.message : String(error)})`, { cause: error });
     }
     env = await remote.createRemoteEnv({ command: options.remoteCmd, timeoutMs: options.remoteTimeoutMs, startupTimeoutMs: options.remoteStartupTimeoutMs });
+    env = toAgentActionRange(env as Env<Observation, Float32Array>) as Env;
   } else if (id === TOY_INFO.id) {
     env = new ToyReach({ imageSize, seed: options.seed }) as unknown as Env;
     episodeSteps = TOY_INFO.episodeSteps;

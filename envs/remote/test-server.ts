@@ -5,7 +5,7 @@
  *   node --import tsx envs/remote/test-server.ts [--size 100] [--episode-length 1000] [--seed 0]
  *     [--frames noise|rendered] [--no-compress] [--no-local]
  *     [--garbage-after N] [--crash-after N] [--hang-after N] [--raise-after N] [--stray-after N] [--nan-reward-after N]
- *     [--version X] [--tag T]
+ *     [--version X] [--tag T] [--action-bounds=LOW,HIGH]
  *
  * --frames: `noise` (default) frames are hashes, incompressible and covering
  * every byte value; `rendered` ones look like a camera image (flat colour).
@@ -14,7 +14,9 @@
  * predates it. When the client offers the local transport and this process can
  * open its pipes (it runs on the same machine), frames move there after the
  * spec reply, uncompressed (a pipe takes 30 KB in one write); --no-local
- * ignores the offer, like a server on another host.
+ * ignores the offer, like a server on another host. --action-bounds sets the
+ * Box bounds of its 2-d action (default -1,1; `-Infinity,Infinity` for an
+ * unbounded one; with `=`, as a value may start with a dash); every step's info echoes the action it received.
  *
  * The fault flags act on step N+1 (after N good steps, counted over the
  * process's life): write garbage, exit(3), stop answering, or answer with an
@@ -44,6 +46,7 @@ const { values } = parseArgs({
     'stray-after': { type: 'string' },
     'nan-reward-after': { type: 'string' },
     version: { type: 'string' },
+    'action-bounds': { type: 'string', default: '-1,1' },
     frames: { type: 'string', default: 'noise' },
     'no-compress': { type: 'boolean', default: false },
     'no-local': { type: 'boolean', default: false },
@@ -62,6 +65,11 @@ const faults = {
   stray: int(values['stray-after']),
   nanReward: int(values['nan-reward-after']),
 };
+const actionBounds = values['action-bounds']!.split(',').map(Number);
+if (actionBounds.length !== 2 || !actionBounds.every((b) => !Number.isNaN(b))) {
+  process.stderr.write(`test-server: --action-bounds must be LOW,HIGH, got ${values['action-bounds']}\n`);
+  process.exit(2);
+}
 const version = values.version === undefined ? PROTOCOL_VERSION : Number(values.version);
 if (values.frames !== 'noise' && values.frames !== 'rendered') {
   process.stderr.write(`test-server: --frames must be noise or rendered, got ${values.frames}\n`);
@@ -128,7 +136,7 @@ function handle(msg: Message): void {
         seq,
         id: 'node-test-pattern',
         observation_space: { kind: 'box', shape: [size, size, 3], dtype: 'uint8', low: 0, high: 255 },
-        action_space: { kind: 'box', shape: [2], dtype: 'float32', low: -1, high: 1 },
+        action_space: { kind: 'box', shape: [2], dtype: 'float32', low: actionBounds[0], high: actionBounds[1] },
         metadata: { episode_length: episodeLength },
         ...(local ? { local: true } : {}),
       });

@@ -45,3 +45,25 @@ export class RescaleAction<O = Observation> extends Wrapper<O, Float32Array> {
     return this.env.step(mapped);
   }
 }
+
+/**
+ * The agent's tanh policy acts in [-1, 1]^d. An env whose Box bounds differ
+ * (Gymnasium's Pendulum-v1 takes torques in [-2, 2]) is wrapped so that
+ * [-1, 1] spans its whole range; otherwise part of the range is never used, or
+ * half the agent's actions are clipped. Left as it is: an env already in
+ * [-1, 1] (dm_control's and the built-in tasks), a non-Box space, and a Box
+ * with an infinite bound (no range to map onto; the agent's actions go
+ * through unchanged).
+ */
+export function toAgentActionRange<O = Observation>(env: Env<O, Float32Array>): Env<O, Float32Array> {
+  const space = env.actionSpace;
+  if (space.kind !== 'box') return env;
+  const n = space.shape.reduce((a, b) => a * b, 1);
+  let unit = true;
+  for (let i = 0; i < n; i++) {
+    const [lo, hi] = [at(space.low, i), at(space.high, i)];
+    if (!Number.isFinite(lo) || !Number.isFinite(hi)) return env;
+    if (lo !== -1 || hi !== 1) unit = false;
+  }
+  return unit ? env : new RescaleAction(env, -1, 1);
+}

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { decodePng } from '../../envs/image.js';
+import { testServerCommand } from '../../envs/remote/index.js';
 import { gifImages } from '../gif.js';
 import * as envsCommand from '../../src/cli/commands/envs.js';
 import * as renderCommand from '../../src/cli/commands/render.js';
@@ -34,6 +35,13 @@ describe('curl-rl envs', () => {
       action: { kind: 'box', shape: [6], low: -1, high: 1 },
       episodeSteps: 1000,
     });
+  });
+
+  it("--remote-cmd lists the remote env's action space as the agent sees it, and the env's own bounds when they were rescaled", async () => {
+    const rows = (await run(['envs', '--json', '--image-size', '16', '--remote-cmd', testServerCommand(['--size', '16', '--action-bounds=0,4'])])).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(rows.at(-1)).toMatchObject({ id: 'remote', action: { kind: 'box', shape: [2], low: -1, high: 1 }, envAction: { kind: 'box', shape: [2], low: 0, high: 4 } });
+    const text = await run(['envs', '--image-size', '16', '--remote-cmd', testServerCommand(['--size', '16'])]);
+    expect(text.at(-1)).toMatch(/^remote .*action box\[2\] in \[-1, 1\]  remote env/);
   });
 });
 

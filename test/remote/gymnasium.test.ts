@@ -2,7 +2,8 @@
  * A real Gymnasium environment behind the Python bridge: training runs a few
  * updates on Pendulum-v1 rendered to pixels, and the frames and rewards the
  * agent stored equal what Gymnasium itself returns when the same seeds and
- * actions are replayed in Python, without the bridge. The Python with
+ * actions (mapped from the agent's [-1, 1] onto Pendulum's torque range) are
+ * replayed in Python, without the bridge. The Python with
  * gymnasium and pygame comes from .ci/run (see test/python-env.ts).
  */
 import { join } from 'node:path';
@@ -41,6 +42,10 @@ def pixels(env):
     return base64.b64encode(np.ascontiguousarray(frame[rows][:, cols], dtype=np.uint8).tobytes()).decode("ascii")
 
 env = gym.make("Pendulum-v1", render_mode="rgb_array")
+# the agent acts in [-1, 1]; curl-rl maps that onto the env's Box bounds (envs/wrappers/rescale-action.ts),
+# for Pendulum-v1 torques in [-2, 2]
+low = env.action_space.low.astype(np.float64)
+high = env.action_space.high.astype(np.float64)
 out = []
 for episode in args["episodes"]:
     env.reset(seed=episode["seed"])
@@ -48,7 +53,8 @@ for episode in args["episodes"]:
     for action in episode["actions"]:
         total, terminated, truncated = 0.0, False, False
         for _ in range(repeat):
-            _, reward, terminated, truncated, _ = env.step(np.asarray(action, dtype=np.float32))
+            torque = low + (np.asarray(action, dtype=np.float64) + 1) / 2 * (high - low)
+            _, reward, terminated, truncated, _ = env.step(torque.astype(np.float32))
             total += float(reward)
             if terminated or truncated:
                 break

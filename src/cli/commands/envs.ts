@@ -3,11 +3,14 @@ import { ConfigError } from '../../core/errors.js';
 import { parseDecimalInteger } from '../config-flags.js';
 import { DEFAULT_IMAGE_SIZE, listEnvs, makeEnv } from '../../../envs/registry.js';
 import type { Space } from '../../../envs/types.js';
+import { RescaleAction } from '../../../envs/wrappers/rescale-action.js';
 
 interface EnvListing {
   id: string;
   observation: { shape: number[]; dtype: string };
   action: { kind: 'box'; shape: number[]; low: number | number[]; high: number | number[] } | { kind: 'discrete'; n: number };
+  /** The env's own action bounds when the agent's [-1, 1] is rescaled onto them (a remote env, envs/wrappers/rescale-action.ts). */
+  envAction?: EnvListing['action'];
   controlTimestep?: number;
   episodeSteps?: number;
   description: string;
@@ -31,6 +34,7 @@ async function remoteListing(command: string, imageSize: number): Promise<EnvLis
       id: 'remote',
       observation: obs.kind === 'box' ? { shape: [...obs.shape], dtype: obs.dtype } : { shape: [], dtype: `discrete(${obs.n})` },
       action: describeAction(env.actionSpace),
+      ...(env instanceof RescaleAction ? { envAction: describeAction(env.env.actionSpace) } : {}),
       description: `remote env: ${command}`,
     };
   } finally {
@@ -62,7 +66,9 @@ export function register(program: Command): void {
         return;
       }
       for (const l of listings) {
-        const act = l.action.kind === 'box' ? `box${JSON.stringify(l.action.shape)} in [${String(l.action.low)}, ${String(l.action.high)}]` : `discrete(${l.action.n})`;
+        const bounds = (a: EnvListing['action']): string => (a.kind === 'box' ? `[${String(a.low)}, ${String(a.high)}]` : '');
+        let act = l.action.kind === 'box' ? `box${JSON.stringify(l.action.shape)} in ${bounds(l.action)}` : `discrete(${l.action.n})`;
+        if (l.envAction) act += ` (rescaled onto the env's ${bounds(l.envAction)})`;
         console.log(`${l.id.padEnd(18)} obs ${l.observation.dtype}${JSON.stringify(l.observation.shape)}  action ${act}  ${l.description}`);
       }
     });
