@@ -8,12 +8,19 @@
  *   npm run bench -- update --aux all --aux-queue 1024     (the queue applies to the CURL family and MoCHi)
  *   npm run bench -- update --batch-size 128,512 --aux both --compare-pytorch
  *   npm run bench -- update --batch-size 128 --aux curl --aug-k 1,2 --aug-m 1,2
+ *   npm run bench -- update --batch-size 128 --aux curl --precision bf16 --breakdown
  *
  * --compare-pytorch times the same update in PyTorch on the same machine right
  * after each of ours (same batch, aux, iterations and thread count), three
  * ways: the authors' NCHW code, channels_last (PyTorch's fastest fp32 layout
  * on CPU) and channels_last under bf16 autocast; and prints the ratio ours /
  * PyTorch for each.
+ *
+ * --breakdown (libtorch engine) adds each stage's mean split into the time with
+ * a call into the addon in flight and the time of the JS thread alone (tfjs
+ * ops, copies, glue), and the mean calls and milliseconds per update of each
+ * addon method (experiments/bench/lib/native-timing.ts). The timing wrapper
+ * costs microseconds per call; compare a breakdown with a breakdown.
  *
  * Flags: --batch-size 128 (comma list)  --aux curl|none|both|all or a comma list of --aux names (both)
  *        --aux-queue K (the key queue of the CURL family and MoCHi; 0)  --iters 5  --warmup 2
@@ -41,6 +48,7 @@ import { auxObjective } from '../../agents/aux/registry.js';
 import { auxNames } from '../../src/config/schema.js';
 import type { AuxName } from '../../src/config/schema.js';
 import { auxFlops } from './lib/aux-flops.js';
+import { NativeCallTimer, stageBreakdown, timeNativeCalls, type CallTotals, type StageBreakdown } from './lib/native-timing.js';
 import { Rng } from '../../src/core/rng.js';
 import { ConfigError } from '../../src/core/errors.js';
 import { parseCount, schemaRange } from '../../src/cli/config-flags.js';
@@ -131,6 +139,8 @@ export async function main(argv: string[]): Promise<void> {
       heads: { type: 'string' },
       // the same update in PyTorch (experiments/bench/pytorch_update.py), run right after each of ours
       'compare-pytorch': { type: 'boolean', default: false },
+      // each stage split into addon time and JS-thread time, and the addon's calls (libtorch engine)
+      breakdown: { type: 'boolean', default: false },
       // DrQ's K (target views) and M (Q-loss views), comma lists
       'aug-k': { type: 'string', default: '1' },
       'aug-m': { type: 'string', default: '1' },
@@ -178,57 +188,95 @@ export async function main(argv: string[]): Promise<void> {
     if (h !== 'tfjs' && h !== 'libtorch') throw new ConfigError(`bench update: --heads must be a comma list of tfjs, libtorch; got '${h}'`);
     if (h === 'libtorch' && engine.engine !== 'libtorch') throw new ConfigError(`bench update: --heads libtorch needs the libtorch conv engine (${engine.reason})`);
   }
-  const base = defaultConfig();
-  for (const aux of auxes as AuxName[]) {
-    for (const b of batchSizes) for (const views of viewPairs) {
-      // every objective that reads the key queue (the CURL family, MoCHi) gets --aux-queue
-      const queue = Object.hasOwn(auxObjective(aux).options, 'auxQueue') ? auxQueue : 0;
-      const ours: Array<{ precision: string; heads: string; medianMs: number; threads: number }> = [];
-      for (const precision of resolvedPrecisions) for (const headEngine of heads as Array<'tfjs' | 'libtorch'>) {
-        const cfg: AgentBuildConfig = { ...base, aux, auxQueue: queue, convWorkers, convEngine: engine.engine, precision, headEngine, ...(microBatch !== undefined ? { microBatch } : {}) };
-        const spec: AgentSpec = { obsShape: [SIZE, SIZE, CHANNELS], actionDim: ACTION_DIM };
-        const agent = createAgent(cfg, spec, 1);
-        const rng = new Rng(7);
-        const batch = randomBatch(rng, b, views.k, views.m);
-        const times: number[] = [];
-        const stages: Record<string, number[]> = {};
-        for (let i = 0; i < warmup + iters; i++) {
-          const t0 = performance.now();
-          await agent.update(batch, i);
-          if (i >= warmup) {
-            times.push(performance.now() - t0);
-            for (const [k, v] of Object.entries(agent.lastStageMs)) (stages[k] ??= []).push(v);
+  if (values.breakdown && engine.engine !== 'libtorch') throw new ConfigError(`bench update: --breakdown times the libtorch engine's calls; the engine here is ${engine.engine} (${engine.reason})`);
+  const nativeTimer = values.breakdown ? new NativeCallTimer() : null;
+  const untime = nativeTimer ? timeNativeCalls(nativeTimer) : null;
+  try {
+    await runAll();
+  } finally {
+    untime?.();
+  }
+
+  async function runAll(): Promise<void> {
+    const base = defaultConfig();
+    for (const aux of auxes as AuxName[]) {
+      for (const b of batchSizes) for (const views of viewPairs) {
+        // every objective that reads the key queue (the CURL family, MoCHi) gets --aux-queue
+        const queue = Object.hasOwn(auxObjective(aux).options, 'auxQueue') ? auxQueue : 0;
+        const ours: Array<{ precision: string; heads: string; medianMs: number; threads: number }> = [];
+        for (const precision of resolvedPrecisions) for (const headEngine of heads as Array<'tfjs' | 'libtorch'>) {
+          const cfg: AgentBuildConfig = { ...base, aux, auxQueue: queue, convWorkers, convEngine: engine.engine, precision, headEngine, ...(microBatch !== undefined ? { microBatch } : {}) };
+          const spec: AgentSpec = { obsShape: [SIZE, SIZE, CHANNELS], actionDim: ACTION_DIM };
+          const agent = createAgent(cfg, spec, 1);
+          const rng = new Rng(7);
+          const batch = randomBatch(rng, b, views.k, views.m);
+          const times: number[] = [];
+          const stages: Record<string, number[]> = {};
+          const split: Record<string, StageBreakdown> = {};
+          const calls: Record<string, CallTotals> = {};
+          for (let i = 0; i < warmup + iters; i++) {
+            nativeTimer?.reset();
+            const t0 = performance.now();
+            await agent.update(batch, i);
+            const t1 = performance.now();
+            if (i >= warmup) {
+              times.push(t1 - t0);
+              for (const [k, v] of Object.entries(agent.lastStageMs)) (stages[k] ??= []).push(v);
+              if (nativeTimer) {
+                for (const [k, v] of Object.entries(stageBreakdown(nativeTimer, t0, t1, agent.lastStageMs))) {
+                  const sum = (split[k] ??= { ms: 0, nativeMs: 0, jsOnlyMs: 0 });
+                  sum.ms += v.ms / iters;
+                  sum.nativeMs += v.nativeMs / iters;
+                  sum.jsOnlyMs += v.jsOnlyMs / iters;
+                }
+                for (const [k, v] of Object.entries(nativeTimer.byMethod())) {
+                  const sum = (calls[k] ??= { calls: 0, ms: 0 });
+                  sum.calls += v.calls / iters;
+                  sum.ms += v.ms / iters;
+                }
+              }
+            }
           }
+          const { threads } = agent.convEngine;
+          agent.dispose();
+          times.sort((x, y) => x - y);
+          const median = times.length % 2 ? times[(times.length - 1) / 2]! : (times[times.length / 2 - 1]! + times[times.length / 2]!) / 2;
+          const flops = updateFlops(cfg, spec, b, views);
+          const row = {
+            bench: 'update', backend, convEngine: engine.engine, precision, heads: headEngine, aux, ...(queue > 0 ? { auxQueue: queue } : {}), batchSize: b, augK: views.k, augM: views.m, microBatch: cfg.microBatch, convWorkers, threads, iters,
+            medianMs: Math.round(median * 10) / 10, minMs: Math.round(times[0]! * 10) / 10,
+            gflopPerUpdate: Math.round(flops.total / 1e7) / 100, convGflopPerUpdate: Math.round(flops.conv / 1e7) / 100,
+            gflops: Math.round((flops.total / 1e9 / (median / 1000)) * 100) / 100,
+            stageMeanMs: Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, Math.round(v.reduce((a, x) => a + x, 0) / v.length)])),
+            ...(nativeTimer ? { breakdown: roundBreakdown(split, calls) } : {}),
+          };
+          console.log(JSON.stringify(row));
+          ours.push({ precision, heads: headEngine, medianMs: row.medianMs, threads });
         }
-        const { threads } = agent.convEngine;
-        agent.dispose();
-        times.sort((x, y) => x - y);
-        const median = times.length % 2 ? times[(times.length - 1) / 2]! : (times[times.length / 2 - 1]! + times[times.length / 2]!) / 2;
-        const flops = updateFlops(cfg, spec, b, views);
-        const row = {
-          bench: 'update', backend, convEngine: engine.engine, precision, heads: headEngine, aux, ...(queue > 0 ? { auxQueue: queue } : {}), batchSize: b, augK: views.k, augM: views.m, microBatch: cfg.microBatch, convWorkers, threads, iters,
-          medianMs: Math.round(median * 10) / 10, minMs: Math.round(times[0]! * 10) / 10,
-          gflopPerUpdate: Math.round(flops.total / 1e7) / 100, convGflopPerUpdate: Math.round(flops.conv / 1e7) / 100,
-          gflops: Math.round((flops.total / 1e9 / (median / 1000)) * 100) / 100,
-          stageMeanMs: Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, Math.round(v.reduce((a, x) => a + x, 0) / v.length)])),
-        };
-        console.log(JSON.stringify(row));
-        ours.push({ precision, heads: headEngine, medianMs: row.medianMs, threads });
-      }
-      if (values['compare-pytorch']) {
-        for (const variant of pytorchVariants) {
-          const torch = pytorchUpdate({ aux, batchSize: b, iters, warmup, threads: ours[0]!.threads, variant });
-          console.log(JSON.stringify(torch));
-          for (const row of ours) {
-            console.log(JSON.stringify({
-              bench: 'update-vs-pytorch', aux, batchSize: b, convEngine: engine.engine, precision: row.precision, heads: row.heads, threads: row.threads, pytorch: variant,
-              oursMs: row.medianMs, pytorchMs: torch.medianMs, ratio: Math.round((row.medianMs / torch.medianMs) * 100) / 100,
-            }));
+        if (values['compare-pytorch']) {
+          for (const variant of pytorchVariants) {
+            const torch = pytorchUpdate({ aux, batchSize: b, iters, warmup, threads: ours[0]!.threads, variant });
+            console.log(JSON.stringify(torch));
+            for (const row of ours) {
+              console.log(JSON.stringify({
+                bench: 'update-vs-pytorch', aux, batchSize: b, convEngine: engine.engine, precision: row.precision, heads: row.heads, threads: row.threads, pytorch: variant,
+                oursMs: row.medianMs, pytorchMs: torch.medianMs, ratio: Math.round((row.medianMs / torch.medianMs) * 100) / 100,
+              }));
+            }
           }
         }
       }
     }
   }
+}
+
+/** Mean per update, rounded: each stage's ms split into native and JS-only, and each addon method's calls and ms. */
+function roundBreakdown(split: Record<string, StageBreakdown>, calls: Record<string, CallTotals>) {
+  const r = (x: number) => Math.round(x * 10) / 10;
+  return {
+    stages: Object.fromEntries(Object.entries(split).map(([k, v]) => [k, { ms: r(v.ms), nativeMs: r(v.nativeMs), jsOnlyMs: r(v.jsOnlyMs) }])),
+    calls: Object.fromEntries(Object.entries(calls).sort((a, b) => b[1].ms - a[1].ms).map(([k, v]) => [k, { calls: r(v.calls), ms: r(v.ms) }])),
+  };
 }
 
 /** A python3 that can import torch: PYTHON, else the PATH's, else the system's (Debian's python3-torch). */

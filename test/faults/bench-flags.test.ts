@@ -44,6 +44,7 @@ describe('bench flags', () => {
     [['bench', 'env', '--tasks', 'nope'], /bench env: unknown task in --tasks nope; known: .*cartpole-swingup.*\(see `curl-rl bench env --help`\)/],
     [['bench', 'update', '--precision', 'fp16'], /bench update: --precision must be a comma list of auto, fp32, bf16, got 'fp16'/],
     [['bench', 'update', '--conv-engine', 'tfjs', '--precision', 'bf16'], /--precision bf16 needs the libtorch conv engine/],
+    [['bench', 'update', '--conv-engine', 'tfjs', '--breakdown'], /bench update: --breakdown times the libtorch engine's calls; the engine here is tfjs/],
     [['bench', 'trunk', '--precision', 'fp16'], /bench trunk: --precision must be a comma list of fp32, bf16; got 'fp16'/],
     [['bench', 'nope'], /Unknown benchmark 'nope'\. Available: env, precision, remote, render, replay, start, train, trunk, update/],
     [['bench', 'start', '--seeds', '1,x'], /bench start: --seeds must be whole numbers separated by commas, got '1,x'/],

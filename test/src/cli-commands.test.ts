@@ -188,6 +188,26 @@ describe('curl-rl bench, each benchmark at its smallest size', () => {
     expect(rows[0]!['gflopPerUpdate']).toBeGreaterThan(rows[1]!['gflopPerUpdate'] as number);
   });
 
+  it.runIf(loadConvAddon().available)('update --breakdown: each stage split into addon and JS-thread time, and the addon calls of an update', async () => {
+    const r = await cli(['bench', 'update', '--batch-size', '2', '--aux', 'curl', '--iters', '2', '--warmup', '0', '--conv-engine', 'libtorch', '--heads', 'libtorch', '--breakdown']);
+    expect(r.code, r.stderr).toBe(0);
+    const [row] = jsonLines(r.lines);
+    const { stages, calls } = row!['breakdown'] as { stages: Record<string, { ms: number; nativeMs: number; jsOnlyMs: number }>; calls: Record<string, { calls: number; ms: number }> };
+    expect(Object.keys(stages)).toEqual([...Object.keys(row!['stageMeanMs'] as object), 'finish']);
+    for (const s of Object.values(stages)) {
+      expect(s.nativeMs).toBeGreaterThanOrEqual(0);
+      expect(Math.abs(s.nativeMs + s.jsOnlyMs - s.ms)).toBeLessThanOrEqual(0.11);
+    }
+    // the stages and 'finish' tile the update
+    expect(Object.values(stages).reduce((a, s) => a + s.ms, 0)).toBeGreaterThanOrEqual((row!['minMs'] as number) - 0.5);
+    // means over 2 updates, one with the actor step (actor update frequency 2): forward passes for the target (2),
+    // the anchor, the keys, and the actor's; backward for the critic, CURL, and the actor's head (its convs detached)
+    expect(calls['conv.forward']!.calls).toBe(4.5);
+    expect(calls['conv.backward']!.calls).toBe(2.5);
+    expect(calls['heads.mlpForward']!.calls).toBeGreaterThan(0);
+    expect(calls['heads.adamStep']!.calls).toBeGreaterThan(0);
+  });
+
   it('train: the whole loop after the random steps, with the time of a step split by phase', async () => {
     const r = await cli(['bench', 'train', '--env', 'toy-reach', '--preset', 'toy-reach-cpu', '--updates', '3', '--warmup', '1', '--conv-workers', '0']);
     expect(r.code, r.stderr).toBe(0);
