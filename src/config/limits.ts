@@ -147,7 +147,7 @@ export function checkRunFitsMachine(config: Config, limits: MachineLimits): void
         ? `lower --replay-capacity to at most ${maxCapacity} (${formatBytes(need.bytesPerTransition)} per transition at ${config.imageSize}x${config.imageSize}), or --image-size`
         : 'use smaller layers (--hidden-dim, --num-filters, --latent-dim)';
     problems.push(
-      `the run needs about ${formatBytes(total)} of memory (replay buffer ${formatBytes(need.replayBytes)} for --replay-capacity ${config.replayCapacity}, ` +
+      `the run needs about ${formatBytes(total)} of memory (replay buffer${auxStateBytes(config).perReplaySlot > 0 ? ` with the --aux ${config.aux} state of each slot` : ''} ${formatBytes(need.replayBytes)} for --replay-capacity ${config.replayCapacity}, ` +
         `networks ${formatBytes(need.networkBytes)}) but this machine has ${formatBytes(available.bytes)} available now (${available.source}); ${hint}`,
     );
   }

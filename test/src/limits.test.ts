@@ -86,7 +86,7 @@ describe('machine limits', () => {
     // a budget the replay fits in but not the replay with its bank
     const available = { bytes: plain.replayBytes + plain.networkBytes + 10_000_000, source: 'test' };
     expect(() => checkRunFitsMachine({ ...config, aux: 'curl' }, { backend: 'wasm', actionDim: 1, available })).not.toThrow();
-    expect(() => checkRunFitsMachine({ ...config, aux: 'memory-bank' }, { backend: 'wasm', actionDim: 1, available })).toThrow(/lower --replay-capacity to at most 99/);
+    expect(() => checkRunFitsMachine({ ...config, aux: 'memory-bank' }, { backend: 'wasm', actionDim: 1, available })).toThrow(/replay buffer with the --aux memory-bank state of each slot .*lower --replay-capacity to at most 99/);
   });
 
   it('refuses what does not fit, saying what would', () => {
