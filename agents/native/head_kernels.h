@@ -20,10 +20,32 @@ namespace {
 // One dense layer as a 1x1 conv: w [out, in, 1, 1], whose memory is [out, in] (tfjs' [in, out] transposed).
 struct Dense {
   at::Tensor w;
+  at::Tensor wT;  // [in, out, 1, 1]: tfjs' own layout, the weights of the input gradient's conv
   at::Tensor b;
   int64_t in = 0;
   int64_t out = 0;
 };
+
+// A batch of rows [rows, features] as one image whose pixels are the rows: [1, features, rows, 1] in
+// channels_last, the same memory. A dense layer is then a 1x1 conv over `rows` pixels, which oneDNN runs
+// as one matrix product; with the rows as the batch ([rows, features, 1, 1]) it ran a matrix-vector
+// product per row, reading the whole weight matrix 128 times (2-3x slower at [128, 1024] x [1024, 1024]).
+at::Tensor RowsAsPixels(const at::Tensor& rows) {
+  return rows.view({1, rows.size(0), 1, rows.size(1)}).permute({0, 3, 1, 2});
+}
+
+// A 1x1 conv on oneDNN. at::convolution would pick ATen's own im2col + BLAS path for a one-image
+// input under 20,480 values (a first layer of 50 + action inputs, a one-output layer's gradient):
+// the reference BLAS on Debian, and a warning per call from libtorch 2.x's NNPACK probe.
+at::Tensor Conv1x1(const at::Tensor& x, const at::Tensor& w, const c10::optional<at::Tensor>& b) {
+  if (at::hasMKLDNN()) return at::mkldnn_convolution(x, w, b, {0, 0}, {1, 1}, {1, 1}, 1);
+  return at::convolution(x, w, b, {1, 1}, {0, 0}, {1, 1}, false, {0, 0}, 1);
+}
+
+// The inverse view, [1, features, rows, 1] channels_last -> [rows, features] (a copy only if the layout differs).
+at::Tensor PixelsAsRows(const at::Tensor& pixels) {
+  return pixels.permute({0, 2, 3, 1}).reshape({pixels.size(2), pixels.size(1)});
+}
 
 // A forward pass kept for its backward: every layer's input (the later ones are post-ReLU, so
 // they are also the ReLU masks) and the layers it ran with, held even if the caller drops them.
@@ -97,6 +119,7 @@ class HeadKernels : public Napi::ObjectWrap<HeadKernels> {
     layer->w = at::empty({out, in, 1, 1}, at::kFloat);
     UseThreads(threads_);
     Transpose(wa.Data(), layer->w.data_ptr<float>(), in, out);
+    layer->wT = CopyFloats(env, info[0], {in, out, 1, 1}, "dense weights");
     layer->b = CopyFloats(env, info[1], {out}, "dense bias");
     return Napi::External<std::shared_ptr<Dense>>::New(env, new std::shared_ptr<Dense>(layer),
                                                        [](Napi::Env, std::shared_ptr<Dense>* p) { delete p; });
@@ -119,7 +142,7 @@ class HeadKernels : public Napi::ObjectWrap<HeadKernels> {
                                              " inputs, the layer before gives " + std::to_string(trace->layers[i - 1]->out));
       }
     }
-    at::Tensor a = CopyFloats(env, info[0], {rows, trace->layers[0]->in, 1, 1}, "MLP input");
+    at::Tensor a = RowsAsPixels(CopyFloats(env, info[0], {rows, trace->layers[0]->in}, "MLP input"));
     const bool keep = info[3].ToBoolean();
     UseThreads(threads_);
     c10::NoGradGuard no_grad;
@@ -127,11 +150,11 @@ class HeadKernels : public Napi::ObjectWrap<HeadKernels> {
     for (size_t i = 0; i <= last; i++) {
       if (keep) trace->inputs.push_back(a);
       const auto& layer = *trace->layers[i];
-      a = at::convolution(a, layer.w, layer.b, {1, 1}, {0, 0}, {1, 1}, false, {0, 0}, 1);
+      a = ChannelsLast(Conv1x1(a, layer.w, layer.b));
       if (i < last) at::relu_(a);
     }
     auto result = Napi::Object::New(env);
-    result.Set("out", ToArray(env, a));
+    result.Set("out", ToArray(env, PixelsAsRows(a)));
     if (keep) {
       result.Set("trace", Napi::External<std::shared_ptr<MlpTrace>>::New(env, new std::shared_ptr<MlpTrace>(trace),
                                                                           [](Napi::Env, std::shared_ptr<MlpTrace>* p) { delete p; }));
@@ -147,8 +170,8 @@ class HeadKernels : public Napi::ObjectWrap<HeadKernels> {
     auto trace = *info[0].As<Napi::External<std::shared_ptr<MlpTrace>>>().Data();
     if (trace->used) throw Napi::Error::New(env, "head kernels: a forward pass's trace serves one backward pass");
     const bool paramGrads = info[2].ToBoolean();
-    const int64_t rows = trace->inputs[0].size(0);
-    at::Tensor d = CopyFloats(env, info[1], {rows, trace->layers.back()->out, 1, 1}, "MLP output gradient");
+    const int64_t rows = trace->inputs[0].size(2);
+    at::Tensor d = RowsAsPixels(CopyFloats(env, info[1], {rows, trace->layers.back()->out}, "MLP output gradient"));
     UseThreads(threads_);
     c10::NoGradGuard no_grad;
     const auto n = static_cast<int64_t>(trace->layers.size());
@@ -156,27 +179,26 @@ class HeadKernels : public Napi::ObjectWrap<HeadKernels> {
     for (int64_t i = n - 1; i >= 0; i--) {
       if (i < n - 1) d = at::threshold_backward(d, trace->inputs[i + 1], 0);  // ReLU mask from its output
       const auto& layer = *trace->layers[i];
-      const std::vector<int64_t> bias{layer.out};
-      auto g = at::convolution_backward(d, trace->inputs[i], layer.w, at::IntArrayRef(bias), {1, 1}, {0, 0}, {1, 1}, false, {0, 0}, 1,
-                                        {true, paramGrads, paramGrads});
+      const at::Tensor dRows = PixelsAsRows(d);  // [rows, out]
       if (paramGrads) {
-        gw[i] = std::get<1>(g).contiguous();
-        gb[i] = std::get<2>(g);
+        // dW in tfjs' [in, out] layout = x^T d: a 1x1 conv whose pixels are the layer's outputs and whose
+        // channels are the rows; oneDNN's own weight gradient of the rows-as-pixels conv was slower here.
+        const at::Tensor xT = PixelsAsRows(trace->inputs[i]).t().contiguous().view({layer.in, rows, 1, 1});
+        gw[i] = Conv1x1(dRows.view({1, rows, layer.out, 1}), xT, {}).contiguous().view({layer.in, layer.out});
+        gb[i] = dRows.sum(0);
       }
-      d = std::get<0>(g);
+      d = ChannelsLast(Conv1x1(d, layer.wT, {}));  // dx = d W^T
     }
     trace->used = true;
     trace->inputs.clear();
     auto result = Napi::Object::New(env);
-    result.Set("dx", ToArray(env, d));
+    result.Set("dx", ToArray(env, PixelsAsRows(d)));
     if (paramGrads) {
       auto w = Napi::Array::New(env, n);
       auto b = Napi::Array::New(env, n);
       for (int64_t i = 0; i < n; i++) {
         const auto& layer = *trace->layers[i];
-        auto out = Napi::Float32Array::New(env, layer.in * layer.out);
-        Transpose(gw[i].data_ptr<float>(), out.Data(), layer.out, layer.in);  // [out, in] -> tfjs' [in, out]
-        w.Set(static_cast<uint32_t>(i), out);
+        w.Set(static_cast<uint32_t>(i), ToArray(env, gw[i]));
         b.Set(static_cast<uint32_t>(i), ToArray(env, gb[i]));
       }
       result.Set("w", w);
