@@ -6,8 +6,9 @@
 //
 // Same math as agents/networks.ts mlpForward (dense, ReLU between, none after the last) and
 // agents/adam.ts, always in fp32: --precision governs the trunk only. A dense layer runs as a
-// 1x1 conv, as the trunk's heads do, so that oneDNN computes it rather than whatever BLAS the
-// system libtorch links (Debian's links the reference one).
+// 1x1 conv over the batch's rows laid out as pixels (RowsAsPixels), so that oneDNN computes it
+// as one matrix product rather than whatever BLAS the system libtorch links (Debian's links the
+// reference one).
 //
 // Everything here is synchronous on the caller's thread: tfjs asks for a gradient inside its
 // tape (tf.customGrad), which cannot wait for a Promise. Sizes are small enough (a [128, 1024]
