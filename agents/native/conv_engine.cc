@@ -587,10 +587,12 @@ class ConvEngine : public Napi::ObjectWrap<ConvEngine> {
             const auto& input = l == 0 ? k.input : k.acts[l - 1];
             const int64_t s = StrideOf(l);
             const std::vector<int64_t> bias{params->b[l].size(0)};
-            // The first layer's filter gradient in bf16 runs on a oneDNN kernel that is slow for its few input
-            // channels (9 for three stacked RGB frames: 0.15-0.8 s at batch 128 against 20 ms in fp32, oneDNN
-            // 2.6 and 3.12 alike), so it is computed in fp32 from the same values: the pixels and the bf16
-            // output gradient convert exactly, and the sum accumulates in fp32 as oneDNN's would.
+            // The first layer's filter gradient in bf16 runs on a oneDNN kernel for its few input channels (9
+            // for three stacked RGB frames) that is fast on idle cores (6-7 ms at batch 128 against 12 ms in
+            // fp32) but collapses when another process shares them (0.2-0.8 s against 27-32 ms in fp32, oneDNN
+            // 2.6 and 3.12 alike), as beside a sweep's other runs, tests or an environment process. So it is
+            // computed in fp32 from the same values: the pixels and the bf16 output gradient convert exactly,
+            // and the sum accumulates in fp32 as oneDNN's would.
             const bool firstInFloat = l == 0 && state->compute != at::kFloat;
             auto grads = firstInFloat ? at::convolution_backward(ToFloat(d), ToFloat(input), ToFloat(params->w[0]), at::IntArrayRef(bias), {s, s},
                                                                  {0, 0}, {1, 1}, false, {0, 0}, 1, {false, true, true})

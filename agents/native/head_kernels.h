@@ -2,13 +2,14 @@
 // for the CPU backends, where tfjs runs them on one wasm thread: at the paper's sizes the
 // heads' matrix products and Adam over 8 M parameters took about 45% of a bf16 update.
 // Included by conv_engine.cc (one translation unit, so build.mjs --out builds it unchanged)
-// after the helpers it uses: IsFloat32Array, CopyFloats, ToArray, Transpose.
+// after the helpers it uses: IsFloat32Array, CopyFloats, ToArray, ChannelsLast.
 //
 // Same math as agents/networks.ts mlpForward (dense, ReLU between, none after the last) and
-// agents/adam.ts, always in fp32: --precision governs the trunk only. A dense layer runs as a
-// 1x1 conv over the batch's rows laid out as pixels (RowsAsPixels), so that oneDNN computes it
-// as one matrix product rather than whatever BLAS the system libtorch links (Debian's links the
-// reference one).
+// agents/adam.ts, always in fp32: --precision governs the trunk only. Every matrix product is a
+// 1x1 conv on oneDNN over operands laid out so that it runs as one matrix product on them as
+// they lie, rather than whatever BLAS the system libtorch links (Debian's links the reference
+// one); the weights stay in tfjs' [in, out] layout throughout, so preparing a layer (after every
+// Adam step) is one copy.
 //
 // Everything here is synchronous on the caller's thread: tfjs asks for a gradient inside its
 // tape (tf.customGrad), which cannot wait for a Promise. Sizes are small enough (a [128, 1024]
@@ -18,10 +19,9 @@
 
 namespace {
 
-// One dense layer as a 1x1 conv: w [out, in, 1, 1], whose memory is [out, in] (tfjs' [in, out] transposed).
+// One dense layer: its weights in tfjs' own [in, out] layout.
 struct Dense {
-  at::Tensor w;
-  at::Tensor wT;  // [in, out, 1, 1]: tfjs' own layout, the weights of the input gradient's conv
+  at::Tensor w;  // [in, out] in memory
   at::Tensor b;
   int64_t in = 0;
   int64_t out = 0;
@@ -117,10 +117,7 @@ class HeadKernels : public Napi::ObjectWrap<HeadKernels> {
     auto layer = std::make_shared<Dense>();
     layer->in = in;
     layer->out = out;
-    layer->w = at::empty({out, in, 1, 1}, at::kFloat);
-    UseThreads(threads_);
-    Transpose(wa.Data(), layer->w.data_ptr<float>(), in, out);
-    layer->wT = CopyFloats(env, info[0], {in, out, 1, 1}, "dense weights");
+    layer->w = CopyFloats(env, info[0], {in, out}, "dense weights");
     layer->b = CopyFloats(env, info[1], {out}, "dense bias");
     return Napi::External<std::shared_ptr<Dense>>::New(env, new std::shared_ptr<Dense>(layer),
                                                        [](Napi::Env, std::shared_ptr<Dense>* p) { delete p; });
@@ -151,7 +148,12 @@ class HeadKernels : public Napi::ObjectWrap<HeadKernels> {
     for (size_t i = 0; i <= last; i++) {
       if (keep) trace->inputs.push_back(a);
       const auto& layer = *trace->layers[i];
-      a = ChannelsLast(Conv1x1(a, layer.w, layer.b));
+      // y [rows, out] = x [rows, in] x W [in, out], with the layer's outputs as the pixels: W as the image
+      // (plain NCHW), the rows as the filters. The bias is per pixel, so it is added after (one rounding,
+      // as inside the conv).
+      auto y = Conv1x1(layer.w.view({1, layer.in, layer.out, 1}), PixelsAsRows(a).view({rows, layer.in, 1, 1}), {}).view({rows, layer.out});
+      y.add_(layer.b);
+      a = RowsAsPixels(y);
       if (i < last) at::relu_(a);
     }
     auto result = Napi::Object::New(env);
@@ -188,7 +190,7 @@ class HeadKernels : public Napi::ObjectWrap<HeadKernels> {
         gw[i] = Conv1x1(dRows.view({1, rows, layer.out, 1}), xT, {}).contiguous().view({layer.in, layer.out});
         gb[i] = dRows.sum(0);
       }
-      d = ChannelsLast(Conv1x1(d, layer.wT, {}));  // dx = d W^T
+      d = ChannelsLast(Conv1x1(d, layer.w.view({layer.in, layer.out, 1, 1}), {}));  // dx = d W^T, the rows as the pixels
     }
     trace->used = true;
     trace->inputs.clear();
@@ -198,7 +200,6 @@ class HeadKernels : public Napi::ObjectWrap<HeadKernels> {
       auto w = Napi::Array::New(env, n);
       auto b = Napi::Array::New(env, n);
       for (int64_t i = 0; i < n; i++) {
-        const auto& layer = *trace->layers[i];
         w.Set(static_cast<uint32_t>(i), ToArray(env, gw[i]));
         b.Set(static_cast<uint32_t>(i), ToArray(env, gb[i]));
       }

@@ -49,6 +49,7 @@ import { auxNames } from '../../src/config/schema.js';
 import type { AuxName } from '../../src/config/schema.js';
 import { auxFlops } from './lib/aux-flops.js';
 import { NativeCallTimer, stageBreakdown, timeNativeCalls, type CallTotals, type StageBreakdown } from './lib/native-timing.js';
+import { pythonWithTorch } from './lib/python-torch.js';
 import { Rng } from '../../src/core/rng.js';
 import { ConfigError } from '../../src/core/errors.js';
 import { parseCount, schemaRange } from '../../src/cli/config-flags.js';
@@ -279,16 +280,6 @@ function roundBreakdown(split: Record<string, StageBreakdown>, calls: Record<str
   };
 }
 
-/** A python3 that can import torch: PYTHON, else the PATH's, else the system's (Debian's python3-torch). */
-function pythonWithTorch(): string {
-  const candidates = [process.env.PYTHON, 'python3', '/usr/bin/python3'].filter((c): c is string => Boolean(c));
-  const found = candidates.find((py) => spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
-  if (!found) {
-    throw new Error(`bench update --compare-pytorch: no python3 with torch among ${candidates.join(', ')}; install one (Debian: apt-get install python3-torch) or set PYTHON`);
-  }
-  return found;
-}
-
 /**
  * PyTorch's update three ways: the authors' code as written (NCHW), PyTorch's fastest fp32
  * layout on CPU (channels_last), and channels_last with the forward passes under bf16 autocast.
@@ -301,7 +292,7 @@ function pytorchUpdate(o: { aux: string; batchSize: number; iters: number; warmu
   const args = [script, '--aux', o.aux, '--batch-size', String(o.batchSize), '--iters', String(o.iters), '--warmup', String(o.warmup), '--threads', String(o.threads)];
   if (o.variant === 'nchw') args.push('--nchw');
   if (o.variant === 'channels-last-bf16') args.push('--autocast', 'bf16');
-  const r = spawnSync(pythonWithTorch(), args, { encoding: 'utf8' });
+  const r = spawnSync(pythonWithTorch('bench update --compare-pytorch'), args, { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`bench update --compare-pytorch: ${script} failed: ${r.stderr.trim().split('\n').slice(-3).join(' ')}`);
   return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { medianMs: number };
 }

@@ -1,5 +1,5 @@
 import os from 'node:os';
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -236,6 +236,44 @@ describe('curl-rl bench, each benchmark at its smallest size', () => {
     const twice = await cli(['bench', 'trunk', '--batch-size', '2', '--iters', '1', '--warmup', '0', '--precision', 'bf16', '--addon', `${addonPath()},${addonPath()}`]);
     expect(twice.code, twice.stderr).toBe(0);
     expect(jsonLines(twice.lines)).toEqual([row('bf16'), row('bf16')]);
+  });
+
+  it.runIf(loadConvAddon().available)('trunk --compare-pytorch: PyTorch\'s lines after ours, then ours against it and each one\'s bf16 against its fp32', async () => {
+    // a stand-in for a python3 with torch: it imports "torch", records its arguments and prints fixed timings
+    const dir = mkdtempSync(join(tmpdir(), 'curl-bench-trunk-'));
+    const python = join(dir, 'python3');
+    writeFileSync(python, [
+      '#!/bin/sh',
+      'if [ "$1" = "-c" ]; then exit 0; fi',
+      `echo "$@" > ${join(dir, 'args')}`,
+      'echo \'{"bench": "trunk-pytorch", "torch": "9.9.9", "precision": "fp32", "batchSize": 2, "medianMs": 200.0}\'',
+      'echo \'{"bench": "trunk-pytorch", "torch": "9.9.9", "precision": "bf16", "batchSize": 2, "medianMs": 50.0}\'',
+    ].join('\n'), { mode: 0o755 });
+    const saved = process.env.PYTHON;
+    process.env.PYTHON = python;
+    try {
+      const r = await cli(['bench', 'trunk', '--batch-size', '2', '--iters', '1', '--warmup', '0', '--threads', '1', '--compare-pytorch']);
+      expect(r.code, r.stderr).toBe(0);
+      const rows = jsonLines(r.lines);
+      expect(rows.map((l) => l['bench'])).toEqual(['trunk', 'trunk', 'trunk-pytorch', 'trunk-pytorch', 'trunk-ratio', 'trunk-ratio', 'trunk-ratio', 'trunk-ratio']);
+      expect(readFileSync(join(dir, 'args'), 'utf8')).toMatch(/pytorch_trunk\.py --batch-size 2 --precision fp32,bf16 --iters 1 --warmup 0 --threads 1\n$/);
+      const [oursFp32, oursBf16] = [rows[0]!['medianMs'] as number, rows[1]!['medianMs'] as number];
+      const round = (x: number) => Math.round(x * 100) / 100;
+      expect(rows.slice(4)).toEqual([
+        { bench: 'trunk-ratio', of: 'ours / pytorch', addon: addonPath(), precision: 'fp32', ratio: round(oursFp32 / 200) },
+        { bench: 'trunk-ratio', of: 'ours / pytorch', addon: addonPath(), precision: 'bf16', ratio: round(oursBf16 / 50) },
+        { bench: 'trunk-ratio', of: 'bf16 / fp32', impl: addonPath(), ratio: round(oursBf16 / oursFp32) },
+        { bench: 'trunk-ratio', of: 'bf16 / fp32', impl: 'pytorch 9.9.9', ratio: 0.25 },
+      ]);
+      // no python that imports torch: the error says which flag needs it and where it looked
+      writeFileSync(python, '#!/bin/sh\nexit 1\n', { mode: 0o755 });
+      const none = await cli(['bench', 'trunk', '--batch-size', '2', '--iters', '1', '--warmup', '0', '--precision', 'fp32', '--compare-pytorch']);
+      expect(none.code).not.toBe(0);
+      expect(none.stderr).toContain(`bench trunk --compare-pytorch: no python3 with torch among ${python}`);
+    } finally {
+      if (saved === undefined) delete process.env.PYTHON;
+      else process.env.PYTHON = saved;
+    }
   });
 
   it('start: the preset run once per seed, first and final evaluation, and whether the final is clearly above', async () => {
