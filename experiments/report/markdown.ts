@@ -1,6 +1,7 @@
 // Markdown tables of the report: results per task and aux next to the paper, then one row per run.
 import type { Stat } from './aggregate.js';
 import type { RunSummary, SweepIndexSummary } from './load-runs.js';
+import type { ProbeRanking } from './probe-ranking.js';
 import { LAST_K, type GroupSummary } from './summarize.js';
 
 const dash = '—';
@@ -65,6 +66,16 @@ export function resultsTable(groups: readonly GroupSummary[]): string {
         ...(probed ? [formatR2Stat(g.probe?.trained, n), formatR2Stat(g.probe?.initial, n)] : []),
       ]),
     );
+  }
+  return lines.join('\n');
+}
+
+/** One task's variants by probe R², the best first, beside the return they reached. */
+export function probeTable(ranking: ProbeRanking): string {
+  const header = ['rank', 'variant', 'seeds', 'probe R² trained', 'probe R² initial', 'gain (trained − initial)', `return, last ${LAST_K} evals`];
+  const lines = [row(header), row(header.map(() => '---'))];
+  for (const r of ranking.rows) {
+    lines.push(row([String(r.rank), r.variant, String(r.seeds), formatR2Stat(r.trained, r.seeds), formatR2Stat(r.initial, r.seeds), formatR2Stat(r.gain, r.seeds), formatStat(r.ret, r.seeds)]));
   }
   return lines.join('\n');
 }

@@ -30,7 +30,7 @@ const unknownAuxColor = '#7f7f7f';
 /** Variants that are more than an aux loss (pixel SAC, other augmentations) take these, in order, skipping colours already drawn. */
 const otherVariantColors = ['#000000', '#bcbd22', '#e377c2', '#aec7e8', '#98df8a', '#c5b0d5'];
 
-function variantColors(variants: ReadonlyArray<{ variant: string; aux: string }>): string[] {
+export function variantColors(variants: ReadonlyArray<{ variant: string; aux: string }>): string[] {
   const own = variants.map(({ variant, aux }) => (variant === aux ? (auxReport(aux)?.color ?? unknownAuxColor) : undefined));
   const used = new Set(own.filter((c) => c !== undefined));
   let next = 0;
@@ -42,7 +42,7 @@ function variantColors(variants: ReadonlyArray<{ variant: string; aux: string }>
     return pick;
   });
 }
-const fontFamily = 'DejaVu Sans, Helvetica, Arial, sans-serif';
+export const fontFamily = 'DejaVu Sans, Helvetica, Arial, sans-serif';
 
 export function curvesSpec(series: readonly CurveSeries[], options: { band: BandKind; title?: string }): TopLevelSpec {
   const rows = series.flatMap((s) =>

@@ -4,13 +4,14 @@
  * summary.json and the curves as TensorBoard event files (tb/) into the
  * output folder.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { ConfigError } from '../../src/core/errors.js';
 import type { Alignment, BandKind } from './aggregate.js';
 import { loadRun, scanRunsRoot, type RunSummary, type SweepIndexSummary } from './load-runs.js';
-import { formatDuration, resultsTable, runsTable, sweepsTable } from './markdown.js';
-import { curvesSpec, renderSvg, svgToPng } from './plot.js';
+import { formatDuration, probeTable, resultsTable, runsTable, sweepsTable } from './markdown.js';
+import { curvesSpec, renderSvg, svgToPng, variantColors } from './plot.js';
+import { MIN_RANKED, probeRankings, probeSpec, type ProbeRanking } from './probe-ranking.js';
 import { LAST_K, summarizeGroups, type GroupSummary } from './summarize.js';
 import { writeReportEventFiles } from './tensorboard.js';
 
@@ -29,6 +30,8 @@ export interface ReportSummary {
   alignment: Alignment;
   groups: GroupSummary[];
   runs: RunSummary[];
+  /** Per task, the probed variants by probe R²; empty when no run has a probe.json. */
+  probeRankings: ProbeRanking[];
   sweeps: SweepIndexSummary[];
   totalWallClockSeconds: number;
   warnings: string[];
@@ -37,7 +40,31 @@ export interface ReportSummary {
 export interface ReportResult {
   summary: ReportSummary;
   /** tensorboard: the folder of the curves' event files, one TensorBoard run per task and aux. */
-  files: { svg: string; png: string; markdown: string; json: string; tensorboard: string };
+  files: { svg: string; png: string; markdown: string; json: string; tensorboard: string; probeSvg?: string; probePng?: string };
+}
+
+function probeSection(rankings: readonly ProbeRanking[]): string[] {
+  if (rankings.length === 0) return [];
+  const lines = [
+    '## State probe',
+    '',
+    '![probe R² against return](probe.png)',
+    '',
+    'Each variant\'s encoders ranked by `curl-rl probe`: a ridge regression from the frozen encoder\'s features to the true physical state, ' +
+      'R² on held-out episodes averaged over the state\'s dimensions (mean ± std over seeds). *initial*: the same run\'s encoder at initialisation, ' +
+      'scored on the same episodes; *gain*: trained minus initial within each run, then over seeds. *return*: as in the table above.',
+  ];
+  for (const r of rankings) {
+    lines.push('', `### ${r.env}`, '', probeTable(r), '');
+    lines.push(
+      r.spearman !== undefined
+        ? `Spearman's rank correlation between probe R² and return over these ${r.rows.length} variants: ρ = ${r.spearman.toFixed(2)} ` +
+            '(1: the probe orders the variants as their returns do; 0: no relation).'
+        : `No rank correlation: it needs at least ${MIN_RANKED} variants with a return.`,
+    );
+  }
+  lines.push('');
+  return lines;
 }
 
 export function markdownReport(summary: ReportSummary): string {
@@ -68,6 +95,7 @@ export function markdownReport(summary: ReportSummary): string {
       '*paper*: CURL (Srinivas, Laskin & Abbeel 2020) Table 1, mean over 10 seeds; `curl` is compared with CURL and `none` with Pixel SAC. ' +
       'Runs with CPU presets use smaller images, batches and networks and far fewer steps than the paper: compare curl with none here, not these numbers with the paper\'s.',
     '',
+    ...probeSection(summary.probeRankings),
     '## Runs',
     '',
     runsTable(summary.runs, rel),
@@ -122,6 +150,7 @@ export async function buildReport(runsDir: string, options: ReportOptions): Prom
     alignment,
     groups,
     runs,
+    probeRankings: probeRankings(groups),
     sweeps: scan.sweeps.map((sweep) => ({ ...sweep, path: rel(sweep.path) })),
     totalWallClockSeconds: runs.reduce((a, r) => a + (r.wallClockSeconds ?? 0), 0),
     warnings,
@@ -133,7 +162,7 @@ export async function buildReport(runsDir: string, options: ReportOptions): Prom
   const svg = await renderSvg(curvesSpec(series, { band, ...(options.title !== undefined ? { title: options.title } : {}) }));
   const out = resolve(options.out);
   mkdirSync(out, { recursive: true });
-  const files = {
+  const files: ReportResult['files'] = {
     svg: join(out, 'curves.svg'),
     png: join(out, 'curves.png'),
     markdown: join(out, 'report.md'),
@@ -143,6 +172,19 @@ export async function buildReport(runsDir: string, options: ReportOptions): Prom
   writeFileSync(files.svg, svg);
   writeFileSync(files.png, svgToPng(svg));
   writeFileSync(files.markdown, markdownReport(summary));
+  if (summary.probeRankings.length > 0) {
+    const variants = [...new Map(groups.map((g) => [g.variant, { variant: g.variant, aux: g.aux }])).values()].sort((a, b) => a.variant.localeCompare(b.variant));
+    const palette = variantColors(variants);
+    const colors = new Map(variants.map((v, k) => [v.variant, palette[k]!]));
+    const probeSvg = await renderSvg(probeSpec(summary.probeRankings, { colors, returnTitle: `eval return, mean of the last ${LAST_K} evaluations` }));
+    files.probeSvg = join(out, 'probe.svg');
+    files.probePng = join(out, 'probe.png');
+    writeFileSync(files.probeSvg, probeSvg);
+    writeFileSync(files.probePng, svgToPng(probeSvg));
+  } else {
+    // a report written again without probed runs must not keep an older report's plot
+    for (const stale of ['probe.svg', 'probe.png']) rmSync(join(out, stale), { force: true });
+  }
   writeFileSync(files.json, `${JSON.stringify(summary, null, 2)}\n`);
   return { summary, files };
 }

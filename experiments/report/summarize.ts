@@ -23,8 +23,11 @@ export interface GroupSummary {
   at100k?: Stat;
   at500k?: Stat;
   paper?: PublishedScores;
-  /** The seeds' probe R^2 (mean over state dimensions, held out), trained and at initialisation, where runs have probe.json. */
-  probe?: { trained: Stat; initial: Stat };
+  /**
+   * The seeds' probe R^2 (mean over state dimensions, held out), trained and at initialisation, where runs have probe.json;
+   * gain is trained minus initial within each run (each run's initial encoder is scored on its own policy's episodes).
+   */
+  probe?: { trained: Stat; initial: Stat; gain: Stat };
 }
 
 /** How many of a run's last evaluations `lastK` averages. */
@@ -87,7 +90,7 @@ export function summarizeGroups(runs: readonly RunSummary[], options: { band: Ba
     if (at100k) summary.at100k = at100k;
     if (at500k) summary.at500k = at500k;
     const probed = members.flatMap((r) => (r.probe ? [r.probe] : []));
-    if (probed.length > 0) summary.probe = { trained: stat(probed.map((p) => p.trained)), initial: stat(probed.map((p) => p.initial)) };
+    if (probed.length > 0) summary.probe = { trained: stat(probed.map((p) => p.trained)), initial: stat(probed.map((p) => p.initial)), gain: stat(probed.map((p) => p.trained - p.initial)) };
     const paper = publishedScores(env, variant);
     if (paper) summary.paper = paper;
     summaries.push(summary);

@@ -23,6 +23,7 @@ export function register(program: Command): void {
       console.log(resultsTable(summary.groups));
       for (const warning of summary.warnings) console.warn(`warning: ${warning}`);
       console.log(`\n${summary.runs.length} runs -> ${files.markdown}, ${files.png}, ${files.svg}, ${files.json}`);
+      if (files.probePng !== undefined) console.log(`state probe against return: ${files.probePng}, ${files.probeSvg}`);
       console.log(`curves in TensorBoard: tensorboard --logdir ${files.tensorboard}`);
     });
 }
