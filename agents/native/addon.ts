@@ -40,6 +40,8 @@ export type PreparedHead = { readonly __brand: 'PreparedHead' };
 export interface NativeConvEngine {
   readonly threads: number;
   readonly precision: Precision;
+  /** The precision of the first layer's filter gradient, as the engine resolved it: fp32 on an fp32 engine. */
+  readonly firstFilterGradient: Precision;
   load(images: Record<string, Uint8Array>, rows: number): void;
   prepareHead(head: NativeHead): PreparedHead;
   forward(key: string, convW: Float32Array[], convB: Float32Array[], heads: Array<NativeHead | PreparedHead>, keep: string): Promise<Float32Array[]>;
@@ -87,6 +89,11 @@ export interface NativeEngineOptions {
   threads: number;
   /** fp32 when left out. */
   precision?: Precision;
+  /**
+   * bf16 engines only: the first layer's filter gradient in fp32 or bf16; 'auto' (the default) is bf16
+   * where the CPU has AMX and fp32 elsewhere (conv_engine.cc says why).
+   */
+  firstFilterGradient?: 'auto' | Precision;
 }
 
 interface Binding {

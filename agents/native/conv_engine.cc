@@ -193,6 +193,15 @@ const Bf16& Bf16Support() {
   return support;
 }
 
+// Where a bf16 engine computes the first layer's filter gradient when the caller leaves it to the engine
+// ('auto'): in bf16 on AMX, whose oneDNN kernel (brgconv_bwd_w) stays fast with the cores shared
+// (4-13 ms at batch 128 beside a training run, against 17-40 ms in fp32, oneDNN of libtorch 1.13 and
+// 2.13 alike); in fp32 elsewhere, since the avx512_bf16 kernel collapses when the cores are shared.
+bool FirstFilterGradInBf16ByDefault() {
+  static const bool amx = ReadCpuFeatures().amxBf16;
+  return amx;
+}
+
 struct ConvParams {
   std::vector<at::Tensor> w;  // [Cout, Cin, 3, 3], channels_last; layer 0 pre-scaled by 1/255
   std::vector<at::Tensor> b;  // [Cout]
@@ -220,6 +229,7 @@ struct State {
   int64_t height = 0, width = 0, channels = 0, layers = 0;
   int threads = 1;
   at::ScalarType compute = at::kFloat;       // kFloat (fp32) or kBFloat16 (bf16)
+  bool firstFilterGradInFloat = false;       // bf16 only: the first layer's filter gradient in fp32 (see Backward)
   std::map<std::string, at::Tensor> bytes;   // uint8 [N, C, H, W] channels_last, as loaded
   std::map<std::string, at::Tensor> inputs;  // the same in the compute type, converted on first use, read-only after
   std::map<std::string, Kept> kept;          // by slot
@@ -429,6 +439,7 @@ class ConvEngine : public Napi::ObjectWrap<ConvEngine> {
                            InstanceMethod("prepareHead", &ConvEngine::PrepareHead),
                            InstanceAccessor("threads", &ConvEngine::Threads, nullptr),
                            InstanceAccessor("precision", &ConvEngine::Precision, nullptr),
+                           InstanceAccessor("firstFilterGradient", &ConvEngine::FirstFilterGradient, nullptr),
                        });
   }
 
@@ -461,6 +472,16 @@ class ConvEngine : public Napi::ObjectWrap<ConvEngine> {
       const auto got = precision.IsString() ? "'" + name + "'" : precision.ToString().Utf8Value();
       throw Napi::RangeError::New(env, "ConvEngine: 'precision' must be 'fp32' or 'bf16', got " + got);
     }
+    Napi::Value firstGrad = o.Get("firstFilterGradient");
+    const std::string firstName = firstGrad.IsUndefined() ? "auto" : firstGrad.IsString() ? firstGrad.As<Napi::String>().Utf8Value() : "";
+    if (firstName != "auto" && firstName != "fp32" && firstName != "bf16") {
+      const auto got = firstGrad.IsString() ? "'" + firstName + "'" : firstGrad.ToString().Utf8Value();
+      throw Napi::RangeError::New(env, "ConvEngine: 'firstFilterGradient' must be 'auto', 'fp32' or 'bf16', got " + got);
+    }
+    if (firstName == "bf16" && s_->compute == at::kFloat) {
+      throw Napi::RangeError::New(env, "ConvEngine: 'firstFilterGradient' 'bf16' needs precision 'bf16' (an fp32 engine computes every gradient in fp32)");
+    }
+    s_->firstFilterGradInFloat = s_->compute != at::kFloat && (firstName == "fp32" || (firstName == "auto" && !FirstFilterGradInBf16ByDefault()));
     if (s_->height != s_->width) throw Napi::RangeError::New(env, "ConvEngine: images must be square");
     side_ = OutputSide(s_->height, s_->layers);
     if (side_ < 1) throw Napi::RangeError::New(env, "ConvEngine: images are too small for the conv stack");
@@ -587,13 +608,14 @@ class ConvEngine : public Napi::ObjectWrap<ConvEngine> {
             const auto& input = l == 0 ? k.input : k.acts[l - 1];
             const int64_t s = StrideOf(l);
             const std::vector<int64_t> bias{params->b[l].size(0)};
-            // The first layer's filter gradient in bf16 runs on a oneDNN kernel for its few input channels (9
-            // for three stacked RGB frames) that is fast on idle cores (6-7 ms at batch 128 against 12 ms in
-            // fp32) but collapses when another process shares them (0.2-0.8 s against 27-32 ms in fp32, oneDNN
-            // 2.6 and 3.12 alike), as beside a sweep's other runs, tests or an environment process. So it is
-            // computed in fp32 from the same values: the pixels and the bf16 output gradient convert exactly,
-            // and the sum accumulates in fp32 as oneDNN's would.
-            const bool firstInFloat = l == 0 && state->compute != at::kFloat;
+            // Without AMX the first layer's filter gradient in bf16 runs on a oneDNN kernel for its few input
+            // channels (9 for three stacked RGB frames) that is fast on idle cores (6-7 ms at batch 128 against
+            // 12 ms in fp32) but collapses when another process shares them (0.2-0.8 s against 27-32 ms in fp32,
+            // oneDNN 2.6 and 3.12 alike), as beside a sweep's other runs, tests or an environment process. So
+            // there it is computed in fp32 from the same values: the pixels and the bf16 output gradient convert
+            // exactly, and the sum accumulates in fp32 as oneDNN's would. AMX's kernel keeps its speed under load
+            // (FirstFilterGradInBf16ByDefault), and by default stays in bf16.
+            const bool firstInFloat = l == 0 && state->compute != at::kFloat && state->firstFilterGradInFloat;
             auto grads = firstInFloat ? at::convolution_backward(ToFloat(d), ToFloat(input), ToFloat(params->w[0]), at::IntArrayRef(bias), {s, s},
                                                                  {0, 0}, {1, 1}, false, {0, 0}, 1, {false, true, true})
                                       : at::convolution_backward(d, input, params->w[l], at::IntArrayRef(bias), {s, s}, {0, 0}, {1, 1}, false,
@@ -652,6 +674,11 @@ class ConvEngine : public Napi::ObjectWrap<ConvEngine> {
   Napi::Value Threads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), s_->threads); }
   Napi::Value Precision(const Napi::CallbackInfo& info) {
     return Napi::String::New(info.Env(), s_->compute == at::kBFloat16 ? "bf16" : "fp32");
+  }
+
+  // The precision the first layer's filter gradient is computed in, as resolved at construction.
+  Napi::Value FirstFilterGradient(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), s_->compute == at::kBFloat16 && !s_->firstFilterGradInFloat ? "bf16" : "fp32");
   }
 
   std::shared_ptr<State> s_;

@@ -106,7 +106,7 @@ async function benchLoaded(rows: number, precisionList: Precision[], iters: numb
     const { seconds, ...times } = await timeEngine(engine, rows, iters, warmup);
     const flops = passFlops(rows);
     lines.push({
-      bench: 'trunk', torchVersion: addon.info.torchVersion, bf16: addon.info.bf16, addon: addon.path, precision,
+      bench: 'trunk', torchVersion: addon.info.torchVersion, bf16: addon.info.bf16, addon: addon.path, precision, firstFilterGradient: engine.firstFilterGradient,
       batchSize: rows, threads, iters, ...times,
       gflopPerPass: Math.round(flops / 1e7) / 100, gflops: Math.round((flops / 1e9 / seconds) * 10) / 10, loadavg1: Math.round(loadavg()[0]! * 100) / 100,
     });

@@ -30,6 +30,10 @@ const FEATURES = 35 * 35 * FILTERS;
 const HEAD_REL_ERR = 0.02;
 const HEAD_GRAD_COSINE = 0.9999;
 const CONV_GRAD_COSINE = 0.98;
+// The first layer's filter and bias gradients computed in bf16 against the same sums in fp32: bf16's
+// rounding of the output (2^-9 relative at most) and oneDNN's summation order. Measured (Intel Xeon with
+// AMX, libtorch 1.13, seeds 31-32): relative error 0.0010-0.0017; the bound leaves a margin of 3x.
+const FIRST_FILTER_REL_ERR = 0.005;
 
 function cosine(a: Float32Array, b: Float32Array): number {
   let ab = 0;
@@ -140,6 +144,44 @@ describe.runIf(addon.available)('the native engine in bf16 against fp32', () => 
     const bf16 = engine('bf16');
     bf16.load({ obs: randomBatch(3, 1, SIDE, CHANNELS, 2).obs }, 1);
     expect(() => bf16.forward('obs', conv.w, conv.b, [prepared], '')).toThrow(/a prepared head of another engine's precision/);
+  });
+
+  it("resolves the first layer's filter gradient: bf16 by default exactly where the CPU has AMX, fp32 on an fp32 engine, a bad value refused", () => {
+    let flags: string[] = [];
+    try {
+      flags = readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1]?.trim().split(/\s+/) ?? [];
+    } catch {
+      // no /proc: the default is not compared with the flags
+    }
+    if (flags.length > 0) expect(engine('bf16').firstFilterGradient).toBe(flags.includes('amx_bf16') ? 'bf16' : 'fp32');
+    expect(engine('bf16', { firstFilterGradient: 'fp32' }).firstFilterGradient).toBe('fp32');
+    expect(engine('bf16', { firstFilterGradient: 'bf16' }).firstFilterGradient).toBe('bf16');
+    expect(engine('fp32').firstFilterGradient).toBe('fp32');
+    expect(engine('fp32', { firstFilterGradient: 'auto' }).firstFilterGradient).toBe('fp32');
+    expect(() => engine('fp32', { firstFilterGradient: 'bf16' })).toThrow(/'firstFilterGradient' 'bf16' needs precision 'bf16'/);
+    expect(() => engine('bf16', { firstFilterGradient: 'fp16' as Precision })).toThrow(/'firstFilterGradient' must be 'auto', 'fp32' or 'bf16', got 'fp16'/);
+  });
+
+  it.each([31, 32])("seed %i: the first layer's filter gradient in bf16 is fp32's to bf16 rounding, and nothing else changes", async (seed) => {
+    const inFloat = await passes(engine('bf16', { firstFilterGradient: 'fp32' }), seed);
+    const inBf16 = await passes(engine('bf16', { firstFilterGradient: 'bf16' }), seed);
+    const a = gradArrays(inFloat.anchor);
+    const b = gradArrays(inBf16.anchor);
+    const same = (x: Float32Array, y: Float32Array) => Buffer.from(x.buffer, x.byteOffset, x.byteLength).equals(Buffer.from(y.buffer, y.byteOffset, y.byteLength));
+    for (let i = 0; i < a.length; i++) {
+      const [name, x] = a[i]!;
+      const y = b[i]![1];
+      if (name === 'w0' || name === 'b0') {
+        // a bf16 result: the same sums, rounded to 8 bits of mantissa on the way out
+        expect(same(x, y), name).toBe(false);
+        expect(relErr(y, x), name).toBeLessThan(FIRST_FILTER_REL_ERR);
+      } else {
+        expect(same(x, y), name).toBe(true);
+      }
+    }
+    [...inFloat.outs, ...gradArrays(inFloat.detached).map(([, x]) => x)].forEach((x, i) =>
+      expect(same(x, [...inBf16.outs, ...gradArrays(inBf16.detached).map(([, y]) => y)][i]!)).toBe(true),
+    );
   });
 
   it("info() says how this CPU runs bf16, and agrees with the kernel's flags where it has them", () => {
