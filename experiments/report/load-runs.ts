@@ -23,8 +23,11 @@ export interface RunSummary {
   envStepsPerSec?: number;
   /** Mean of the logged update rates, over the windows in which updates ran. */
   updatesPerSec?: number;
-  /** Mean held-out R^2 of `curl-rl probe --out <run>/probe.json`, when the run folder has one: trained and at initialisation. */
-  probe?: { trained: number; initial: number };
+  /**
+   * Mean held-out R^2 of `curl-rl probe --out <run>/probe.json`, when the run folder has one: trained and at initialisation,
+   * and the trained encoder's on each source of held-out episodes (policy, random actions) where the probe scored them apart.
+   */
+  probe?: { trained: number; initial: number; trainedBySource?: Record<string, number> };
   skippedLines: number;
 }
 
@@ -33,10 +36,16 @@ function readProbe(dir: string): RunSummary['probe'] {
   const path = join(dir, 'probe.json');
   if (!existsSync(path)) return undefined;
   try {
-    const raw = JSON.parse(readFileSync(path, 'utf8')) as { scores?: Record<string, { meanR2?: unknown }> };
+    const raw = JSON.parse(readFileSync(path, 'utf8')) as { scores?: Record<string, { meanR2?: unknown; bySource?: unknown }> };
     const trained = raw.scores?.trained?.meanR2;
     const initial = raw.scores?.initial?.meanR2;
-    return typeof trained === 'number' && typeof initial === 'number' ? { trained, initial } : undefined;
+    if (typeof trained !== 'number' || typeof initial !== 'number') return undefined;
+    const bySource = raw.scores?.trained?.bySource;
+    const sources =
+      bySource !== null && typeof bySource === 'object'
+        ? Object.entries(bySource as Record<string, unknown>).filter((e): e is [string, number] => typeof e[1] === 'number')
+        : [];
+    return sources.length > 0 ? { trained, initial, trainedBySource: Object.fromEntries(sources) } : { trained, initial };
   } catch {
     return undefined;
   }

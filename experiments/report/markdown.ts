@@ -72,10 +72,16 @@ export function resultsTable(groups: readonly GroupSummary[]): string {
 
 /** One task's variants by probe R², the best first, beside the return they reached. */
 export function probeTable(ranking: ProbeRanking): string {
-  const header = ['rank', 'variant', 'seeds', 'probe R² trained', 'probe R² initial', 'gain (trained − initial)', `return, last ${LAST_K} evals`];
+  const sources = [...new Set(ranking.rows.flatMap((r) => Object.keys(r.trainedBySource ?? {})))].sort();
+  const header = [
+    'rank', 'variant', 'seeds', 'probe R² trained', 'probe R² initial', 'gain (trained − initial)',
+    ...sources.map((source) => `trained, ${source === 'random' ? 'random-action' : source} episodes`),
+    `return, last ${LAST_K} evals`,
+  ];
   const lines = [row(header), row(header.map(() => '---'))];
   for (const r of ranking.rows) {
-    lines.push(row([String(r.rank), r.variant, String(r.seeds), formatR2Stat(r.trained, r.seeds), formatR2Stat(r.initial, r.seeds), formatR2Stat(r.gain, r.seeds), formatStat(r.ret, r.seeds)]));
+    const bySource = sources.map((source) => (r.trainedBySource?.[source] ? formatR2Stat(r.trainedBySource[source], r.seeds) : dash));
+    lines.push(row([String(r.rank), r.variant, String(r.seeds), formatR2Stat(r.trained, r.seeds), formatR2Stat(r.initial, r.seeds), formatR2Stat(r.gain, r.seeds), ...bySource, formatStat(r.ret, r.seeds)]));
   }
   return lines.join('\n');
 }

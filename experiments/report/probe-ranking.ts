@@ -20,6 +20,8 @@ export interface ProbeRankRow {
   initial: Stat;
   /** trained minus initial within each run, then over seeds: each run's initial R² is scored on its own policy's episodes. */
   gain: Stat;
+  /** The trained encoder's R² on each source of held-out episodes (policy, random actions), where every seed's probe scored it. */
+  trainedBySource?: Record<string, Stat>;
   /** The group's return measure: each seed's mean over its last evaluations. */
   ret: Stat;
 }

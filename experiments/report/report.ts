@@ -52,7 +52,10 @@ function probeSection(rankings: readonly ProbeRanking[]): string[] {
     '',
     'Each variant\'s encoders ranked by `curl-rl probe`: a ridge regression from the frozen encoder\'s features to the true physical state, ' +
       'R² on held-out episodes averaged over the state\'s dimensions (mean ± std over seeds). *initial*: the same run\'s encoder at initialisation, ' +
-      'scored on the same episodes; *gain*: trained minus initial within each run, then over seeds. *return*: as in the table above.',
+      'scored on the same episodes; *gain*: trained minus initial within each run, then over seeds. *trained, policy / random-action episodes* ' +
+      '(where the probes scored them apart): the trained encoder on the held-out episodes of each kind alone, the same fit scored on fewer rows, ' +
+      'so neither need bracket the overall R², and a source whose states barely vary (the episodes of a policy that keeps the cart still) ' +
+      'can score far below 0, its R² being relative to that small spread. *return*: as in the table above.',
   ];
   for (const r of rankings) {
     lines.push('', `### ${r.env}`, '', probeTable(r), '');

@@ -25,9 +25,10 @@ export interface GroupSummary {
   paper?: PublishedScores;
   /**
    * The seeds' probe R^2 (mean over state dimensions, held out), trained and at initialisation, where runs have probe.json;
-   * gain is trained minus initial within each run (each run's initial encoder is scored on its own policy's episodes).
+   * gain is trained minus initial within each run (each run's initial encoder is scored on its own policy's episodes);
+   * trainedBySource: the trained encoder's R^2 on each source of held-out episodes (policy, random actions) that every seed's probe scored.
    */
-  probe?: { trained: Stat; initial: Stat; gain: Stat };
+  probe?: { trained: Stat; initial: Stat; gain: Stat; trainedBySource?: Record<string, Stat> };
 }
 
 /** How many of a run's last evaluations `lastK` averages. */
@@ -90,7 +91,13 @@ export function summarizeGroups(runs: readonly RunSummary[], options: { band: Ba
     if (at100k) summary.at100k = at100k;
     if (at500k) summary.at500k = at500k;
     const probed = members.flatMap((r) => (r.probe ? [r.probe] : []));
-    if (probed.length > 0) summary.probe = { trained: stat(probed.map((p) => p.trained)), initial: stat(probed.map((p) => p.initial)), gain: stat(probed.map((p) => p.trained - p.initial)) };
+    if (probed.length > 0) {
+      summary.probe = { trained: stat(probed.map((p) => p.trained)), initial: stat(probed.map((p) => p.initial)), gain: stat(probed.map((p) => p.trained - p.initial)) };
+      // per source only where every seed's probe scored it, so that a column's seeds are the row's seeds
+      const sources = [...new Set(probed.flatMap((p) => Object.keys(p.trainedBySource ?? {})))].sort();
+      const complete = sources.filter((source) => probed.every((p) => p.trainedBySource?.[source] !== undefined));
+      if (complete.length > 0) summary.probe.trainedBySource = Object.fromEntries(complete.map((source) => [source, stat(probed.map((p) => p.trainedBySource![source]!))]));
+    }
     const paper = publishedScores(env, variant);
     if (paper) summary.paper = paper;
     summaries.push(summary);

@@ -38,14 +38,17 @@ afterEach(() => {
 });
 
 /** A finished 20k run with evals every 5k (return `ret` at each of the last three) and its probe.json. */
-function probedRun(aux: string, seed: number, ret: number, trained: number, initial: number, env = 'cartpole-swingup'): void {
+function probedRun(
+  aux: string, seed: number, ret: number, trained: number, initial: number, env = 'cartpole-swingup', bySource?: Record<string, number>,
+): void {
   const dir = join(tmp, 'runs', `${env}-${aux}-s${seed}`);
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'config.json'), JSON.stringify({ config: { env, aux, seed, actionRepeat: 8 } }));
   writeFileSync(join(dir, 'status.json'), JSON.stringify({ state: 'finished', agentStep: 2500, envStep: 20_000, wallClockSeconds: 900 }));
   const evals = [0, 5000, 10_000, 15_000, 20_000].map((envStep, k) => ({ type: 'eval', envStep, agentStep: envStep / 8, mean: k < 3 ? 0 : ret, std: 1, returns: [ret] }));
   writeFileSync(join(dir, 'metrics.jsonl'), `${evals.map((e) => JSON.stringify(e)).join('\n')}\n`);
-  writeFileSync(join(dir, 'probe.json'), JSON.stringify({ scores: { trained: { meanR2: trained }, initial: { meanR2: initial } } }));
+  const scored = bySource ? { meanR2: trained, bySource } : { meanR2: trained };
+  writeFileSync(join(dir, 'probe.json'), JSON.stringify({ scores: { trained: scored, initial: { meanR2: initial, bySource: { policy: -9, random: -9 } } } }));
 }
 
 describe('probe ranking in the report', () => {
@@ -93,6 +96,31 @@ describe('probe ranking in the report', () => {
     expect(again.files.probePng).toBeUndefined();
     expect(existsSync(join(out, 'probe.png'))).toBe(false);
     expect(readFileSync(again.files.markdown, 'utf8')).not.toContain('## State probe');
+  });
+
+  it("adds the trained encoder's R² per source of episodes, over the seeds that all scored it", async () => {
+    probedRun('curl', 1, 100, 0.5, 0.2, 'cartpole-swingup', { policy: 0.6, random: 0.1 });
+    probedRun('curl', 2, 140, 0.4, 0.2, 'cartpole-swingup', { policy: 0.5, random: -0.2 });
+    // one seed's probe scored only the policy's episodes: its variant gets no random-action figure
+    probedRun('none', 1, 130, 0.3, 0.15, 'cartpole-swingup', { policy: 0.35 });
+    probedRun('none', 2, 130, 0.3, 0.15, 'cartpole-swingup', { policy: 0.25, random: 0.05 });
+    // a probe.json from before per-source scores
+    probedRun('byol', 1, 50, 0.2, 0.1);
+    const out = join(tmp, 'report');
+    const { summary, files } = await buildReport(join(tmp, 'runs'), { out });
+    const [cartpole] = summary.probeRankings;
+    const [curl, none, byol] = cartpole!.rows;
+    expect(curl!.trainedBySource!.policy!.mean).toBeCloseTo(0.55, 12);
+    expect(curl!.trainedBySource!.random!.mean).toBeCloseTo(-0.05, 12);
+    expect(curl!.trainedBySource!.random!.std).toBeCloseTo(Math.sqrt(0.045), 12);
+    expect(Object.keys(none!.trainedBySource!)).toEqual(['policy']);
+    expect(none!.trainedBySource!.policy!.mean).toBeCloseTo(0.3, 12);
+    expect(byol!.trainedBySource).toBeUndefined();
+    const md = readFileSync(files.markdown, 'utf8');
+    expect(md).toContain('| rank | variant | seeds | probe R² trained | probe R² initial | gain (trained − initial) | trained, policy episodes | trained, random-action episodes | return, last 3 evals |');
+    expect(md).toContain('| 1 | curl | 2 | 0.450 ± 0.071 | 0.200 ± 0.000 | 0.250 ± 0.071 | 0.550 ± 0.071 | -0.050 ± 0.212 | 80.0 ± 18.9 |');
+    expect(md).toContain('| 2 | none | 2 | 0.300 ± 0.000 | 0.150 ± 0.000 | 0.150 ± 0.000 | 0.300 ± 0.071 | — | 86.7 ± 0.0 |');
+    expect(md).toContain('| 3 | byol | 1 | 0.200 | 0.100 | 0.100 | — | — | 33.3 |');
   });
 
   it('ranks nothing when no group is probed', () => {
