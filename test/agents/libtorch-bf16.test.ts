@@ -35,6 +35,15 @@ const CONV_GRAD_COSINE = 0.98;
 // AMX, libtorch 1.13, seeds 31-32): relative error 0.0010-0.0017; the bound leaves a margin of 3x.
 const FIRST_FILTER_REL_ERR = 0.005;
 
+/** The kernel's CPU flags, or undefined where /proc/cpuinfo cannot be read. */
+function cpuFlags(): string[] | undefined {
+  try {
+    return readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1]?.trim().split(/\s+/) ?? [];
+  } catch {
+    return undefined;
+  }
+}
+
 function cosine(a: Float32Array, b: Float32Array): number {
   let ab = 0;
   let aa = 0;
@@ -147,13 +156,8 @@ describe.runIf(addon.available)('the native engine in bf16 against fp32', () => 
   });
 
   it("resolves the first layer's filter gradient: bf16 by default exactly where the CPU has AMX, fp32 on an fp32 engine, a bad value refused", () => {
-    let flags: string[] = [];
-    try {
-      flags = readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1]?.trim().split(/\s+/) ?? [];
-    } catch {
-      // no /proc: the default is not compared with the flags
-    }
-    if (flags.length > 0) expect(engine('bf16').firstFilterGradient).toBe(flags.includes('amx_bf16') ? 'bf16' : 'fp32');
+    const flags = cpuFlags();
+    if (flags) expect(engine('bf16').firstFilterGradient).toBe(flags.includes('amx_bf16') ? 'bf16' : 'fp32');
     expect(engine('bf16', { firstFilterGradient: 'fp32' }).firstFilterGradient).toBe('fp32');
     expect(engine('bf16', { firstFilterGradient: 'bf16' }).firstFilterGradient).toBe('bf16');
     expect(engine('fp32').firstFilterGradient).toBe('fp32');
@@ -189,12 +193,8 @@ describe.runIf(addon.available)('the native engine in bf16 against fp32', () => 
     const { bf16, bf16Why } = addon.info;
     expect(['native', 'emulated', 'unsupported']).toContain(bf16);
     expect(bf16Why).toMatch(/per (libtorch's at::cpu::get_cpu_capabilities\(\)|\/proc\/cpuinfo)|no oneDNN/);
-    let flags: string[] = [];
-    try {
-      flags = readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1]?.trim().split(/\s+/) ?? [];
-    } catch {
-      return; // no /proc: nothing to compare with
-    }
+    const flags = cpuFlags();
+    if (!flags) return; // no /proc: nothing to compare with
     if (addon.info.mkldnn && (flags.includes('avx512_bf16') || flags.includes('amx_bf16'))) expect(bf16).toBe('native');
     if (!flags.includes('avx512bw')) expect(bf16).not.toBe('native');
   });
