@@ -95,7 +95,7 @@ export function markdownReport(summary: ReportSummary): string {
       `*last ${LAST_K} evals*: each seed's mean over its last ${LAST_K} evaluations (steadier than one evaluation of a few episodes), mean ± std over seeds. ` +
       '*100k*, *500k*: each seed\'s last evaluation at or before that many environment steps (± one action repeat); ' +
       '"—" where no seed got there, "(k/n seeds)" where only some did. ' +
-      '*paper*: CURL (Srinivas, Laskin & Abbeel 2020) Table 1, mean over 10 seeds; `curl` is compared with CURL and `none` with Pixel SAC. ' +
+      '*paper*: CURL (Srinivas, Laskin & Abbeel 2020) Table 1, mean over 10 seeds; `curl` is compared with CURL and `pixel-sac` (`--aux none --aug none`) with Pixel SAC; `none` trains on random crops, which the paper\'s Pixel SAC did not, so its paper cells show —. ' +
       'Runs with CPU presets use smaller images, batches and networks and far fewer steps than the paper: compare curl with none here, not these numbers with the paper\'s.',
     '',
     ...probeSection(summary.probeRankings),
