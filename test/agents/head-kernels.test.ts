@@ -38,6 +38,13 @@ function worst(a: Float32Array, b: Float32Array): number {
   return w;
 }
 
+/** 'none' when a and b hold the same float32 values bit for bit (+0 and -0 differ), else where they first differ. */
+function firstDifference(a: Float32Array, b: Float32Array): string {
+  if (a.length !== b.length) return `lengths ${a.length} and ${b.length}`;
+  const i = a.findIndex((x, k) => !Object.is(x, b[k]));
+  return i < 0 ? 'none' : `[${i}]: ${a[i]} and ${b[i]}`;
+}
+
 /** The MLP's output and the gradients of sum(out * weights) in its input and (with 'all') its parameters. */
 function outputAndGrads(kernels: HeadKernels, grad: MlpGrad, x: tf.Tensor2D, p: MlpParams, weights: tf.Tensor2D): Float32Array[] {
   const mlp = kernels.mlp(grad);
@@ -127,6 +134,52 @@ describe.runIf(built)('libtorch head kernels against tfjs', () => {
     a.dispose();
     b.dispose();
     c.dispose();
+  });
+
+  it('both store subnormal moments as +0, bit for bit alike, and leave those parameters where torch leaves them', async () => {
+    const MIN = 2 ** -126;
+    // moments straddling FLT_MIN after one decay (beta1 0.9, beta2 0.999), of both signs, a dead unit's
+    // stuck few ulps, and normal ones; live and dead (zero) gradients; 5,000 of each, over the thread split
+    const m0 = [1.1 * MIN, -1.1 * MIN, 1.2 * MIN, 4 * 2 ** -149, -(2 ** -140), 0.25, 0, 3e-3];
+    const v0 = [1e-12, 1.0005 * MIN, 1.002 * MIN, 1e-12, 1e-12, 1e-6, 1.0005 * MIN, 1e-6];
+    const g0 = [0, 0, 0, 0, 0, 0.5, 0, -2e-3];
+    const n = 5_000 * m0.length;
+    const tile = (xs: number[]) => Float32Array.from({ length: n }, (_, i) => xs[i % xs.length]!);
+    const p0 = Float32Array.from({ length: n }, (_, i) => 0.01 + (i % 97) * 1e-3);
+    const options = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+    const run = async (kernels: HeadKernels['native']) => {
+      const w = tf.variable(tf.tensor1d(p0));
+      const adam = new Adam(new Map([['w', w]]), ['w'], options, kernels);
+      adam.setState({ t: 500, m: { w: tile(m0) }, v: { w: tile(v0) } }, 'test');
+      const g = tf.tensor1d(tile(g0));
+      adam.step(new Map([['w', g]]));
+      const out = { p: w.dataSync().slice() as Float32Array, state: await adam.getState() };
+      tf.dispose([w, g]);
+      adam.dispose();
+      return out;
+    };
+    const [viaTfjs, viaNative] = [await run(null), await run(native.native)];
+    // (a first difference rather than toEqual: a diff of 40,000 values takes minutes to print)
+    expect(firstDifference(viaNative.p, viaTfjs.p), 'p').toBe('none');
+    expect(firstDifference(viaNative.state.m.w!, viaTfjs.state.m.w!), 'm').toBe('none');
+    expect(firstDifference(viaNative.state.v.w!, viaTfjs.state.v.w!), 'v').toBe('none');
+    const m = viaNative.state.m.w!;
+    const v = viaNative.state.v.w!;
+    // 0.9 x 1.1 MIN and the stuck ulps fall below MIN: +0, not -0 and not a subnormal
+    for (const i of [0, 1, 3, 4]) expect(Object.is(m[i], 0), `m[${i}] = ${m[i]}`).toBe(true);
+    expect(m[2]).toBe(Math.fround(Math.fround(1.2 * MIN) * Math.fround(0.9))); // 1.08 MIN stays
+    expect(Object.is(v[1], 0) && Object.is(v[6], 0)).toBe(true); // 0.9995 MIN
+    expect(v[2]).toBeGreaterThanOrEqual(MIN); // 1.001 MIN stays
+    expect([...m, ...v].filter((x) => x !== 0 && Math.abs(x) < MIN)).toEqual([]);
+    // the parameters equal PyTorch's unflushed step in float64, rounded to float32: a subnormal m moves nothing
+    const t = 501;
+    for (let i = 0; i < m0.length; i++) {
+      const mt = 0.9 * Math.fround(m0[i]!) + 0.1 * g0[i]!;
+      const vt = 0.999 * Math.fround(v0[i]!) + 0.001 * g0[i]! ** 2;
+      const want = p0[i]! - (1e-3 / (1 - 0.9 ** t)) * (mt / (Math.sqrt(vt) / Math.sqrt(1 - 0.999 ** t) + 1e-8));
+      expect(viaNative.p[i], `p[${i}]`).toBeCloseTo(Math.fround(want), 7);
+      if (g0[i] === 0) expect(viaNative.p[i], `p[${i}] (dead)`).toBe(p0[i]);
+    }
   });
 
   it('sums squares (a gradient norm) in float64 over the thread split', () => {

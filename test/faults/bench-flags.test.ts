@@ -26,7 +26,7 @@ async function cli(args: string[]): Promise<{ code: number; out: string }> {
 describe('bench flags', () => {
   it('every benchmark answers --help with its description and flags, and runs nothing', async () => {
     const names = availableBenchmarks();
-    expect(names).toEqual(expect.arrayContaining(['env', 'precision', 'remote', 'render', 'replay', 'train', 'trunk', 'update']));
+    expect(names).toEqual(expect.arrayContaining(['adam', 'env', 'precision', 'remote', 'render', 'replay', 'train', 'trunk', 'update']));
     for (const name of names) {
       const { code, out } = await cli(['bench', name, '--help']);
       expect(code).toBe(0);
@@ -46,7 +46,9 @@ describe('bench flags', () => {
     [['bench', 'update', '--conv-engine', 'tfjs', '--precision', 'bf16'], /--precision bf16 needs the libtorch conv engine/],
     [['bench', 'update', '--conv-engine', 'tfjs', '--breakdown'], /bench update: --breakdown times the libtorch engine's calls; the engine here is tfjs/],
     [['bench', 'trunk', '--precision', 'fp16'], /bench trunk: --precision must be a comma list of fp32, bf16; got 'fp16'/],
-    [['bench', 'nope'], /Unknown benchmark 'nope'\. Available: env, precision, remote, render, replay, start, train, trunk, update/],
+    [['bench', 'nope'], /Unknown benchmark 'nope'\. Available: adam, env, precision, remote, render, replay, start, train, trunk, update/],
+    [['bench', 'adam', '--dead', '1.5'], /bench adam: --dead must be a fraction in \[0, 1\], got 1\.5 \(see `curl-rl bench adam --help`\)/],
+    [['bench', 'adam', '--engine', 'gpu'], /bench adam: --engine must be both, native or tfjs, got gpu/],
     [['bench', 'start', '--seeds', '1,x'], /bench start: --seeds must be whole numbers separated by commas, got '1,x'/],
     [['bench', 'train', '--updates', '0'], /bench train: --updates must be an integer >= 1 and --warmup >= 0, got '0' and '5'/],
     [['bench', 'train', '--aux', 'nope'], /--aux \(aux\) = "nope" is invalid.*\(see `curl-rl bench train --help`\)/s],

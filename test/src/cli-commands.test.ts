@@ -152,6 +152,20 @@ describe('curl-rl bench, each benchmark at its smallest size', () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
+  it('adam: a step with fresh moments and with a late run\'s subnormal ones, which the first step flushes', async () => {
+    const engines = loadConvAddon().available ? ['libtorch', 'tfjs-wasm'] : ['tfjs-wasm'];
+    const r = await cli(['bench', 'adam', '--json', '--params', '3000', '--dead', '0.5', '--repeats', '1', '--threads', '1', '--backend', 'wasm']);
+    expect(r.code).toBe(0);
+    const rows = jsonLines(r.lines).filter((x) => !('skipped' in x));
+    expect(rows.map((x) => [x['engine'], x['moments']])).toEqual(engines.flatMap((e) => [[e, 'fresh'], [e, 'late']]));
+    for (const row of rows) {
+      expect(row).toEqual({
+        bench: 'adam', engine: row['engine'], threads: 1, moments: row['moments'], params: 3000,
+        deadFraction: row['moments'] === 'late' ? 0.5 : 0, firstStepMs: num, medianMs: num, minMs: num, subnormalMomentsAfterFirstStep: 0, repeats: 1,
+      });
+    }
+  });
+
   it('remote: steps/s in process and through the channel, per frame kind and transport', async () => {
     const r = await cli(['bench', 'remote', '--size', '4', '--steps', '3', '--warmup', '0', '--frames', 'both', '--local-transport', 'both']);
     expect(r.code).toBe(0);
