@@ -9,14 +9,17 @@
  * ops (about 80 ms over the critic's 4 M parameters on one wasm thread); the
  * float32 operations are the same, in the same order, so both agree bit for bit.
  *
- * One deliberate difference from torch.optim.Adam: a moment below FLT_MIN (a
- * subnormal) is stored as zero. A dead ReLU unit's gradient is zero, so its m
- * decays by beta1 each step into the subnormal range, where rounding keeps it
- * at a few ulps forever; x86 takes a microcode assist on every subnormal
- * operand. By 100k environment steps most of the heads' moments were
- * subnormal and Adam's share of an update had grown tens of times (`npm run
- * bench adam`). The parameters are unchanged: such an m moves its parameter by
- * under 1e-30. TensorFlow's own CPU kernels flush subnormals too.
+ * One deliberate difference from torch.optim.Adam: every SUBNORMAL_FLUSH_EVERY
+ * steps, a moment below FLT_MIN (a subnormal) is stored as zero. A dead ReLU
+ * unit's gradient is zero, so its m decays by beta1 each step into the
+ * subnormal range, where rounding keeps it at a few ulps forever, and x86
+ * takes a microcode assist on every subnormal operand: late in a 100k run 3.35
+ * M of the moments were subnormal and the critic's Adam step took 21x its
+ * normal time (`npm run bench -- adam`). Once zero, a dead unit's m stays zero,
+ * so flushing every few steps does what flushing every step does, without
+ * tfjs paying four more ops per moment on each step (2.3x its Adam step on
+ * wasm). The parameters are unchanged: such an m moves its parameter by under
+ * 1e-30. TensorFlow's own CPU kernels flush subnormals on every op.
  */
 import * as tf from '@tensorflow/tfjs';
 import { hostOutput, hostValues } from './host-memory.js';
@@ -25,6 +28,9 @@ import { variableFrom } from './params.js';
 
 /** The smallest normal float32, 2^-126. */
 export const FLOAT32_MIN_NORMAL = 2 ** -126;
+
+/** Steps between flushes of subnormal moments: the steps t with t % SUBNORMAL_FLUSH_EVERY === 0. */
+export const SUBNORMAL_FLUSH_EVERY = 16;
 
 /** x with its subnormal values (0 < |x| < 2^-126) replaced by +0, as the native kernel stores them. */
 export function flushSubnormals(x: tf.Tensor): tf.Tensor {
@@ -90,14 +96,16 @@ export class Adam {
     const bc2 = 1 - this.beta2 ** this.t;
     const stepSize = this.lr / bc1;
     const sqrtBc2 = Math.sqrt(bc2);
+    const flush = this.flushesSubnormals();
+    const flushed = (x: tf.Tensor) => (flush ? flushSubnormals(x) : x);
     tf.tidy(() => {
       for (const name of this.names) {
         const g = grads.get(name)!;
         const p = this.params.get(name)!;
         const m = this.m.get(name) as tf.Variable;
         const v = this.v.get(name) as tf.Variable;
-        const mNew = flushSubnormals(tf.add(tf.mul(m, this.beta1), tf.mul(g, 1 - this.beta1)));
-        const vNew = flushSubnormals(tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2)));
+        const mNew = flushed(tf.add(tf.mul(m, this.beta1), tf.mul(g, 1 - this.beta1)));
+        const vNew = flushed(tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2)));
         const denom = tf.add(tf.div(tf.sqrt(vNew), sqrtBc2), this.eps);
         p.assign(tf.sub(p, tf.mul(tf.div(mNew, denom), stepSize)));
         m.assign(mNew);
@@ -106,7 +114,13 @@ export class Adam {
     });
   }
 
+  /** Whether the step now being taken (this.t, already counted) stores subnormal moments as zero. */
+  private flushesSubnormals(): boolean {
+    return this.t % SUBNORMAL_FLUSH_EVERY === 0;
+  }
+
   private stepNative(native: NativeHeadKernels, grads: ReadonlyMap<string, tf.Tensor>): void {
+    const flush = this.flushesSubnormals();
     for (const name of this.names) {
       const p = this.params.get(name)!;
       tf.tidy(() => {
@@ -114,7 +128,7 @@ export class Adam {
         const out = hostOutput(p.shape);
         native.adamStep(
           hostValues(p), hostValues(grads.get(name)!), this.m.get(name) as Float32Array, this.v.get(name) as Float32Array, out.view(),
-          this.lr, this.beta1, this.beta2, this.eps, this.t,
+          this.lr, this.beta1, this.beta2, this.eps, this.t, flush,
         );
         p.assign(out.tensor);
       });

@@ -63,8 +63,8 @@ export interface NativeHeadKernels {
   prepareDense(w: Float32Array, b: Float32Array, inDim: number, outDim: number): PreparedDense;
   mlpForward(x: Float32Array, rows: number, layers: PreparedDense[], keep: boolean): { out: Float32Array; trace?: MlpTrace };
   mlpBackward(trace: MlpTrace, dOut: Float32Array, paramGrads: boolean): { dx: Float32Array; w?: Float32Array[]; b?: Float32Array[] };
-  /** One Adam step: p and g are read, m and v updated in place, the new values written to out. */
-  adamStep(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, out: Float32Array, lr: number, beta1: number, beta2: number, eps: number, t: number): void;
+  /** One Adam step: p and g are read, m and v updated in place, the new values written to out; with `flush`, moments below 2^-126 are stored as +0 (agents/adam.ts). */
+  adamStep(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, out: Float32Array, lr: number, beta1: number, beta2: number, eps: number, t: number, flush: boolean): void;
   /** out = online * tau + target * (1 - tau). */
   softUpdate(target: Float32Array, online: Float32Array, tau: number, out: Float32Array): void;
   /** The sum of x's squares, accumulated in float64. */

@@ -22,8 +22,9 @@
 
 namespace {
 
-// 0 for a subnormal (|x| < FLT_MIN), x otherwise: a comparison, which takes no assist on subnormals.
-inline float FlushSubnormal(float x) { return std::fabs(x) < FLT_MIN ? 0.0f : x; }
+// +0 where |x| < below (FLT_MIN: the subnormals and -0; 0: nothing), x otherwise. A comparison takes no
+// assist on a subnormal.
+inline float FlushBelow(float x, float below) { return std::fabs(x) < below ? 0.0f : x; }
 
 // One dense layer: its weights in tfjs' own [in, out] layout.
 struct Dense {
@@ -222,14 +223,14 @@ class HeadKernels : public Napi::ObjectWrap<HeadKernels> {
     return info[i].As<Napi::Float32Array>();
   }
 
-  // adamStep(p, g, m, v, out, lr, beta1, beta2, eps, t): one step of PyTorch's Adam: m and v in place, the new
-  // parameter values into out (p may be a backend's own buffer, which is never written).
+  // adamStep(p, g, m, v, out, lr, beta1, beta2, eps, t, flush): one step of PyTorch's Adam: m and v in place, the
+  // new parameter values into out (p may be a backend's own buffer, which is never written).
   // The same float32 operations in the same order as agents/adam.ts (each rounded, none fused: the
   // addon is built with -ffp-contract=off), so the two agree bit for bit on IEEE hardware.
-  // Moments below FLT_MIN are stored as zero, as agents/adam.ts stores them (see flushDenormals
-  // there): a dead ReLU unit's m decays into the subnormal range and stays there, and x86 takes a
-  // microcode assist of ~100 cycles on every subnormal operand, so by 100k steps the critic's Adam
-  // step cost ~40x its normal time.
+  // With flush (agents/adam.ts says on which steps), moments below FLT_MIN are stored as zero, as
+  // adam.ts stores them there: a dead ReLU unit's m decays into the subnormal range and stays there,
+  // and x86 takes a microcode assist on every subnormal operand (late in a 100k run the critic's
+  // Adam step took 21x its normal time, `npm run bench -- adam`).
   Napi::Value AdamStep(const Napi::CallbackInfo& info) {
     auto env = info.Env();
     auto p = FloatsArg(info, 0, "p"), g = FloatsArg(info, 1, "g"), m = FloatsArg(info, 2, "m"), v = FloatsArg(info, 3, "v");
@@ -240,6 +241,8 @@ class HeadKernels : public Napi::ObjectWrap<HeadKernels> {
     }
     const double lr = NumberArg(info, 5, "lr"), beta1 = NumberArg(info, 6, "beta1"), beta2 = NumberArg(info, 7, "beta2");
     const double eps = NumberArg(info, 8, "eps"), t = NumberArg(info, 9, "t");
+    if (info.Length() <= 10 || !info[10].IsBoolean()) throw Napi::TypeError::New(env, "head kernels: adamStep's 'flush' must be a boolean");
+    const float flushBelow = info[10].As<Napi::Boolean>().Value() ? FLT_MIN : 0.0f;
     // agents/adam.ts' scalars, computed in float64 and then rounded to float32 as tfjs rounds them
     const float b1 = static_cast<float>(beta1), c1 = static_cast<float>(1 - beta1);
     const float b2 = static_cast<float>(beta2), c2 = static_cast<float>(1 - beta2);
@@ -255,8 +258,8 @@ class HeadKernels : public Napi::ObjectWrap<HeadKernels> {
     at::parallel_for(0, static_cast<int64_t>(n), 1 << 15, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; i++) {
         const float gi = gd[i];
-        const float mi = FlushSubnormal(md[i] * b1 + gi * c1);
-        const float vi = FlushSubnormal(vd[i] * b2 + (gi * gi) * c2);
+        const float mi = FlushBelow(md[i] * b1 + gi * c1, flushBelow);
+        const float vi = FlushBelow(vd[i] * b2 + (gi * gi) * c2, flushBelow);
         const float denom = std::sqrt(vi) / sqrtBc2 + epsF;
         od[i] = pd[i] - (mi / denom) * stepSize;
         md[i] = mi;

@@ -3,10 +3,11 @@
  * dead ReLU units: their gradient is zero, so m decays by beta1 into the
  * subnormal range (below 2^-126), and x86 takes a microcode assist on every
  * subnormal operand. agents/adam.ts and the native kernel store such moments
- * as zero; this times a step over the heads' parameters with moments as a
- * fresh run has them and as a 100k-step run had them (82% of q1.w1's m was
- * subnormal), on the native kernel (when built) and on tfjs. The first step
- * pays the assists once; the steady state is what an update pays each time.
+ * as zero (on one step in 16); this times a step over the heads' parameters
+ * with moments as a fresh run has them and as a 100k-step run had them (82%
+ * of q1.w1's m was subnormal), on the native kernel (when built) and on tfjs.
+ * The first step, one that flushes, pays the assists once; the median of the
+ * steps after it is what an update pays each time.
  * Flags: --params 4000000 (the twin critics' head, about 4 M)  --dead 0.8
  *        (fraction of parameters with zero gradient and subnormal m)
  *        --repeats 10  --threads 2 (the native kernel's)  --engine both|native|tfjs
@@ -14,7 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { parseArgs } from 'node:util';
-import { Adam } from '../../agents/adam.js';
+import { Adam, SUBNORMAL_FLUSH_EVERY } from '../../agents/adam.js';
 import { createHeadKernels } from '../../agents/head-kernels.js';
 import { loadConvAddon } from '../../agents/native/addon.js';
 import { initBackend } from '../../src/backend.js';
@@ -72,10 +73,11 @@ export async function main(argv: string[]): Promise<void> {
       const grad = tf.tensor1d(Float32Array.from(isDead, (d) => (d ? 0 : rng.normal() * 1e-3)));
       const param = tf.variable(tf.tensor1d(Float32Array.from({ length: size }, () => rng.normal() * 0.03)));
       const adam = new Adam(new Map([['w', param]]), ['w'], { lr: 1e-3, beta1: 0.9 }, kernels);
-      // moments as a run leaves them: live units' m ~ their gradient, dead units' m stuck at a few ulps
+      // moments as a run leaves them: live units' m ~ their gradient, dead units' m stuck at a few ulps;
+      // at a step count whose next step is one that flushes (agents/adam.ts), as one in 16 is
       adam.setState(
         {
-          t: 10_000,
+          t: 10 * SUBNORMAL_FLUSH_EVERY - 1,
           m: { w: Float32Array.from(isDead, (d) => (d ? STUCK_SUBNORMAL : rng.normal() * 1e-4)) },
           v: { w: Float32Array.from(isDead, (d) => (d ? 1e-12 : 1e-6)) },
         },

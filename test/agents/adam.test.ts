@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Adam } from '../../agents/adam.js';
+import { Adam, SUBNORMAL_FLUSH_EVERY } from '../../agents/adam.js';
 import { useBackend } from './helpers.js';
 
 beforeAll(async () => useBackend('wasm'));
@@ -79,13 +79,13 @@ describe('Adam', () => {
     params2.get('p')!.dispose();
   });
 
-  it('stores a moment that decays below FLT_MIN as +0, leaving its parameter where torch leaves it', async () => {
+  it('stores a moment that decays below FLT_MIN as +0 on every SUBNORMAL_FLUSH_EVERY-th step, leaving its parameter where torch leaves it', async () => {
     // a dead unit (zero gradient): m 1.1 MIN decays to 0.99 MIN, a subnormal torch would keep (and x86 slow on)
     const MIN = 2 ** -126;
     const p0 = [0.5, -0.25, 0.125];
     const params = new Map([['p', tf.variable(tf.tensor1d(p0), true, 'adam-test-flush')]]);
     const adam = new Adam(params, ['p'], { lr: 1e-3, beta1: 0.9, beta2: 0.999 });
-    adam.setState({ t: 100, m: { p: Float32Array.from([1.1 * MIN, -1.1 * MIN, 2 * MIN]) }, v: { p: Float32Array.from([1e-10, 1.0005 * MIN, 1e-10]) } }, 'test');
+    adam.setState({ t: 3 * SUBNORMAL_FLUSH_EVERY - 1, m: { p: Float32Array.from([1.1 * MIN, -1.1 * MIN, 2 * MIN]) }, v: { p: Float32Array.from([1e-10, 1.0005 * MIN, 1e-10]) } }, 'test');
     const g = tf.zeros([3]);
     adam.step(new Map([['p', g]]));
     const { m, v } = await adam.getState();
@@ -93,6 +93,10 @@ describe('Adam', () => {
     expect(m.p![2]).toBe(Math.fround(Math.fround(2 * MIN) * Math.fround(0.9))); // 1.8 MIN stays
     expect(v.p![0]).toBe(Math.fround(Math.fround(1e-10) * Math.fround(0.999)));
     expect(Array.from(await params.get('p')!.data())).toEqual(p0.map(Math.fround));
+    // the steps between keep a subnormal, as torch does
+    adam.setState({ t: 3 * SUBNORMAL_FLUSH_EVERY, m: { p: Float32Array.from([1.1 * MIN, 0, 0]) }, v: { p: Float32Array.from([1e-10, 1e-10, 1e-10]) } }, 'test');
+    adam.step(new Map([['p', g]]));
+    expect((await adam.getState()).m.p![0]).toBe(Math.fround(Math.fround(1.1 * MIN) * Math.fround(0.9)));
     g.dispose();
     adam.dispose();
     params.get('p')!.dispose();

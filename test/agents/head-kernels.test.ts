@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Adam } from '../../agents/adam.js';
+import { Adam, SUBNORMAL_FLUSH_EVERY } from '../../agents/adam.js';
 import { CurlSacAgent } from '../../agents/curl-sac.js';
 import { softUpdate } from '../../agents/ema.js';
 import { createHeadKernels } from '../../agents/head-kernels.js';
@@ -136,7 +136,7 @@ describe.runIf(built)('libtorch head kernels against tfjs', () => {
     c.dispose();
   });
 
-  it('both store subnormal moments as +0, bit for bit alike, and leave those parameters where torch leaves them', async () => {
+  it('both store subnormal moments as +0 on a flushing step (and keep them between), bit for bit alike, leaving the parameters where torch leaves them', async () => {
     const MIN = 2 ** -126;
     // moments straddling FLT_MIN after one decay (beta1 0.9, beta2 0.999), of both signs, a dead unit's
     // stuck few ulps, and normal ones; live and dead (zero) gradients; 5,000 of each, over the thread split
@@ -147,10 +147,12 @@ describe.runIf(built)('libtorch head kernels against tfjs', () => {
     const tile = (xs: number[]) => Float32Array.from({ length: n }, (_, i) => xs[i % xs.length]!);
     const p0 = Float32Array.from({ length: n }, (_, i) => 0.01 + (i % 97) * 1e-3);
     const options = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
-    const run = async (kernels: HeadKernels['native']) => {
+    // the step after t0: 512 flushes (a multiple of SUBNORMAL_FLUSH_EVERY), 501 does not
+    const t0 = 32 * SUBNORMAL_FLUSH_EVERY - 1;
+    const run = async (kernels: HeadKernels['native'], stepsBefore = t0) => {
       const w = tf.variable(tf.tensor1d(p0));
       const adam = new Adam(new Map([['w', w]]), ['w'], options, kernels);
-      adam.setState({ t: 500, m: { w: tile(m0) }, v: { w: tile(v0) } }, 'test');
+      adam.setState({ t: stepsBefore, m: { w: tile(m0) }, v: { w: tile(v0) } }, 'test');
       const g = tf.tensor1d(tile(g0));
       adam.step(new Map([['w', g]]));
       const out = { p: w.dataSync().slice() as Float32Array, state: await adam.getState() };
@@ -172,7 +174,7 @@ describe.runIf(built)('libtorch head kernels against tfjs', () => {
     expect(v[2]).toBeGreaterThanOrEqual(MIN); // 1.001 MIN stays
     expect([...m, ...v].filter((x) => x !== 0 && Math.abs(x) < MIN)).toEqual([]);
     // the parameters equal PyTorch's unflushed step in float64, rounded to float32: a subnormal m moves nothing
-    const t = 501;
+    const t = t0 + 1;
     for (let i = 0; i < m0.length; i++) {
       const mt = 0.9 * Math.fround(m0[i]!) + 0.1 * g0[i]!;
       const vt = 0.999 * Math.fround(v0[i]!) + 0.001 * g0[i]! ** 2;
@@ -180,6 +182,13 @@ describe.runIf(built)('libtorch head kernels against tfjs', () => {
       expect(viaNative.p[i], `p[${i}]`).toBeCloseTo(Math.fround(want), 7);
       if (g0[i] === 0) expect(viaNative.p[i], `p[${i}] (dead)`).toBe(p0[i]);
     }
+    // on the other steps both keep them, as torch does: 0.99 MIN stays a subnormal
+    const [keptTfjs, keptNative] = [await run(null, 500), await run(native.native, 500)];
+    expect(firstDifference(keptNative.state.m.w!, keptTfjs.state.m.w!), 'm (no flush)').toBe('none');
+    expect(firstDifference(keptNative.p, keptTfjs.p), 'p (no flush)').toBe('none');
+    for (let i = 0; i < m0.length; i++) if (g0[i] === 0) expect(keptNative.p[i], `p[${i}] (dead, no flush)`).toBe(p0[i]);
+    expect(keptNative.state.m.w![0]).toBe(Math.fround(Math.fround(1.1 * MIN) * Math.fround(0.9)));
+    expect(keptNative.state.m.w![0]).toBeLessThan(MIN);
   });
 
   it('sums squares (a gradient norm) in float64 over the thread split', () => {
@@ -202,7 +211,8 @@ describe.runIf(built)('libtorch head kernels against tfjs', () => {
     k.mlpBackward(trace!, new Float32Array(2), true);
     expect(() => k.mlpBackward(trace!, new Float32Array(2), true)).toThrow(/serves one backward pass/);
     const f = new Float32Array(4);
-    expect(() => k.adamStep(f, f, f, new Float32Array(3), f, 1e-3, 0.9, 0.999, 1e-8, 1)).toThrow(/same length/);
+    expect(() => k.adamStep(f, f, f, new Float32Array(3), f, 1e-3, 0.9, 0.999, 1e-8, 1, false)).toThrow(/same length/);
+    expect(() => (k.adamStep as (...args: unknown[]) => void)(f, f, f, f, f, 1e-3, 0.9, 0.999, 1e-8, 1)).toThrow(/adamStep's 'flush' must be a boolean/);
   });
 });
 
